@@ -1,0 +1,10 @@
+//! mille's data pipeline: OGB datasets (download, safe extraction, streaming parse) into a
+//! versioned, memory-mapped graph store that the partitioner, loader and trainer read.
+
+pub mod error;
+pub mod ogb;
+pub mod store;
+pub mod synth;
+
+pub use error::{Error, Result};
+pub use store::{Labels, Matrix, Split, Store};

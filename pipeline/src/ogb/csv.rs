@@ -1,0 +1,317 @@
+//! Streaming reader for OGB's headerless, gzip'd CSV files.
+//!
+//! One thread decompresses into blocks that end on a line boundary while the caller parses the
+//! previous block, so a file uses two cores and only a few blocks of text are ever in memory.
+//! Numbers are parsed straight from the bytes (integers by hand, floats with `fast-float2`).
+
+use crate::error::{Error, IoContext, Result};
+use crossbeam::channel::bounded;
+use flate2::read::MultiGzDecoder;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+const BLOCK: usize = 4 << 20;
+
+/// Finds `<stem>.csv.gz` or `<stem>.csv` in `dir`.
+pub fn find_csv(dir: &Path, stem: &str) -> Option<PathBuf> {
+    [format!("{stem}.csv.gz"), format!("{stem}.csv")]
+        .into_iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.is_file())
+}
+
+/// Reads `path` block by block; `f` parses each block's complete lines with a [`Rows`] cursor.
+/// Returns the number of decompressed bytes read.
+pub fn read_blocks(path: &Path, mut f: impl FnMut(&mut Rows<'_>) -> Result<()>) -> Result<u64> {
+    let file = File::open(path).at(path)?;
+    let gz = path.extension().is_some_and(|e| e == "gz");
+    let mut source: Box<dyn Read + Send> = if gz {
+        Box::new(MultiGzDecoder::new(BufReader::with_capacity(1 << 20, file)))
+    } else {
+        Box::new(file)
+    };
+    let (tx, rx) = bounded::<std::io::Result<Vec<u8>>>(2);
+    let (back_tx, back_rx) = bounded::<Vec<u8>>(4);
+    let mut total = 0u64;
+    let mut line = 1u64;
+    std::thread::scope(|s| -> Result<()> {
+        s.spawn(move || {
+            let mut carry: Vec<u8> = Vec::new();
+            loop {
+                let mut buf = back_rx
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(BLOCK + 4096));
+                buf.clear();
+                buf.extend_from_slice(&carry);
+                carry.clear();
+                let start = buf.len();
+                buf.resize(start + BLOCK, 0);
+                let mut filled = start;
+                let res = loop {
+                    match source.read(&mut buf[filled..]) {
+                        Ok(0) => break Ok(true),
+                        Ok(n) => {
+                            filled += n;
+                            if filled == buf.len() {
+                                break Ok(false);
+                            }
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => break Err(e),
+                    }
+                };
+                buf.truncate(filled);
+                match res {
+                    Err(e) => {
+                        // Hand over the complete lines first, so the error's line number is exact.
+                        let cut = memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1);
+                        buf.truncate(cut);
+                        if !buf.is_empty() && tx.send(Ok(buf)).is_err() {
+                            return;
+                        }
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                    Ok(eof) => {
+                        if !eof {
+                            // Keep the partial last line for the next block.
+                            match memchr::memrchr(b'\n', &buf) {
+                                Some(i) => {
+                                    carry.extend_from_slice(&buf[i + 1..]);
+                                    buf.truncate(i + 1);
+                                }
+                                None => {
+                                    // A line longer than a block: grow the carry and go on.
+                                    carry = std::mem::take(&mut buf);
+                                    continue;
+                                }
+                            }
+                        }
+                        if tx.send(Ok(buf)).is_err() || eof {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        for msg in rx.iter() {
+            let block = msg.map_err(|e| {
+                let what = if gz {
+                    "gzip data is truncated or corrupt"
+                } else {
+                    "read failed"
+                };
+                Error::parse(path, line, format!("{what}: {e}"))
+            })?;
+            total += block.len() as u64;
+            let mut rows = Rows {
+                path,
+                buf: &block,
+                pos: 0,
+                line,
+            };
+            f(&mut rows)?;
+            line = rows.line;
+            let _ = back_tx.try_send(block);
+        }
+        Ok(())
+    })?;
+    Ok(total)
+}
+
+/// Cursor over the complete lines of one block.
+pub struct Rows<'a> {
+    path: &'a Path,
+    buf: &'a [u8],
+    pos: usize,
+    line: u64,
+}
+
+impl<'a> Rows<'a> {
+    /// The next non-empty line as a [`Row`], or `None` at the end of the block.
+    #[inline]
+    pub fn next_row(&mut self) -> Option<Row<'a>> {
+        loop {
+            if self.pos >= self.buf.len() {
+                return None;
+            }
+            let rest = &self.buf[self.pos..];
+            let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+            let mut s = &rest[..end];
+            self.pos += end + 1;
+            let line = self.line;
+            self.line += 1;
+            if let [head @ .., b'\r'] = s {
+                s = head;
+            }
+            if !s.is_empty() {
+                return Some(Row {
+                    path: self.path,
+                    s,
+                    pos: 0,
+                    line,
+                    field: 0,
+                });
+            }
+        }
+    }
+}
+
+/// One line's comma-separated fields, read left to right.
+pub struct Row<'a> {
+    path: &'a Path,
+    s: &'a [u8],
+    pos: usize,
+    line: u64,
+    field: usize,
+}
+
+impl Row<'_> {
+    /// 1-based line number.
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// An error about this line.
+    pub fn error(&self, msg: impl Into<String>) -> Error {
+        Error::parse(self.path, self.line, msg)
+    }
+
+    fn field_text(&self) -> String {
+        let rest = &self.s[self.pos.min(self.s.len())..];
+        let end = rest.iter().position(|&b| b == b',').unwrap_or(rest.len());
+        let t = String::from_utf8_lossy(&rest[..end.min(40)]).into_owned();
+        if t.is_empty() {
+            "an empty field".into()
+        } else {
+            format!("'{t}'")
+        }
+    }
+
+    fn missing(&self, what: &str) -> Error {
+        self.error(format!(
+            "expected {what} in column {}, but the line ends after {} column(s)",
+            self.field + 1,
+            self.field
+        ))
+    }
+
+    #[inline]
+    fn after_field(&mut self, what: &str) -> Result<()> {
+        self.field += 1;
+        match self.s.get(self.pos) {
+            None => Ok(()),
+            Some(b',') => {
+                self.pos += 1;
+                Ok(())
+            }
+            Some(_) => {
+                self.field -= 1;
+                Err(self.error(format!(
+                    "expected {what} in column {}, found {}",
+                    self.field + 1,
+                    self.field_text()
+                )))
+            }
+        }
+    }
+
+    /// Whether fields remain on the line.
+    pub fn has_more(&self) -> bool {
+        self.pos < self.s.len() || (self.field > 0 && self.s.last() == Some(&b','))
+    }
+
+    /// A non-negative integer field (a node id, a count, a class).
+    #[inline]
+    pub fn uint(&mut self) -> Result<u64> {
+        if self.pos >= self.s.len() && !self.has_more() {
+            return Err(self.missing("a non-negative integer"));
+        }
+        let start = self.pos;
+        let mut v: u64 = 0;
+        while let Some(&c) = self.s.get(self.pos) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            v = match v.checked_mul(10).and_then(|v| v.checked_add(d as u64)) {
+                Some(v) => v,
+                None => {
+                    return Err(
+                        self.error(format!("integer in column {} is too large", self.field + 1))
+                    );
+                }
+            };
+            self.pos += 1;
+        }
+        if self.pos == start {
+            return Err(self.error(format!(
+                "expected a non-negative integer in column {}, found {}",
+                self.field + 1,
+                self.field_text()
+            )));
+        }
+        self.after_field("a non-negative integer")?;
+        Ok(v)
+    }
+
+    /// A signed integer field.
+    #[inline]
+    pub fn int(&mut self) -> Result<i64> {
+        let neg = self.s.get(self.pos) == Some(&b'-');
+        if neg {
+            self.pos += 1;
+        }
+        let v = self.uint().map_err(|e| {
+            if neg {
+                self.pos -= 1;
+            }
+            match e {
+                Error::Parse { .. } => self.error(format!(
+                    "expected an integer in column {}, found {}",
+                    self.field + 1,
+                    self.field_text()
+                )),
+                e => e,
+            }
+        })?;
+        let v = i64::try_from(v).map_err(|_| self.error("integer out of range"))?;
+        Ok(if neg { -v } else { v })
+    }
+
+    /// A float field (`nan` and `inf` parse; callers decide whether they are allowed).
+    #[inline]
+    pub fn float(&mut self) -> Result<f32> {
+        if self.pos >= self.s.len() && !self.has_more() {
+            return Err(self.missing("a number"));
+        }
+        match fast_float2::parse_partial::<f32, _>(&self.s[self.pos..]) {
+            Ok((v, n)) if n > 0 => {
+                self.pos += n;
+                self.after_field("a number")?;
+                Ok(v)
+            }
+            _ => Err(self.error(format!(
+                "expected a number in column {}, found {}",
+                self.field + 1,
+                self.field_text()
+            ))),
+        }
+    }
+
+    /// Checks that the line holds exactly `cols` fields (call after reading them).
+    #[inline]
+    pub fn end(&self, cols: usize) -> Result<()> {
+        if self.has_more() {
+            let extra = 1 + self.s[self.pos..].iter().filter(|&&b| b == b',').count();
+            return Err(self.error(format!("expected {cols} column(s), found {}", cols + extra)));
+        }
+        Ok(())
+    }
+
+    /// Number of fields on the line (without consuming it).
+    pub fn count_fields(&self) -> usize {
+        1 + self.s.iter().filter(|&&b| b == b',').count()
+    }
+}

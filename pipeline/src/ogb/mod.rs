@@ -1,0 +1,14 @@
+//! Open Graph Benchmark input: the dataset catalog, download, safe extraction, and parsing of the
+//! raw layout (CSV or binary `.npz`) into a store.
+
+pub mod catalog;
+pub mod csv;
+pub mod download;
+pub mod extract;
+pub mod npz;
+pub mod prepare;
+
+pub use catalog::{CATALOG, DatasetInfo, lookup};
+pub use download::{DownloadOptions, download};
+pub use extract::extract_zip;
+pub use prepare::{PrepareOptions, PrepareReport, locate, prepare_dir};

@@ -1,0 +1,1108 @@
+//! An extracted OGB node-property dataset (CSV or binary `.npz` layout) into a store.
+//!
+//! Memory stays at the size of the output arrays plus a few blocks: edges are parsed into
+//! scratch files beside the store (4 bytes per endpoint) while degrees are counted, then
+//! scattered into the memory-mapped CSR; features and labels stream straight into their files.
+//! Edges and node features are parsed at the same time, each with its own decompression thread.
+
+use super::catalog::DatasetInfo;
+use super::csv::{Rows, find_csv, read_blocks};
+use super::npz::Npz;
+use crate::error::{Error, IoContext, Result};
+use crate::store::{Element, LabelKind, Meta, StoreWriter, StreamArray};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// How to prepare a folder.
+#[derive(Debug, Clone)]
+pub struct PrepareOptions {
+    /// Dataset name recorded in the store.
+    pub name: String,
+    /// Add the reverse of every input edge (OGB's `add_inverse_edge`).
+    pub add_inverse_edge: bool,
+    /// Replace an existing store at the target.
+    pub overwrite: bool,
+    /// Draw progress bars on stderr.
+    pub progress: bool,
+    /// Catalog facts (metric, classes), for datasets known by name.
+    pub info: Option<&'static DatasetInfo>,
+    /// Where the data came from, recorded in the store.
+    pub source: String,
+}
+
+/// What a prepare run did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PrepareReport {
+    /// The new store.
+    pub path: PathBuf,
+    /// Wall seconds.
+    pub seconds: f64,
+    /// Decompressed bytes of input read (CSV text, or npz array data).
+    pub input_bytes: u64,
+    /// Nodes.
+    pub nodes: u64,
+    /// Directed CSR entries.
+    pub edges: u64,
+}
+
+/// Finds the dataset folder (the one holding `raw/`) at `dir` or one level below it, as a zip
+/// extracts `products/raw/...`.
+pub fn locate(dir: &Path) -> Result<PathBuf> {
+    if dir.join("raw").is_dir() {
+        return Ok(dir.to_path_buf());
+    }
+    let mut found = Vec::new();
+    for e in fs::read_dir(dir).at(dir)?.flatten() {
+        if e.path().join("raw").is_dir() {
+            found.push(e.path());
+        }
+    }
+    match found.len() {
+        1 => Ok(found.pop().unwrap()),
+        0 => Err(Error::input(
+            dir,
+            "no raw/ folder here or one level below: expected OGB's layout (raw/edge.csv.gz, raw/num-node-list.csv.gz, ...)",
+        )),
+        _ => Err(Error::input(
+            dir,
+            format!("several dataset folders: {found:?}"),
+        )),
+    }
+}
+
+/// Prepares the dataset folder `dir` (see [`locate`]) into a new store at `target`.
+pub fn prepare_dir(dir: &Path, target: &Path, opts: &PrepareOptions) -> Result<PrepareReport> {
+    let t0 = Instant::now();
+    let root = locate(dir)?;
+    let raw = root.join("raw");
+    let mp = MultiProgress::with_draw_target(if opts.progress {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    let mut w = StoreWriter::create(target, opts.overwrite)?;
+    let mut meta = Meta {
+        format: crate::store::FORMAT_NAME.into(),
+        version: crate::store::FORMAT_VERSION,
+        name: opts.name.clone(),
+        source: source_text(&root, &opts.source),
+        num_nodes: 0,
+        num_edges: 0,
+        num_input_edges: 0,
+        add_inverse_edge: opts.add_inverse_edge,
+        label_kind: None,
+        num_classes: None,
+        num_tasks: None,
+        metric: opts.info.map(|i| i.metric.to_string()),
+        splits: Vec::new(),
+        arrays: BTreeMap::new(),
+    };
+    let input_bytes = if raw.join("data.npz").is_file() {
+        prepare_npz(&root, &mut w, &mut meta, opts, &mp)?
+    } else {
+        prepare_csv(&root, &mut w, &mut meta, opts, &mp)?
+    };
+    meta.splits = read_splits(&root, &mut w, meta.num_nodes, &mp)?;
+    if let (Some(info), Some(LabelKind::MultiClass)) = (opts.info, meta.label_kind) {
+        meta.num_classes = Some(meta.num_classes.unwrap_or(0).max(info.num_classes));
+    }
+    if meta.metric.is_none() {
+        meta.metric = match meta.label_kind {
+            Some(LabelKind::MultiClass) => Some("acc".into()),
+            Some(LabelKind::MultiLabel) => Some("rocauc".into()),
+            None => None,
+        };
+    }
+    let (nodes, edges) = (meta.num_nodes, meta.num_edges);
+    let path = w.finish(meta)?;
+    Ok(PrepareReport {
+        path,
+        seconds: t0.elapsed().as_secs_f64(),
+        input_bytes,
+        nodes,
+        edges,
+    })
+}
+
+fn source_text(root: &Path, given: &str) -> String {
+    let release = fs::read_dir(root)
+        .ok()
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("RELEASE_v") && n.ends_with(".txt"));
+    match release {
+        Some(r) => format!("{given} ({})", r.trim_end_matches(".txt")),
+        None => given.to_string(),
+    }
+}
+
+fn bar(mp: &MultiProgress, len: u64, what: &str) -> ProgressBar {
+    let pb = mp.add(ProgressBar::new(len));
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>14} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    pb.set_prefix(what.to_string());
+    pb
+}
+
+fn file_len(p: &Path) -> u64 {
+    fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+fn required_csv(raw: &Path, stem: &str) -> Result<PathBuf> {
+    find_csv(raw, stem).ok_or_else(|| {
+        Error::input(
+            raw.join(format!("{stem}.csv.gz")),
+            "missing (required by OGB's layout)",
+        )
+    })
+}
+
+/// Reads a one-row, one-column count file (`num-node-list`, `num-edge-list`).
+fn read_count(path: &Path) -> Result<u64> {
+    let mut vals = Vec::new();
+    read_blocks(path, |rows| {
+        while let Some(mut r) = rows.next_row() {
+            let v = r.uint()?;
+            r.end(1)?;
+            vals.push((v, r.line()));
+        }
+        Ok(())
+    })?;
+    match vals.as_slice() {
+        [(v, _)] => Ok(*v),
+        [] => Err(Error::input(path, "is empty: expected one count")),
+        [_, (_, line), ..] => Err(Error::parse(
+            path,
+            *line,
+            "expected a single graph (one row); mille reads node-property datasets of one graph",
+        )),
+    }
+}
+
+/// Columns on the first line of a CSV file.
+fn peek_cols(path: &Path) -> Result<usize> {
+    let f = File::open(path).at(path)?;
+    let mut r: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(f)))
+    } else {
+        Box::new(f)
+    };
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while buf.len() < 1 << 24 {
+        match r.read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) if byte[0] == b'\n' => break,
+            Ok(_) => buf.push(byte[0]),
+            Err(e) => {
+                return Err(Error::parse(
+                    path,
+                    1,
+                    format!("gzip data is truncated or corrupt: {e}"),
+                ));
+            }
+        }
+    }
+    if buf.is_empty() {
+        return Err(Error::input(path, "is empty"));
+    }
+    Ok(1 + buf.iter().filter(|&&b| b == b',').count())
+}
+
+/// Edge endpoints parsed into scratch files, with in-degrees counted on the way.
+struct EdgeScratch {
+    src: PathBuf,
+    dst: PathBuf,
+    count: u64,
+    degree: Vec<u32>,
+}
+
+struct EdgeSink {
+    src: BufWriter<File>,
+    dst: BufWriter<File>,
+    src_path: PathBuf,
+    dst_path: PathBuf,
+    degree: Vec<u32>,
+    count: u64,
+    inverse: bool,
+}
+
+impl EdgeSink {
+    fn new(tmp: &Path, n: u64, inverse: bool) -> Result<Self> {
+        let src_path = tmp.join("scratch.src");
+        let dst_path = tmp.join("scratch.dst");
+        Ok(EdgeSink {
+            src: BufWriter::with_capacity(1 << 20, File::create(&src_path).at(&src_path)?),
+            dst: BufWriter::with_capacity(1 << 20, File::create(&dst_path).at(&dst_path)?),
+            src_path,
+            dst_path,
+            degree: vec![0; n as usize],
+            count: 0,
+            inverse,
+        })
+    }
+    #[inline]
+    fn push_block(&mut self, s: &[u32], d: &[u32]) -> Result<()> {
+        for &v in d {
+            self.degree[v as usize] += 1;
+        }
+        if self.inverse {
+            for &u in s {
+                self.degree[u as usize] += 1;
+            }
+        }
+        self.count += s.len() as u64;
+        self.src
+            .write_all(bytemuck::cast_slice(s))
+            .at(&self.src_path)?;
+        self.dst
+            .write_all(bytemuck::cast_slice(d))
+            .at(&self.dst_path)
+    }
+    fn finish(mut self) -> Result<EdgeScratch> {
+        self.src.flush().at(&self.src_path)?;
+        self.dst.flush().at(&self.dst_path)?;
+        Ok(EdgeScratch {
+            src: self.src_path,
+            dst: self.dst_path,
+            count: self.count,
+            degree: self.degree,
+        })
+    }
+}
+
+fn parse_edges_csv(path: &Path, n: u64, sink: &mut EdgeSink, pb: &ProgressBar) -> Result<u64> {
+    let (mut s, mut d) = (Vec::with_capacity(1 << 18), Vec::with_capacity(1 << 18));
+    let total = read_blocks(path, |rows: &mut Rows<'_>| {
+        s.clear();
+        d.clear();
+        while let Some(mut r) = rows.next_row() {
+            let u = r.uint()?;
+            let v = r.uint()?;
+            r.end(2)?;
+            if u >= n || v >= n {
+                let bad = if u >= n { u } else { v };
+                return Err(r.error(format!(
+                    "node id {bad} out of range: num-node-list says {n} nodes (ids 0..{})",
+                    n - 1
+                )));
+            }
+            s.push(u as u32);
+            d.push(v as u32);
+        }
+        pb.set_position(sink.count * 8);
+        sink.push_block(&s, &d)
+    })?;
+    pb.finish_and_clear();
+    Ok(total)
+}
+
+/// Parses `rows x cols` finite floats from a CSV into `out`; returns (rows, bytes).
+fn parse_floats_csv(
+    path: &Path,
+    cols: usize,
+    out: &mut impl FnMut(&[f32]) -> Result<()>,
+    pb: &ProgressBar,
+) -> Result<(u64, u64)> {
+    let mut buf: Vec<f32> = Vec::with_capacity(1 << 20);
+    let mut rows_read = 0u64;
+    let bytes = read_blocks(path, |rows| {
+        buf.clear();
+        while let Some(mut r) = rows.next_row() {
+            for _ in 0..cols {
+                let x = r.float()?;
+                if !x.is_finite() {
+                    return Err(r.error(format!(
+                        "expected a finite number, found {x} in a feature row"
+                    )));
+                }
+                buf.push(x);
+            }
+            r.end(cols)?;
+            rows_read += 1;
+        }
+        pb.inc(0);
+        out(&buf)
+    })?;
+    pb.finish_and_clear();
+    Ok((rows_read, bytes))
+}
+
+fn prepare_csv(
+    root: &Path,
+    w: &mut StoreWriter,
+    meta: &mut Meta,
+    opts: &PrepareOptions,
+    mp: &MultiProgress,
+) -> Result<u64> {
+    let raw = root.join("raw");
+    let nodes_path = required_csv(&raw, "num-node-list")?;
+    let edges_count_path = required_csv(&raw, "num-edge-list")?;
+    let edge_path = required_csv(&raw, "edge")?;
+    let n = read_count(&nodes_path)?;
+    let e_in = read_count(&edges_count_path)?;
+    if n >= u32::MAX as u64 {
+        return Err(Error::input(
+            &nodes_path,
+            format!(
+                "{n} nodes: mille stores node ids as u32 (at most {})",
+                u32::MAX - 1
+            ),
+        ));
+    }
+    meta.num_nodes = n;
+    meta.num_input_edges = e_in;
+
+    let feat_path = find_csv(&raw, "node-feat");
+    let mut feat_out = match &feat_path {
+        Some(p) => {
+            let cols = peek_cols(p)?;
+            Some((
+                p.clone(),
+                cols,
+                w.stream_array::<f32>("node_feat", Some(cols as u64))?,
+            ))
+        }
+        None => None,
+    };
+    let mut sink = EdgeSink::new(w.tmp_dir(), n, opts.add_inverse_edge)?;
+    let edge_bar = bar(mp, e_in * 8, "edges");
+    let feat_bar = feat_path
+        .as_ref()
+        .map(|p| bar(mp, file_len(p), "node features"));
+
+    let (edge_res, feat_res, rest) = std::thread::scope(|s| {
+        let edges = s.spawn(|| parse_edges_csv(&edge_path, n, &mut sink, &edge_bar));
+        let feats = s.spawn(|| -> Result<u64> {
+            let Some((path, cols, out)) = feat_out.as_mut() else {
+                return Ok(0);
+            };
+            let pb = feat_bar.clone().unwrap();
+            let (rows, bytes) = parse_floats_csv(path, *cols, &mut |x| out.push(x), &pb)?;
+            if rows != n {
+                return Err(Error::input(
+                    path,
+                    format!("has {rows} rows, but num-node-list says {n} nodes"),
+                ));
+            }
+            Ok(bytes)
+        });
+        // Labels and extra node files are small: read them here while the big files parse.
+        let rest = read_labels_and_extras(root, w, meta, n);
+        (
+            edges
+                .join()
+                .unwrap_or_else(|_| Err(Error::Invalid("edge parser panicked".into()))),
+            feats
+                .join()
+                .unwrap_or_else(|_| Err(Error::Invalid("feature parser panicked".into()))),
+            rest,
+        )
+    });
+    let edge_bytes = edge_res?;
+    let feat_bytes = feat_res?;
+    let rest_bytes = rest?;
+    if let Some((_, _, out)) = feat_out {
+        out.finish()?;
+    }
+    if sink.count != e_in {
+        return Err(Error::input(
+            &edge_path,
+            format!(
+                "has {} rows, but num-edge-list says {e_in} edges",
+                sink.count
+            ),
+        ));
+    }
+    let scratch = sink.finish()?;
+    let eids = build_csr(w, scratch, n, opts.add_inverse_edge, meta, mp)?;
+    let mut total = edge_bytes + feat_bytes + rest_bytes;
+    if let Some(p) = find_csv(&raw, "edge-feat") {
+        total += edge_features_csv(&p, w, e_in, eids, opts.add_inverse_edge, mp)?;
+    }
+    Ok(total)
+}
+
+/// Labels (`node-label`) and extra node files (`node_<x>`), CSV layout.
+fn read_labels_and_extras(
+    root: &Path,
+    w: &mut StoreWriter,
+    meta: &mut Meta,
+    n: u64,
+) -> Result<u64> {
+    let raw = root.join("raw");
+    let mut bytes = 0;
+    if let Some(p) = find_csv(&raw, "node-label") {
+        let cols = peek_cols(&p)?;
+        let mut labels = LabelSink::new(w, cols)?;
+        let mut rows_read = 0u64;
+        bytes += read_blocks(&p, |rows| {
+            while let Some(mut r) = rows.next_row() {
+                for _ in 0..cols {
+                    let x = r.float()?;
+                    labels.push(x as f64).map_err(|m| r.error(m))?;
+                }
+                r.end(cols)?;
+                rows_read += 1;
+            }
+            labels.flush()
+        })?;
+        if rows_read != n {
+            return Err(Error::input(
+                &p,
+                format!("has {rows_read} rows, but num-node-list says {n} nodes"),
+            ));
+        }
+        labels.finish(meta)?;
+    }
+    let mut extras: Vec<(String, PathBuf)> = fs::read_dir(&raw)
+        .at(&raw)?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stem = name
+                .strip_suffix(".csv.gz")
+                .or_else(|| name.strip_suffix(".csv"))?;
+            let x = stem.strip_prefix("node_")?;
+            Some((x.to_string(), e.path()))
+        })
+        .collect();
+    extras.sort();
+    for (x, p) in extras {
+        let cols = peek_cols(&p)?;
+        let mut out = w.stream_array::<i64>(&format!("node/{x}"), Some(cols as u64))?;
+        let mut rows_read = 0u64;
+        let mut buf = Vec::new();
+        bytes += read_blocks(&p, |rows| {
+            buf.clear();
+            while let Some(mut r) = rows.next_row() {
+                for _ in 0..cols {
+                    buf.push(r.int()?);
+                }
+                r.end(cols)?;
+                rows_read += 1;
+            }
+            out.push(&buf)
+        })?;
+        out.finish()?;
+        if rows_read != n {
+            return Err(Error::input(
+                &p,
+                format!("has {rows_read} rows, but num-node-list says {n} nodes"),
+            ));
+        }
+    }
+    Ok(bytes)
+}
+
+/// Labels in either layout: a class per node (NaN = unlabelled) or 0/1 per task (NaN = missing).
+enum LabelSink {
+    Class {
+        out: StreamArray<i32>,
+        buf: Vec<i32>,
+        max: i64,
+    },
+    Tasks {
+        out: StreamArray<i8>,
+        buf: Vec<i8>,
+        tasks: usize,
+    },
+}
+
+impl LabelSink {
+    fn new(w: &mut StoreWriter, cols: usize) -> Result<Self> {
+        Ok(if cols == 1 {
+            LabelSink::Class {
+                out: w.stream_array("labels", None)?,
+                buf: Vec::new(),
+                max: -1,
+            }
+        } else {
+            LabelSink::Tasks {
+                out: w.stream_array("labels", Some(cols as u64))?,
+                buf: Vec::new(),
+                tasks: cols,
+            }
+        })
+    }
+    #[inline]
+    fn push(&mut self, x: f64) -> std::result::Result<(), String> {
+        match self {
+            LabelSink::Class { buf, max, .. } => {
+                if x.is_nan() {
+                    buf.push(-1);
+                } else if x >= 0.0 && x.fract() == 0.0 && x < i32::MAX as f64 {
+                    buf.push(x as i32);
+                    *max = (*max).max(x as i64);
+                } else {
+                    return Err(format!(
+                        "expected a class id (a non-negative integer) or nan, found {x}"
+                    ));
+                }
+            }
+            LabelSink::Tasks { buf, .. } => buf.push(if x.is_nan() {
+                -1
+            } else if x == 0.0 || x == 1.0 {
+                x as i8
+            } else {
+                return Err(format!(
+                    "expected a binary task label (0, 1 or nan), found {x}"
+                ));
+            }),
+        }
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<()> {
+        match self {
+            LabelSink::Class { out, buf, .. } => {
+                out.push(buf)?;
+                buf.clear();
+            }
+            LabelSink::Tasks { out, buf, .. } => {
+                out.push(buf)?;
+                buf.clear();
+            }
+        }
+        Ok(())
+    }
+    fn finish(mut self, meta: &mut Meta) -> Result<()> {
+        self.flush()?;
+        match self {
+            LabelSink::Class { out, max, .. } => {
+                out.finish()?;
+                meta.label_kind = Some(LabelKind::MultiClass);
+                meta.num_classes = Some((max + 1) as u64);
+                meta.num_tasks = Some(1);
+            }
+            LabelSink::Tasks { out, tasks, .. } => {
+                out.finish()?;
+                meta.label_kind = Some(LabelKind::MultiLabel);
+                meta.num_classes = Some(2);
+                meta.num_tasks = Some(tasks as u64);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Edge ids of the CSR entries, in whichever width was stored.
+enum EdgeIdsOut {
+    U32(crate::store::MmapArray<u32>),
+    U64(crate::store::MmapArray<u64>),
+}
+
+/// Scatters the scratch edges into CSR by destination, sorts each row by source, and stores
+/// `indptr`, `indices` and `edge_ids`.
+fn build_csr(
+    w: &mut StoreWriter,
+    mut sc: EdgeScratch,
+    n: u64,
+    inverse: bool,
+    meta: &mut Meta,
+    mp: &MultiProgress,
+) -> Result<EdgeIdsOut> {
+    let mut indptr = w.mmap_array::<u64>("indptr", n + 1, None)?;
+    {
+        let p = indptr.as_mut_slice();
+        let mut acc = 0u64;
+        for (i, &d) in std::mem::take(&mut sc.degree).iter().enumerate() {
+            p[i] = acc;
+            acc += d as u64;
+        }
+        p[n as usize] = acc;
+    }
+    let e = indptr.as_slice()[n as usize];
+    meta.num_edges = e;
+    let mut indices = w.mmap_array::<u32>("indices", e, None)?;
+    let pb = bar(mp, sc.count * 8, "building CSR");
+    let ids = if e <= u32::MAX as u64 {
+        let mut ids = w.mmap_array::<u32>("edge_ids", e, None)?;
+        scatter(
+            &sc,
+            indptr.as_slice(),
+            indices.as_mut_slice(),
+            ids.as_mut_slice(),
+            inverse,
+            &pb,
+        )?;
+        EdgeIdsOut::U32(ids)
+    } else {
+        let mut ids = w.mmap_array::<u64>("edge_ids", e, None)?;
+        scatter(
+            &sc,
+            indptr.as_slice(),
+            indices.as_mut_slice(),
+            ids.as_mut_slice(),
+            inverse,
+            &pb,
+        )?;
+        EdgeIdsOut::U64(ids)
+    };
+    pb.finish_and_clear();
+    let _ = fs::remove_file(&sc.src);
+    let _ = fs::remove_file(&sc.dst);
+    Ok(ids)
+}
+
+fn scatter<I: Element + Ord + TryFrom<u64>>(
+    sc: &EdgeScratch,
+    indptr: &[u64],
+    indices: &mut [u32],
+    ids: &mut [I],
+    inverse: bool,
+    pb: &ProgressBar,
+) -> Result<()> {
+    let n = indptr.len() - 1;
+    let mut cursor: Vec<u64> = indptr[..n].to_vec();
+    let mut fs_ = BufReader::with_capacity(1 << 20, File::open(&sc.src).at(&sc.src)?);
+    let mut fd = BufReader::with_capacity(1 << 20, File::open(&sc.dst).at(&sc.dst)?);
+    const CH: usize = 1 << 18;
+    let (mut s, mut d) = (vec![0u32; CH], vec![0u32; CH]);
+    let id = |x: u64| I::try_from(x).ok().expect("edge id width chosen to fit");
+    let mut done = 0u64;
+    while done < sc.count {
+        let k = CH.min((sc.count - done) as usize);
+        fs_.read_exact(bytemuck::cast_slice_mut(&mut s[..k]))
+            .at(&sc.src)?;
+        fd.read_exact(bytemuck::cast_slice_mut(&mut d[..k]))
+            .at(&sc.dst)?;
+        for j in 0..k {
+            let i = done + j as u64;
+            let (u, v) = (s[j], d[j]);
+            let p = cursor[v as usize] as usize;
+            cursor[v as usize] += 1;
+            indices[p] = u;
+            if inverse {
+                ids[p] = id(2 * i);
+                let q = cursor[u as usize] as usize;
+                cursor[u as usize] += 1;
+                indices[q] = v;
+                ids[q] = id(2 * i + 1);
+            } else {
+                ids[p] = id(i);
+            }
+        }
+        done += k as u64;
+        pb.set_position(done * 8);
+    }
+    sort_rows(indptr, indices, ids);
+    Ok(())
+}
+
+/// Sorts every CSR row by source id (ties by edge id), in parallel over chunks of rows.
+fn sort_rows<I: Element + Ord>(indptr: &[u64], indices: &mut [u32], ids: &mut [I]) {
+    let n = indptr.len() - 1;
+    let e = indptr[n];
+    let chunks = 256u64;
+    let mut bounds = vec![0usize];
+    for c in 1..chunks {
+        let target = e * c / chunks;
+        let r = indptr.partition_point(|&p| p < target).min(n);
+        if r > *bounds.last().unwrap() {
+            bounds.push(r);
+        }
+    }
+    if *bounds.last().unwrap() < n {
+        bounds.push(n);
+    }
+    let mut work = Vec::new();
+    let (mut idx_rest, mut id_rest) = (indices, ids);
+    for win in bounds.windows(2) {
+        let len = (indptr[win[1]] - indptr[win[0]]) as usize;
+        let (a, b) = std::mem::take(&mut idx_rest).split_at_mut(len);
+        let (c, d) = std::mem::take(&mut id_rest).split_at_mut(len);
+        work.push((win[0], win[1], a, c));
+        idx_rest = b;
+        id_rest = d;
+    }
+    work.into_par_iter().for_each(|(r0, r1, idx, id)| {
+        let base = indptr[r0];
+        let mut pairs: Vec<(u32, I)> = Vec::new();
+        for r in r0..r1 {
+            let (lo, hi) = ((indptr[r] - base) as usize, (indptr[r + 1] - base) as usize);
+            let row = &idx[lo..hi];
+            if row.windows(2).all(|x| x[0] <= x[1]) {
+                continue; // already sorted; ties stay in edge-id order from the scatter
+            }
+            pairs.clear();
+            pairs.extend(row.iter().copied().zip(id[lo..hi].iter().copied()));
+            pairs.sort_unstable();
+            for (k, (a, b)) in pairs.iter().enumerate() {
+                idx[lo + k] = *a;
+                id[lo + k] = *b;
+            }
+        }
+    });
+}
+
+/// Edge features: parsed into a scratch file in input order, then written in CSR order.
+fn edge_features_csv(
+    path: &Path,
+    w: &mut StoreWriter,
+    e_in: u64,
+    ids: EdgeIdsOut,
+    inverse: bool,
+    mp: &MultiProgress,
+) -> Result<u64> {
+    let cols = peek_cols(path)?;
+    let scratch = w.tmp_dir().join("scratch.edge_feat");
+    let mut out = BufWriter::with_capacity(1 << 20, File::create(&scratch).at(&scratch)?);
+    let pb = bar(mp, file_len(path), "edge features");
+    let (rows, bytes) = parse_floats_csv(
+        path,
+        cols,
+        &mut |x| out.write_all(bytemuck::cast_slice(x)).at(&scratch),
+        &pb,
+    )?;
+    out.flush().at(&scratch)?;
+    drop(out);
+    if rows != e_in {
+        return Err(Error::input(
+            path,
+            format!("has {rows} rows, but num-edge-list says {e_in} edges"),
+        ));
+    }
+    let file = File::open(&scratch).at(&scratch)?;
+    // SAFETY: a scratch file of this process, in its private temporary folder.
+    let map = if rows == 0 || cols == 0 {
+        None
+    } else {
+        Some(unsafe { memmap2::Mmap::map(&file) }.at(&scratch)?)
+    };
+    let raw: &[f32] = map.as_deref().map(bytemuck::cast_slice).unwrap_or(&[]);
+    let mut feat = w.stream_array::<f32>("edge_feat", Some(cols as u64))?;
+    let shift = inverse as u32;
+    let mut buf = Vec::with_capacity(cols << 14);
+    let mut gather = |eid: u64| -> Result<()> {
+        let r = (eid >> shift) as usize;
+        buf.extend_from_slice(&raw[r * cols..(r + 1) * cols]);
+        if buf.len() >= cols << 14 {
+            feat.push(&buf)?;
+            buf.clear();
+        }
+        Ok(())
+    };
+    match &ids {
+        EdgeIdsOut::U32(a) => a.as_slice().iter().try_for_each(|&i| gather(i as u64))?,
+        EdgeIdsOut::U64(a) => a.as_slice().iter().try_for_each(|&i| gather(i))?,
+    }
+    feat.push(&buf)?;
+    feat.finish()?;
+    let _ = fs::remove_file(&scratch);
+    Ok(bytes)
+}
+
+/// Binary layout: `raw/data.npz` (edge_index, node_feat, num_nodes_list, num_edges_list, extra
+/// node arrays) and `raw/node-label.npz`.
+fn prepare_npz(
+    root: &Path,
+    w: &mut StoreWriter,
+    meta: &mut Meta,
+    opts: &PrepareOptions,
+    mp: &MultiProgress,
+) -> Result<u64> {
+    let raw = root.join("raw");
+    let data = raw.join("data.npz");
+    let mut z = Npz::open(&data)?;
+    let n = one_count(&mut z, "num_nodes_list", &data)?;
+    let e_in = one_count(&mut z, "num_edges_list", &data)?;
+    if n >= u32::MAX as u64 {
+        return Err(Error::input(
+            &data,
+            format!("{n} nodes: mille stores node ids as u32"),
+        ));
+    }
+    meta.num_nodes = n;
+    meta.num_input_edges = e_in;
+    let mut bytes = 0u64;
+
+    // Edges and node features in parallel, each from its own handle on the archive.
+    let mut sink = EdgeSink::new(w.tmp_dir(), n, opts.add_inverse_edge)?;
+    let mut feat_out = None;
+    {
+        let mut zf = Npz::open(&data)?;
+        if zf.has("node_feat") {
+            let a = zf.array("node_feat")?;
+            if a.shape.len() != 2 || a.shape[0] != n {
+                return Err(Error::input(
+                    a.name(),
+                    format!("expected shape ({n}, D), found {:?}", a.shape),
+                ));
+            }
+            feat_out = Some((
+                a.shape[1],
+                w.stream_array::<f32>("node_feat", Some(a.shape[1]))?,
+            ));
+        }
+    }
+    let edge_bar = bar(mp, e_in * 16, "edges");
+    let (er, fr) = std::thread::scope(|s| {
+        let edges = s.spawn(|| -> Result<u64> {
+            let mut a = z.array("edge_index")?;
+            if a.shape != [2, e_in] {
+                return Err(Error::input(
+                    a.name(),
+                    format!(
+                        "expected shape (2, {e_in}) from num_edges_list, found {:?}",
+                        a.shape
+                    ),
+                ));
+            }
+            let name = a.name().to_string();
+            let mut src: Vec<u32> = Vec::with_capacity(1 << 18);
+            let mut pos = 0u64;
+            // Sources come first (row 0), then destinations (row 1); sources wait in memory
+            // only a chunk at a time: they go to the scratch file with their destinations.
+            let src_path = w_tmp_path(&sink, "src");
+            let mut src_file = BufWriter::new(File::create(&src_path).at(&src_path)?);
+            let mut dst_vals: Vec<u32> = Vec::new();
+            let mut src_reader: Option<BufReader<File>> = None;
+            a.for_each_chunk(1 << 18, |vals| {
+                for &x in vals {
+                    let row = (pos >= e_in) as u8;
+                    if !(x >= 0.0 && x < n as f64 && x.fract() == 0.0) {
+                        let col = pos - row as u64 * e_in;
+                        return Err(Error::parse(
+                            &name,
+                            col + 1,
+                            format!("edge_index[{row}, {col}] = {x}: expected a node id below {n}"),
+                        ));
+                    }
+                    if row == 0 {
+                        src.push(x as u32);
+                    } else {
+                        dst_vals.push(x as u32);
+                    }
+                    pos += 1;
+                }
+                if !src.is_empty() {
+                    src_file
+                        .write_all(bytemuck::cast_slice(&src))
+                        .at(&src_path)?;
+                    src.clear();
+                }
+                if !dst_vals.is_empty() {
+                    let r = match &mut src_reader {
+                        Some(r) => r,
+                        None => {
+                            src_file.flush().at(&src_path)?;
+                            src_reader.insert(BufReader::new(File::open(&src_path).at(&src_path)?))
+                        }
+                    };
+                    let mut s_chunk = vec![0u32; dst_vals.len()];
+                    r.read_exact(bytemuck::cast_slice_mut(&mut s_chunk))
+                        .at(&src_path)?;
+                    sink.push_block(&s_chunk, &dst_vals)?;
+                    dst_vals.clear();
+                }
+                edge_bar.set_position(pos * 8);
+                Ok(())
+            })?;
+            edge_bar.finish_and_clear();
+            let _ = fs::remove_file(&src_path);
+            Ok(e_in * 16)
+        });
+        let feats = s.spawn(|| -> Result<u64> {
+            let Some((cols, out)) = feat_out.as_mut() else {
+                return Ok(0);
+            };
+            let mut zf = Npz::open(&data)?;
+            let mut a = zf.array("node_feat")?;
+            let name = a.name().to_string();
+            let mut buf = Vec::with_capacity(1 << 18);
+            let mut k = 0u64;
+            a.for_each_chunk(1 << 18, |vals| {
+                buf.clear();
+                for &x in vals {
+                    if !x.is_finite() {
+                        return Err(Error::parse(
+                            &name,
+                            k / *cols + 1,
+                            format!(
+                                "node_feat[{}, {}] = {x}: expected a finite number",
+                                k / *cols,
+                                k % *cols
+                            ),
+                        ));
+                    }
+                    buf.push(x as f32);
+                    k += 1;
+                }
+                out.push(&buf)
+            })?;
+            Ok(k * 4)
+        });
+        (
+            edges
+                .join()
+                .unwrap_or_else(|_| Err(Error::Invalid("edge reader panicked".into()))),
+            feats
+                .join()
+                .unwrap_or_else(|_| Err(Error::Invalid("feature reader panicked".into()))),
+        )
+    });
+    bytes += er? + fr?;
+    if let Some((_, out)) = feat_out {
+        out.finish()?;
+    }
+    // Extra node arrays: every other array of N rows (e.g. node_year).
+    let mut zx = Npz::open(&data)?;
+    let names: Vec<String> = zip_names(&data)?;
+    for entry in names {
+        let Some(name) = entry.strip_suffix(".npy") else {
+            continue;
+        };
+        if [
+            "edge_index",
+            "node_feat",
+            "num_nodes_list",
+            "num_edges_list",
+            "edge_feat",
+        ]
+        .contains(&name)
+        {
+            continue;
+        }
+        let mut a = zx.array(name)?;
+        if a.shape.first() != Some(&n) {
+            continue;
+        }
+        let cols = a.shape.get(1).copied().unwrap_or(1);
+        let label = name.strip_prefix("node_").unwrap_or(name);
+        let mut out = w.stream_array::<i64>(&format!("node/{label}"), Some(cols))?;
+        let mut buf = Vec::new();
+        a.for_each_chunk(1 << 16, |vals| {
+            buf.clear();
+            buf.extend(vals.iter().map(|&v| v as i64));
+            out.push(&buf)
+        })?;
+        out.finish()?;
+    }
+    // Labels.
+    let label_path = raw.join("node-label.npz");
+    if label_path.is_file() {
+        let mut zl = Npz::open(&label_path)?;
+        let mut a = zl.array("node_label")?;
+        if a.shape.first() != Some(&n) {
+            return Err(Error::input(
+                a.name(),
+                format!("expected {n} rows, found shape {:?}", a.shape),
+            ));
+        }
+        let cols = a.shape.get(1).copied().unwrap_or(1) as usize;
+        let name = a.name().to_string();
+        let mut labels = LabelSink::new(w, cols)?;
+        let mut k = 0u64;
+        a.for_each_chunk(1 << 16, |vals| {
+            for &x in vals {
+                labels
+                    .push(x)
+                    .map_err(|m| Error::parse(&name, k / cols as u64 + 1, m))?;
+                k += 1;
+            }
+            labels.flush()
+        })?;
+        bytes += k * 4;
+        labels.finish(meta)?;
+    }
+    if sink.count != e_in {
+        return Err(Error::input(
+            &data,
+            format!(
+                "edge_index has {} columns, num_edges_list says {e_in}",
+                sink.count
+            ),
+        ));
+    }
+    let scratch = sink.finish()?;
+    build_csr(w, scratch, n, opts.add_inverse_edge, meta, mp)?;
+    Ok(bytes)
+}
+
+fn w_tmp_path(sink: &EdgeSink, what: &str) -> PathBuf {
+    sink.src_path.with_extension(format!("npz-{what}"))
+}
+
+fn zip_names(path: &Path) -> Result<Vec<String>> {
+    let f = File::open(path).at(path)?;
+    let z =
+        zip::ZipArchive::new(BufReader::new(f)).map_err(|e| Error::input(path, e.to_string()))?;
+    Ok(z.file_names().map(String::from).collect())
+}
+
+fn one_count(z: &mut Npz, name: &str, path: &Path) -> Result<u64> {
+    match z.small_ints(name)?.as_slice() {
+        [v] if *v >= 0 => Ok(*v as u64),
+        other => Err(Error::input(
+            path,
+            format!("{name}: expected one non-negative count (one graph), found {other:?}"),
+        )),
+    }
+}
+
+/// Every `split/<name>/{train,valid,test}` file: node ids in range, no duplicates.
+fn read_splits(
+    root: &Path,
+    w: &mut StoreWriter,
+    n: u64,
+    _mp: &MultiProgress,
+) -> Result<Vec<String>> {
+    let dir = root.join("split");
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut names: Vec<String> = fs::read_dir(&dir)
+        .at(&dir)?
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in &names {
+        for part in ["train", "valid", "test"] {
+            let folder = dir.join(name);
+            let path = find_csv(&folder, part).ok_or_else(|| {
+                Error::input(
+                    folder.join(format!("{part}.csv.gz")),
+                    format!("missing: split {name:?} needs train, valid and test files"),
+                )
+            })?;
+            let mut seen = vec![0u64; (n as usize).div_ceil(64)];
+            let mut ids = Vec::new();
+            read_blocks(&path, |rows| {
+                while let Some(mut r) = rows.next_row() {
+                    let v = r.uint()?;
+                    r.end(1)?;
+                    if v >= n {
+                        return Err(
+                            r.error(format!("node id {v} out of range: the graph has {n} nodes"))
+                        );
+                    }
+                    let (word, bit) = ((v / 64) as usize, v % 64);
+                    if seen[word] >> bit & 1 == 1 {
+                        return Err(
+                            r.error(format!("node id {v} appears twice in this split file"))
+                        );
+                    }
+                    seen[word] |= 1 << bit;
+                    ids.push(v as u32);
+                }
+                Ok(())
+            })?;
+            w.put(&format!("split/{name}/{part}"), &ids, None)?;
+        }
+    }
+    Ok(names)
+}

@@ -1,0 +1,58 @@
+# Sourced by the tools/ scripts. Installs what mille needs, once per user, and builds it.
+#
+# libtorch comes from the PyPI wheel torch==2.13.0 (the version tch 0.26 expects), installed into a
+# virtualenv in a per-user cache so that every clone (CI's included) shares one install. The repo
+# gets a git-ignored link `.libtorch` to it, which `.cargo/config.toml` hands to tch's build
+# script; our build scripts put its lib folder in each binary's rpath, so nothing needs
+# LD_LIBRARY_PATH.
+
+MILLE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+MILLE_CACHE=${MILLE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mille}
+MILLE_TORCH_VERSION=2.13.0
+MILLE_VENV="$MILLE_CACHE/venv"
+MILLE_STAMP="$MILLE_VENV/.mille-torch-$MILLE_TORCH_VERSION.ok"
+
+mille_say() { printf '\033[1mmille:\033[0m %s\n' "$*" >&2; }
+
+# The torch wheel in the per-user venv, installed on first use; a lock keeps parallel runs from
+# installing twice, a stamp keeps later runs instant.
+mille_ensure_torch() {
+  if [ ! -f "$MILLE_STAMP" ]; then
+    mkdir -p "$MILLE_CACHE"
+    (
+      flock 9
+      if [ ! -f "$MILLE_STAMP" ]; then
+        command -v python3 >/dev/null || { mille_say "python3 is needed to install libtorch"; exit 1; }
+        if ! "$MILLE_VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+          rm -rf "$MILLE_VENV"
+          python3 -m venv "$MILLE_VENV" || exit 1
+        fi
+        mille_say "installing torch==$MILLE_TORCH_VERSION (libtorch for tch) into $MILLE_VENV (about a minute, ~5 GB)"
+        "$MILLE_VENV/bin/python" -m pip install -q --disable-pip-version-check "torch==$MILLE_TORCH_VERSION" || exit 1
+        "$MILLE_VENV/bin/python" -c "import torch; assert torch.__version__.split('+')[0] == '$MILLE_TORCH_VERSION', torch.__version__" 2>/dev/null || { mille_say "torch in $MILLE_VENV is not $MILLE_TORCH_VERSION"; exit 1; }
+        touch "$MILLE_STAMP"
+      fi
+    ) 9>"$MILLE_CACHE/.install.lock" || { mille_say "installing torch failed"; return 1; }
+  fi
+  local torch_dir
+  torch_dir=$(ls -d "$MILLE_VENV"/lib/python3*/site-packages/torch 2>/dev/null | head -n 1)
+  [ -d "$torch_dir/lib" ] || { mille_say "no torch/lib under $MILLE_VENV; remove $MILLE_STAMP and retry"; return 1; }
+  if [ "$(readlink "$MILLE_ROOT/.libtorch" 2>/dev/null)" != "$torch_dir" ]; then
+    ln -sfn "$torch_dir" "$MILLE_ROOT/.libtorch"
+  fi
+}
+
+mille_ensure_rust() {
+  command -v cargo >/dev/null || { mille_say "cargo is needed: install Rust from rustup.rs"; return 1; }
+}
+
+# Release build of every binary; quiet when nothing changed, visible the first time.
+mille_build() {
+  mille_ensure_rust && mille_ensure_torch || return 1
+  if [ -x "$MILLE_ROOT/target/release/prepare" ]; then
+    (cd "$MILLE_ROOT" && cargo build --release --workspace --bins --quiet)
+  else
+    mille_say "building mille (first time: a few minutes)"
+    (cd "$MILLE_ROOT" && cargo build --release --workspace --bins)
+  fi
+}

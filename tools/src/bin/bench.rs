@@ -1,0 +1,177 @@
+//! `tools/bench`: benchmarks that print a table and, with --json, machine-readable figures.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use mille_pipeline::Store;
+use mille_pipeline::ogb::{self, PrepareOptions};
+use mille_pipeline::store::zstd::{CompressedStore, compress};
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Benchmarks of mille's parts. Each prints a table, or one JSON object with --json.
+#[derive(Parser)]
+#[command(name = "bench", version)]
+struct Args {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Prepare a folder in OGB's raw layout: seconds, MB/s of decompressed input, peak RSS.
+    Prepare {
+        /// Folder (or zip) in OGB's raw layout.
+        #[arg(long)]
+        from: PathBuf,
+        /// Add inverse edges (as for ogbn-products; synthetic graphs need it).
+        #[arg(long)]
+        add_inverse_edge: bool,
+        /// Where the temporary store goes (removed afterwards).
+        #[arg(long, default_value = "/tmp")]
+        scratch: PathBuf,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The zstd-compressed store form: ratio, compression and decode speed.
+    Zstd {
+        /// The store.
+        store: PathBuf,
+        /// zstd level.
+        #[arg(long, default_value_t = 3)]
+        level: i32,
+        /// Where the temporary compressed copy goes (removed afterwards).
+        #[arg(long, default_value = "/tmp")]
+        scratch: PathBuf,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() {
+    mille_tools::run(|| match Args::parse().cmd {
+        Cmd::Prepare {
+            from,
+            add_inverse_edge,
+            scratch,
+            json,
+        } => bench_prepare(from, add_inverse_edge, scratch, json),
+        Cmd::Zstd {
+            store,
+            level,
+            scratch,
+            json,
+        } => bench_zstd(store, level, scratch, json),
+    })
+}
+
+fn bench_prepare(
+    from: PathBuf,
+    inverse: bool,
+    scratch: PathBuf,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let target = scratch.join(format!("mille-bench-prepare-{}", std::process::id()));
+    let opts = PrepareOptions {
+        name: "bench".into(),
+        add_inverse_edge: inverse,
+        overwrite: true,
+        progress: mille_tools::interactive(),
+        info: None,
+        source: from.display().to_string(),
+    };
+    let rss0 = mille_tools::rss_bytes();
+    let r = ogb::prepare_dir(&from, &target, &opts)
+        .with_context(|| format!("preparing {}", from.display()))?;
+    let peak = mille_tools::peak_rss_bytes();
+    let out_bytes: u64 = Store::open(&target)?
+        .meta()
+        .arrays
+        .values()
+        .map(|a| a.bytes())
+        .sum();
+    let _ = std::fs::remove_dir_all(&target);
+    let mbps = r.input_bytes as f64 / 1e6 / r.seconds;
+    let v = json!({
+        "bench": "prepare", "from": from, "seconds": r.seconds, "input_bytes": r.input_bytes,
+        "mb_per_second": mbps, "peak_rss_bytes": peak, "rss_before_bytes": rss0,
+        "store_bytes": out_bytes, "nodes": r.nodes, "edges": r.edges,
+        "threads": rayon_threads(),
+    });
+    if as_json {
+        println!("{v}");
+    } else {
+        println!("prepare {}", from.display());
+        println!("  nodes {} / CSR entries {}", r.nodes, r.edges);
+        println!("  seconds            {:.2}", r.seconds);
+        println!(
+            "  decompressed input {} ({:.0} MB/s)",
+            mille_tools::human_bytes(r.input_bytes),
+            mbps
+        );
+        println!(
+            "  store              {}",
+            mille_tools::human_bytes(out_bytes)
+        );
+        println!("  peak RSS           {}", mille_tools::human_bytes(peak));
+    }
+    Ok(())
+}
+
+fn rayon_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn bench_zstd(store: PathBuf, level: i32, scratch: PathBuf, as_json: bool) -> anyhow::Result<()> {
+    let s = Store::open(&store)?;
+    let out = scratch.join(format!("mille-bench-zstd-{}", std::process::id()));
+    let t = Instant::now();
+    let st = compress(&s, &out, level, 1 << 20)?;
+    let compress_s = t.elapsed().as_secs_f64();
+    let c = CompressedStore::open(&out)?;
+    // Single-thread decode of every array, row range by row range, as a loader worker would.
+    let t = Instant::now();
+    let mut decoded = 0u64;
+    for (name, a) in &c.meta().arrays {
+        let rows = a.shape[0];
+        let step = (rows / 64).max(1);
+        let mut lo = 0;
+        while lo < rows {
+            let hi = (lo + step).min(rows);
+            decoded += c.read_rows(name, lo..hi)?.len() as u64;
+            lo = hi;
+        }
+    }
+    let decode_s = t.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(&out);
+    let v = json!({
+        "bench": "zstd", "store": store, "level": level,
+        "raw_bytes": st.raw_bytes, "compressed_bytes": st.compressed_bytes, "ratio": st.ratio(),
+        "compress_seconds": compress_s, "compress_mb_per_second": st.raw_bytes as f64 / 1e6 / compress_s,
+        "decode_seconds_one_thread": decode_s, "decode_mb_per_second_one_thread": decoded as f64 / 1e6 / decode_s,
+    });
+    if as_json {
+        println!("{v}");
+    } else {
+        println!("zstd level {level} on {}", store.display());
+        println!(
+            "  {} -> {}  ratio {:.2}",
+            mille_tools::human_bytes(st.raw_bytes),
+            mille_tools::human_bytes(st.compressed_bytes),
+            st.ratio()
+        );
+        println!(
+            "  compress {:.2} s ({:.0} MB/s, all cores)",
+            compress_s,
+            st.raw_bytes as f64 / 1e6 / compress_s
+        );
+        println!(
+            "  decode   {:.2} s ({:.0} MB/s, one thread)",
+            decode_s,
+            decoded as f64 / 1e6 / decode_s
+        );
+    }
+    Ok(())
+}

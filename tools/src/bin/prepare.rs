@@ -1,0 +1,136 @@
+//! `tools/prepare`: an OGB dataset (downloaded by name, or a local zip or folder) into a store.
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use mille_pipeline::ogb::{self, DownloadOptions, PrepareOptions};
+use std::path::{Path, PathBuf};
+
+/// Prepare an OGB node-property dataset as a memory-mapped mille store.
+///
+/// By name it downloads OGB's zip into the cache (resuming an interrupted download), extracts it
+/// and parses it; with --from it reads a local zip or a folder in OGB's raw layout. The store is
+/// written atomically to ROOT/NAME and its path printed on stdout.
+#[derive(Parser)]
+#[command(
+    name = "prepare",
+    version,
+    after_help = "Known datasets: ogbn-products, ogbn-proteins, ogbn-arxiv, ogbn-papers100M.\n\nExamples:\n  tools/prepare ogbn-products\n  tools/prepare --from ../shared/datasets/cora --name cora"
+)]
+struct Args {
+    /// Dataset to download and prepare (e.g. ogbn-products).
+    dataset: Option<String>,
+    /// Read this zip or extracted folder instead of downloading.
+    #[arg(long, value_name = "ZIP_OR_DIR")]
+    from: Option<PathBuf>,
+    /// Store name (default: the dataset's); required with --from for an unknown dataset.
+    #[arg(long)]
+    name: Option<String>,
+    /// Folder that receives the store.
+    #[arg(long, default_value = "data")]
+    root: PathBuf,
+    /// Add the reverse of every edge, as OGB does for undirected datasets stored once
+    /// (automatic for ogbn-products and ogbn-proteins).
+    #[arg(long)]
+    add_inverse_edge: bool,
+    /// Download from this address instead of OGB's.
+    #[arg(long)]
+    url: Option<String>,
+    /// Folder for downloaded zips (default: the per-user cache, ~/.cache/mille/downloads).
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// Replace an existing store.
+    #[arg(long)]
+    force: bool,
+    /// Print a JSON report instead of the path.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() {
+    mille_tools::run(|| {
+        let a = Args::parse();
+        let info = a.dataset.as_deref().map(|d| {
+            ogb::lookup(d).with_context(|| {
+                format!(
+                    "unknown dataset {d:?}; known: {} (or use --from DIR --name NAME)",
+                    ogb::catalog::names().join(", ")
+                )
+            })
+        });
+        let info = match (info, &a.from) {
+            (Some(i), _) => Some(i?),
+            (None, Some(_)) => None,
+            (None, None) => {
+                bail!("give a dataset name (e.g. ogbn-products) or --from ZIP_OR_DIR; see --help")
+            }
+        };
+        let name = match (&a.name, info) {
+            (Some(n), _) => n.clone(),
+            (None, Some(i)) => i.name.to_string(),
+            (None, None) => bail!("--from needs --name NAME for the store"),
+        };
+        let progress = mille_tools::interactive();
+        let source_path = match &a.from {
+            Some(p) => p.clone(),
+            None => {
+                let info = info.expect("checked above");
+                let url = a.url.clone().unwrap_or_else(|| info.url.to_string());
+                let cache = a
+                    .cache
+                    .clone()
+                    .unwrap_or_else(|| mille_tools::cache_dir().join("downloads"));
+                let dest = cache.join(format!("{}.zip", info.download_name));
+                eprintln!("downloading {url} -> {}", dest.display());
+                ogb::download(
+                    &url,
+                    &dest,
+                    &DownloadOptions {
+                        progress,
+                        ..Default::default()
+                    },
+                )?
+            }
+        };
+        let opts = PrepareOptions {
+            name: name.clone(),
+            add_inverse_edge: a.add_inverse_edge || info.is_some_and(|i| i.add_inverse_edge),
+            overwrite: a.force,
+            progress,
+            info,
+            source: source_path.display().to_string(),
+        };
+        let target = a.root.join(&name);
+        let report = prepare_path(&source_path, &target, &opts, &a.root)?;
+        if a.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            eprintln!(
+                "prepared {name}: {} nodes, {} edges in {:.1} s",
+                report.nodes, report.edges, report.seconds
+            );
+            println!("{}", report.path.display());
+        }
+        Ok(())
+    })
+}
+
+/// A zip is extracted next to the store (and removed after); a folder is read in place.
+fn prepare_path(
+    src: &Path,
+    target: &Path,
+    opts: &PrepareOptions,
+    root: &Path,
+) -> anyhow::Result<ogb::PrepareReport> {
+    if !src.exists() {
+        bail!("{}: no such file or folder", src.display());
+    }
+    if src.is_dir() {
+        return Ok(ogb::prepare_dir(src, target, opts)?);
+    }
+    let tmp = root.join(format!(".{}.raw-{}", opts.name, std::process::id()));
+    std::fs::create_dir_all(root).with_context(|| root.display().to_string())?;
+    ogb::extract_zip(src, &tmp)?;
+    let res = ogb::prepare_dir(&tmp, target, opts);
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(res?)
+}

@@ -1,0 +1,82 @@
+//! Shared pieces of mille's command-line programs: logging, exit codes, memory figures.
+
+use std::path::PathBuf;
+
+/// Sets up `tracing` on stderr (`RUST_LOG` or `MILLE_LOG` picks the level; default `warn`).
+pub fn init_logging() {
+    let filter = std::env::var("MILLE_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs a program's body; on error prints `error: ...` (with causes) and exits with status 1.
+pub fn run(body: impl FnOnce() -> anyhow::Result<()>) {
+    init_logging();
+    if let Err(e) = body() {
+        eprintln!("error: {e}");
+        for cause in e.chain().skip(1) {
+            eprintln!("  caused by: {cause}");
+        }
+        std::process::exit(1);
+    }
+}
+
+/// Peak resident memory of this process so far (`VmHWM`), in bytes.
+pub fn peak_rss_bytes() -> u64 {
+    proc_status_kb("VmHWM:") * 1024
+}
+
+/// Current resident memory (`VmRSS`), in bytes.
+pub fn rss_bytes() -> u64 {
+    proc_status_kb("VmRSS:") * 1024
+}
+
+fn proc_status_kb(key: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Per-user cache folder (`$MILLE_CACHE`, else `$XDG_CACHE_HOME/mille`, else `~/.cache/mille`).
+pub fn cache_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("MILLE_CACHE") {
+        return PathBuf::from(d);
+    }
+    let base = std::env::var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| ".".into())).join(".cache")
+        });
+    base.join("mille")
+}
+
+/// Whether stderr is a terminal (progress bars are drawn only then).
+pub fn interactive() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
+}
+
+/// Human-readable byte count.
+pub fn human_bytes(b: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut x = b as f64;
+    let mut u = 0;
+    while x >= 1024.0 && u + 1 < units.len() {
+        x /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{x:.1} {}", units[u])
+    }
+}
