@@ -1,15 +1,11 @@
-//! Link settings for everything that runs libtorch: its lib folder goes into the rpath (no
-//! LD_LIBRARY_PATH needed), and libtorch_cuda is linked even though no symbol of it is named, so
-//! that CUDA devices are found on GPU machines (the linker's --as-needed would drop it).
-//! train/build.rs does the same for its tests.
+//! Puts libtorch's lib folder in the binaries' rpath, so that a binary that links the trainer
+//! runs without LD_LIBRARY_PATH. (train/build.rs also links libtorch_cuda for its tests; the
+//! trainer's binaries will need the same once they exist.)
 fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     if let Ok(dir) = std::env::var("LIBTORCH") {
         let lib = std::path::Path::new(&dir).join("lib");
         let lib = lib.canonicalize().unwrap_or(lib);
         println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
-        if lib.join("libtorch_cuda.so").exists() {
-            println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
-        }
     }
 }

@@ -2,6 +2,7 @@
 //! raw layout (CSV or binary `.npz`) into a store.
 
 pub mod catalog;
+mod csr;
 pub mod csv;
 pub mod download;
 pub mod extract;

@@ -6,12 +6,12 @@
 //! Edges and node features are parsed at the same time, each with its own decompression thread.
 
 use super::catalog::DatasetInfo;
+use super::csr::CsrBuilder;
 use super::csv::{Rows, find_csv, read_blocks};
 use super::npz::Npz;
 use crate::error::{Error, IoContext, Result};
-use crate::store::{Element, LabelKind, Meta, StoreWriter, StreamArray};
+use crate::store::{LabelKind, Meta, MmapArray, StoreWriter, StreamArray};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -119,7 +119,9 @@ pub fn prepare_dir(dir: &Path, target: &Path, opts: &PrepareOptions) -> Result<P
         };
     }
     let (nodes, edges) = (meta.num_nodes, meta.num_edges);
+    tracing::info!("splits read at {:.2} s", t0.elapsed().as_secs_f64());
     let path = w.finish(meta)?;
+    tracing::info!("checksummed and renamed at {:.2} s", t0.elapsed().as_secs_f64());
     Ok(PrepareReport {
         path,
         seconds: t0.elapsed().as_secs_f64(),
@@ -221,69 +223,7 @@ fn peek_cols(path: &Path) -> Result<usize> {
     Ok(1 + buf.iter().filter(|&&b| b == b',').count())
 }
 
-/// Edge endpoints parsed into scratch files, with in-degrees counted on the way.
-struct EdgeScratch {
-    src: PathBuf,
-    dst: PathBuf,
-    count: u64,
-    degree: Vec<u32>,
-}
-
-struct EdgeSink {
-    src: BufWriter<File>,
-    dst: BufWriter<File>,
-    src_path: PathBuf,
-    dst_path: PathBuf,
-    degree: Vec<u32>,
-    count: u64,
-    inverse: bool,
-}
-
-impl EdgeSink {
-    fn new(tmp: &Path, n: u64, inverse: bool) -> Result<Self> {
-        let src_path = tmp.join("scratch.src");
-        let dst_path = tmp.join("scratch.dst");
-        Ok(EdgeSink {
-            src: BufWriter::with_capacity(1 << 20, File::create(&src_path).at(&src_path)?),
-            dst: BufWriter::with_capacity(1 << 20, File::create(&dst_path).at(&dst_path)?),
-            src_path,
-            dst_path,
-            degree: vec![0; n as usize],
-            count: 0,
-            inverse,
-        })
-    }
-    #[inline]
-    fn push_block(&mut self, s: &[u32], d: &[u32]) -> Result<()> {
-        for &v in d {
-            self.degree[v as usize] += 1;
-        }
-        if self.inverse {
-            for &u in s {
-                self.degree[u as usize] += 1;
-            }
-        }
-        self.count += s.len() as u64;
-        self.src
-            .write_all(bytemuck::cast_slice(s))
-            .at(&self.src_path)?;
-        self.dst
-            .write_all(bytemuck::cast_slice(d))
-            .at(&self.dst_path)
-    }
-    fn finish(mut self) -> Result<EdgeScratch> {
-        self.src.flush().at(&self.src_path)?;
-        self.dst.flush().at(&self.dst_path)?;
-        Ok(EdgeScratch {
-            src: self.src_path,
-            dst: self.dst_path,
-            count: self.count,
-            degree: self.degree,
-        })
-    }
-}
-
-fn parse_edges_csv(path: &Path, n: u64, sink: &mut EdgeSink, pb: &ProgressBar) -> Result<u64> {
+fn parse_edges_csv(path: &Path, n: u64, sink: &mut CsrBuilder, pb: &ProgressBar) -> Result<u64> {
     let (mut s, mut d) = (Vec::with_capacity(1 << 18), Vec::with_capacity(1 << 18));
     let total = read_blocks(path, |rows: &mut Rows<'_>| {
         s.clear();
@@ -302,11 +242,40 @@ fn parse_edges_csv(path: &Path, n: u64, sink: &mut EdgeSink, pb: &ProgressBar) -
             s.push(u as u32);
             d.push(v as u32);
         }
-        pb.set_position(sink.count * 8);
-        sink.push_block(&s, &d)
+        pb.set_position(sink.count() * 8);
+        sink.push(&s, &d)
     })?;
     pb.finish_and_clear();
     Ok(total)
+}
+
+/// The CSR arrays of the store, reserved before parsing (their sizes follow from the counts
+/// files) so that the edge thread can fill them on its own.
+struct CsrArrays {
+    tmp: PathBuf,
+    entries: u64,
+    indptr: MmapArray<u64>,
+    indices: MmapArray<u32>,
+    ids: MmapArray<u32>,
+}
+
+impl CsrArrays {
+    fn reserve(w: &mut StoreWriter, n: u64, e_in: u64, inverse: bool) -> Result<Self> {
+        let entries = e_in * if inverse { 2 } else { 1 };
+        if entries > u32::MAX as u64 {
+            return Err(Error::Invalid(format!("{entries} directed edges: mille stores edge ids as u32 (at most {})", u32::MAX)));
+        }
+        Ok(CsrArrays {
+            tmp: w.tmp_dir().to_path_buf(),
+            entries,
+            indptr: w.mmap_array("indptr", n + 1, None)?,
+            indices: w.mmap_array("indices", entries, None)?,
+            ids: w.mmap_array("edge_ids", entries, None)?,
+        })
+    }
+    fn build(&mut self, sink: CsrBuilder) -> Result<()> {
+        sink.build(self.indptr.as_mut_slice(), self.indices.as_mut_slice(), self.ids.as_mut_slice())
+    }
 }
 
 /// Parses `rows x cols` finite floats from a CSV into `out`; returns (rows, bytes).
@@ -347,6 +316,7 @@ fn prepare_csv(
     opts: &PrepareOptions,
     mp: &MultiProgress,
 ) -> Result<u64> {
+    let t0 = Instant::now();
     let raw = root.join("raw");
     let nodes_path = required_csv(&raw, "num-node-list")?;
     let edges_count_path = required_csv(&raw, "num-edge-list")?;
@@ -377,37 +347,39 @@ fn prepare_csv(
         }
         None => None,
     };
-    let mut sink = EdgeSink::new(w.tmp_dir(), n, opts.add_inverse_edge)?;
+    let mut csr = CsrArrays::reserve(w, n, e_in, opts.add_inverse_edge)?;
+    meta.num_edges = csr.entries;
     let edge_bar = bar(mp, e_in * 8, "edges");
-    let feat_bar = feat_path
-        .as_ref()
-        .map(|p| bar(mp, file_len(p), "node features"));
+    let feat_bar = feat_path.as_ref().map(|p| bar(mp, file_len(p), "node features"));
 
     let (edge_res, feat_res, rest) = std::thread::scope(|s| {
-        let edges = s.spawn(|| parse_edges_csv(&edge_path, n, &mut sink, &edge_bar));
+        // The edge thread also builds the CSR, while node features are still being parsed.
+        let edges = s.spawn(|| -> Result<u64> {
+            let mut sink = CsrBuilder::new(&csr.tmp, n, opts.add_inverse_edge);
+            let bytes = parse_edges_csv(&edge_path, n, &mut sink, &edge_bar)?;
+            if sink.count() != e_in {
+                return Err(Error::input(&edge_path, format!("has {} rows, but num-edge-list says {e_in} edges", sink.count())));
+            }
+            tracing::info!("edges parsed at {:.2} s", t0.elapsed().as_secs_f64());
+            csr.build(sink)?;
+            tracing::info!("edges parsed and CSR built at {:.2} s", t0.elapsed().as_secs_f64());
+            Ok(bytes)
+        });
         let feats = s.spawn(|| -> Result<u64> {
-            let Some((path, cols, out)) = feat_out.as_mut() else {
-                return Ok(0);
-            };
+            let Some((path, cols, out)) = feat_out.as_mut() else { return Ok(0) };
             let pb = feat_bar.clone().unwrap();
             let (rows, bytes) = parse_floats_csv(path, *cols, &mut |x| out.push(x), &pb)?;
             if rows != n {
-                return Err(Error::input(
-                    path,
-                    format!("has {rows} rows, but num-node-list says {n} nodes"),
-                ));
+                return Err(Error::input(path, format!("has {rows} rows, but num-node-list says {n} nodes")));
             }
+            tracing::info!("node features parsed at {:.2} s", t0.elapsed().as_secs_f64());
             Ok(bytes)
         });
         // Labels and extra node files are small: read them here while the big files parse.
         let rest = read_labels_and_extras(root, w, meta, n);
         (
-            edges
-                .join()
-                .unwrap_or_else(|_| Err(Error::Invalid("edge parser panicked".into()))),
-            feats
-                .join()
-                .unwrap_or_else(|_| Err(Error::Invalid("feature parser panicked".into()))),
+            edges.join().unwrap_or_else(|_| Err(Error::Invalid("edge parser panicked".into()))),
+            feats.join().unwrap_or_else(|_| Err(Error::Invalid("feature parser panicked".into()))),
             rest,
         )
     });
@@ -417,20 +389,9 @@ fn prepare_csv(
     if let Some((_, _, out)) = feat_out {
         out.finish()?;
     }
-    if sink.count != e_in {
-        return Err(Error::input(
-            &edge_path,
-            format!(
-                "has {} rows, but num-edge-list says {e_in} edges",
-                sink.count
-            ),
-        ));
-    }
-    let scratch = sink.finish()?;
-    let eids = build_csr(w, scratch, n, opts.add_inverse_edge, meta, mp)?;
     let mut total = edge_bytes + feat_bytes + rest_bytes;
     if let Some(p) = find_csv(&raw, "edge-feat") {
-        total += edge_features_csv(&p, w, e_in, eids, opts.add_inverse_edge, mp)?;
+        total += edge_features_csv(&p, w, e_in, csr.ids.as_slice(), opts.add_inverse_edge, mp)?;
     }
     Ok(total)
 }
@@ -597,162 +558,12 @@ impl LabelSink {
     }
 }
 
-/// Edge ids of the CSR entries, in whichever width was stored.
-enum EdgeIdsOut {
-    U32(crate::store::MmapArray<u32>),
-    U64(crate::store::MmapArray<u64>),
-}
-
-/// Scatters the scratch edges into CSR by destination, sorts each row by source, and stores
-/// `indptr`, `indices` and `edge_ids`.
-fn build_csr(
-    w: &mut StoreWriter,
-    mut sc: EdgeScratch,
-    n: u64,
-    inverse: bool,
-    meta: &mut Meta,
-    mp: &MultiProgress,
-) -> Result<EdgeIdsOut> {
-    let mut indptr = w.mmap_array::<u64>("indptr", n + 1, None)?;
-    {
-        let p = indptr.as_mut_slice();
-        let mut acc = 0u64;
-        for (i, &d) in std::mem::take(&mut sc.degree).iter().enumerate() {
-            p[i] = acc;
-            acc += d as u64;
-        }
-        p[n as usize] = acc;
-    }
-    let e = indptr.as_slice()[n as usize];
-    meta.num_edges = e;
-    let mut indices = w.mmap_array::<u32>("indices", e, None)?;
-    let pb = bar(mp, sc.count * 8, "building CSR");
-    let ids = if e <= u32::MAX as u64 {
-        let mut ids = w.mmap_array::<u32>("edge_ids", e, None)?;
-        scatter(
-            &sc,
-            indptr.as_slice(),
-            indices.as_mut_slice(),
-            ids.as_mut_slice(),
-            inverse,
-            &pb,
-        )?;
-        EdgeIdsOut::U32(ids)
-    } else {
-        let mut ids = w.mmap_array::<u64>("edge_ids", e, None)?;
-        scatter(
-            &sc,
-            indptr.as_slice(),
-            indices.as_mut_slice(),
-            ids.as_mut_slice(),
-            inverse,
-            &pb,
-        )?;
-        EdgeIdsOut::U64(ids)
-    };
-    pb.finish_and_clear();
-    let _ = fs::remove_file(&sc.src);
-    let _ = fs::remove_file(&sc.dst);
-    Ok(ids)
-}
-
-fn scatter<I: Element + Ord + TryFrom<u64>>(
-    sc: &EdgeScratch,
-    indptr: &[u64],
-    indices: &mut [u32],
-    ids: &mut [I],
-    inverse: bool,
-    pb: &ProgressBar,
-) -> Result<()> {
-    let n = indptr.len() - 1;
-    let mut cursor: Vec<u64> = indptr[..n].to_vec();
-    let mut fs_ = BufReader::with_capacity(1 << 20, File::open(&sc.src).at(&sc.src)?);
-    let mut fd = BufReader::with_capacity(1 << 20, File::open(&sc.dst).at(&sc.dst)?);
-    const CH: usize = 1 << 18;
-    let (mut s, mut d) = (vec![0u32; CH], vec![0u32; CH]);
-    let id = |x: u64| I::try_from(x).ok().expect("edge id width chosen to fit");
-    let mut done = 0u64;
-    while done < sc.count {
-        let k = CH.min((sc.count - done) as usize);
-        fs_.read_exact(bytemuck::cast_slice_mut(&mut s[..k]))
-            .at(&sc.src)?;
-        fd.read_exact(bytemuck::cast_slice_mut(&mut d[..k]))
-            .at(&sc.dst)?;
-        for j in 0..k {
-            let i = done + j as u64;
-            let (u, v) = (s[j], d[j]);
-            let p = cursor[v as usize] as usize;
-            cursor[v as usize] += 1;
-            indices[p] = u;
-            if inverse {
-                ids[p] = id(2 * i);
-                let q = cursor[u as usize] as usize;
-                cursor[u as usize] += 1;
-                indices[q] = v;
-                ids[q] = id(2 * i + 1);
-            } else {
-                ids[p] = id(i);
-            }
-        }
-        done += k as u64;
-        pb.set_position(done * 8);
-    }
-    sort_rows(indptr, indices, ids);
-    Ok(())
-}
-
-/// Sorts every CSR row by source id (ties by edge id), in parallel over chunks of rows.
-fn sort_rows<I: Element + Ord>(indptr: &[u64], indices: &mut [u32], ids: &mut [I]) {
-    let n = indptr.len() - 1;
-    let e = indptr[n];
-    let chunks = 256u64;
-    let mut bounds = vec![0usize];
-    for c in 1..chunks {
-        let target = e * c / chunks;
-        let r = indptr.partition_point(|&p| p < target).min(n);
-        if r > *bounds.last().unwrap() {
-            bounds.push(r);
-        }
-    }
-    if *bounds.last().unwrap() < n {
-        bounds.push(n);
-    }
-    let mut work = Vec::new();
-    let (mut idx_rest, mut id_rest) = (indices, ids);
-    for win in bounds.windows(2) {
-        let len = (indptr[win[1]] - indptr[win[0]]) as usize;
-        let (a, b) = std::mem::take(&mut idx_rest).split_at_mut(len);
-        let (c, d) = std::mem::take(&mut id_rest).split_at_mut(len);
-        work.push((win[0], win[1], a, c));
-        idx_rest = b;
-        id_rest = d;
-    }
-    work.into_par_iter().for_each(|(r0, r1, idx, id)| {
-        let base = indptr[r0];
-        let mut pairs: Vec<(u32, I)> = Vec::new();
-        for r in r0..r1 {
-            let (lo, hi) = ((indptr[r] - base) as usize, (indptr[r + 1] - base) as usize);
-            let row = &idx[lo..hi];
-            if row.windows(2).all(|x| x[0] <= x[1]) {
-                continue; // already sorted; ties stay in edge-id order from the scatter
-            }
-            pairs.clear();
-            pairs.extend(row.iter().copied().zip(id[lo..hi].iter().copied()));
-            pairs.sort_unstable();
-            for (k, (a, b)) in pairs.iter().enumerate() {
-                idx[lo + k] = *a;
-                id[lo + k] = *b;
-            }
-        }
-    });
-}
-
 /// Edge features: parsed into a scratch file in input order, then written in CSR order.
 fn edge_features_csv(
     path: &Path,
     w: &mut StoreWriter,
     e_in: u64,
-    ids: EdgeIdsOut,
+    ids: &[u32],
     inverse: bool,
     mp: &MultiProgress,
 ) -> Result<u64> {
@@ -794,10 +605,7 @@ fn edge_features_csv(
         }
         Ok(())
     };
-    match &ids {
-        EdgeIdsOut::U32(a) => a.as_slice().iter().try_for_each(|&i| gather(i as u64))?,
-        EdgeIdsOut::U64(a) => a.as_slice().iter().try_for_each(|&i| gather(i))?,
-    }
+    ids.iter().try_for_each(|&i| gather(i as u64))?;
     feat.push(&buf)?;
     feat.finish()?;
     let _ = fs::remove_file(&scratch);
@@ -829,7 +637,8 @@ fn prepare_npz(
     let mut bytes = 0u64;
 
     // Edges and node features in parallel, each from its own handle on the archive.
-    let mut sink = EdgeSink::new(w.tmp_dir(), n, opts.add_inverse_edge)?;
+    let mut csr = CsrArrays::reserve(w, n, e_in, opts.add_inverse_edge)?;
+    meta.num_edges = csr.entries;
     let mut feat_out = None;
     {
         let mut zf = Npz::open(&data)?;
@@ -865,7 +674,8 @@ fn prepare_npz(
             let mut pos = 0u64;
             // Sources come first (row 0), then destinations (row 1); sources wait in memory
             // only a chunk at a time: they go to the scratch file with their destinations.
-            let src_path = w_tmp_path(&sink, "src");
+            let mut sink = CsrBuilder::new(&csr.tmp, n, opts.add_inverse_edge);
+            let src_path = csr.tmp.join("scratch.npz-src");
             let mut src_file = BufWriter::new(File::create(&src_path).at(&src_path)?);
             let mut dst_vals: Vec<u32> = Vec::new();
             let mut src_reader: Option<BufReader<File>> = None;
@@ -904,7 +714,7 @@ fn prepare_npz(
                     let mut s_chunk = vec![0u32; dst_vals.len()];
                     r.read_exact(bytemuck::cast_slice_mut(&mut s_chunk))
                         .at(&src_path)?;
-                    sink.push_block(&s_chunk, &dst_vals)?;
+                    sink.push(&s_chunk, &dst_vals)?;
                     dst_vals.clear();
                 }
                 edge_bar.set_position(pos * 8);
@@ -912,6 +722,10 @@ fn prepare_npz(
             })?;
             edge_bar.finish_and_clear();
             let _ = fs::remove_file(&src_path);
+            if sink.count() != e_in {
+                return Err(Error::input(&name, format!("has {} edges, num_edges_list says {e_in}", sink.count())));
+            }
+            csr.build(sink)?;
             Ok(e_in * 16)
         });
         let feats = s.spawn(|| -> Result<u64> {
@@ -1017,22 +831,7 @@ fn prepare_npz(
         bytes += k * 4;
         labels.finish(meta)?;
     }
-    if sink.count != e_in {
-        return Err(Error::input(
-            &data,
-            format!(
-                "edge_index has {} columns, num_edges_list says {e_in}",
-                sink.count
-            ),
-        ));
-    }
-    let scratch = sink.finish()?;
-    build_csr(w, scratch, n, opts.add_inverse_edge, meta, mp)?;
     Ok(bytes)
-}
-
-fn w_tmp_path(sink: &EdgeSink, what: &str) -> PathBuf {
-    sink.src_path.with_extension(format!("npz-{what}"))
 }
 
 fn zip_names(path: &Path) -> Result<Vec<String>> {

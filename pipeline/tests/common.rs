@@ -1,0 +1,72 @@
+//! Helpers shared by the pipeline's integration tests: simple, independent readers of the
+//! fixture files (plain flate2 + `str::split`), to compare mille's store against.
+#![allow(dead_code)]
+
+use flate2::read::MultiGzDecoder;
+use mille_pipeline::ogb::{PrepareOptions, prepare_dir};
+use mille_pipeline::Store;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    repo().join("fixtures").join(name)
+}
+
+pub fn shared_dataset(name: &str) -> PathBuf {
+    repo().join("..").join("shared").join("datasets").join(name)
+}
+
+/// Rows of a gzip'd CSV, each a list of field strings.
+pub fn csv(path: &Path) -> Vec<Vec<String>> {
+    let mut s = String::new();
+    MultiGzDecoder::new(std::fs::File::open(path).unwrap()).read_to_string(&mut s).unwrap();
+    s.lines().filter(|l| !l.is_empty()).map(|l| l.split(',').map(str::to_string).collect()).collect()
+}
+
+pub fn csv_f32(path: &Path) -> Vec<Vec<f32>> {
+    csv(path).into_iter().map(|r| r.iter().map(|x| x.parse().unwrap()).collect()).collect()
+}
+
+pub fn csv_i64(path: &Path) -> Vec<Vec<i64>> {
+    csv(path).into_iter().map(|r| r.iter().map(|x| x.parse().unwrap()).collect()).collect()
+}
+
+pub fn prepare(src: &Path, name: &str, inverse: bool, root: &Path) -> Store {
+    let opts = PrepareOptions {
+        name: name.into(),
+        add_inverse_edge: inverse,
+        overwrite: false,
+        progress: false,
+        info: None,
+        source: src.display().to_string(),
+    };
+    let r = prepare_dir(src, &root.join(name), &opts).unwrap();
+    Store::open(r.path).unwrap()
+}
+
+/// The CSR a simple reader expects: for every edge (u, v) with OGB id, entry (v <- u), rows by
+/// destination, sorted by (source, edge id).
+pub fn reference_csr(n: usize, edges: &[(u32, u32)], inverse: bool) -> (Vec<u64>, Vec<u32>, Vec<u64>) {
+    let mut entries: Vec<(u32, u32, u64)> = Vec::new();
+    for (i, &(u, v)) in edges.iter().enumerate() {
+        if inverse {
+            entries.push((v, u, 2 * i as u64));
+            entries.push((u, v, 2 * i as u64 + 1));
+        } else {
+            entries.push((v, u, i as u64));
+        }
+    }
+    entries.sort();
+    let mut indptr = vec![0u64; n + 1];
+    for &(d, _, _) in &entries {
+        indptr[d as usize + 1] += 1;
+    }
+    for i in 0..n {
+        indptr[i + 1] += indptr[i];
+    }
+    (indptr, entries.iter().map(|e| e.1).collect(), entries.iter().map(|e| e.2).collect())
+}

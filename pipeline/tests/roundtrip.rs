@@ -1,0 +1,167 @@
+//! Fixture -> store -> values equal an independent, simple parse of the same files.
+
+mod common;
+use common::*;
+use mille_pipeline::store::{LabelKind, Labels};
+use std::io::Read;
+
+fn edges_of(path: &std::path::Path) -> Vec<(u32, u32)> {
+    csv_i64(path).into_iter().map(|r| (r[0] as u32, r[1] as u32)).collect()
+}
+
+fn check_csr(s: &mille_pipeline::Store, edges: &[(u32, u32)], inverse: bool) {
+    let (indptr, indices, eids) = reference_csr(s.num_nodes(), edges, inverse);
+    assert_eq!(s.indptr(), &indptr[..]);
+    assert_eq!(s.indices(), &indices[..]);
+    let ids = s.edge_ids().unwrap();
+    assert_eq!((0..ids.len()).map(|i| ids.get(i)).collect::<Vec<_>>(), eids);
+    for v in 0..s.num_nodes() {
+        let nb = s.neighbors(v);
+        assert!(nb.windows(2).all(|w| w[0] <= w[1]), "row {v} sorted");
+    }
+}
+
+fn check_splits(s: &mille_pipeline::Store, dir: &std::path::Path, split: &str) {
+    assert_eq!(s.split_names(), &[split.to_string()]);
+    let sp = s.split(split).unwrap();
+    for (part, got) in [("train", sp.train), ("valid", sp.valid), ("test", sp.test)] {
+        let want: Vec<u32> = csv_i64(&dir.join(format!("split/{split}/{part}.csv.gz"))).iter().map(|r| r[0] as u32).collect();
+        assert_eq!(got, &want[..], "{split}/{part}");
+    }
+}
+
+#[test]
+fn products_like_round_trips() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = fixture("products_like");
+    let s = prepare(&dir, "p", true, tmp.path());
+    let edges = edges_of(&dir.join("raw/edge.csv.gz"));
+    assert_eq!(s.num_nodes(), 40);
+    assert_eq!(s.num_edges(), 2 * edges.len());
+    check_csr(&s, &edges, true);
+    let feat = csv_f32(&dir.join("raw/node-feat.csv.gz"));
+    let f = s.features().unwrap();
+    assert_eq!((f.rows, f.cols), (40, 6));
+    for (i, row) in feat.iter().enumerate() {
+        assert_eq!(f.row(i), &row[..]);
+    }
+    let y: Vec<i32> = csv_i64(&dir.join("raw/node-label.csv.gz")).iter().map(|r| r[0] as i32).collect();
+    match s.labels().unwrap() {
+        Labels::MultiClass(l) => assert_eq!(l, &y[..]),
+        _ => panic!("multi-class expected"),
+    }
+    assert_eq!(s.meta().num_classes, Some(*y.iter().max().unwrap() as u64 + 1));
+    check_splits(&s, &dir, "sales_ranking");
+    s.verify().unwrap();
+}
+
+#[test]
+fn proteins_like_round_trips_with_edge_features_and_species() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = fixture("proteins_like");
+    let s = prepare(&dir, "q", true, tmp.path());
+    let edges = edges_of(&dir.join("raw/edge.csv.gz"));
+    check_csr(&s, &edges, true);
+    // Edge features in CSR order: entry p carries the row of input edge edge_ids[p] / 2.
+    let ef = csv_f32(&dir.join("raw/edge-feat.csv.gz"));
+    let got = s.edge_features().unwrap();
+    let ids = s.edge_ids().unwrap();
+    assert_eq!((got.rows, got.cols), (2 * edges.len(), 3));
+    for p in 0..got.rows {
+        assert_eq!(got.row(p), &ef[(ids.get(p) / 2) as usize][..]);
+    }
+    let y = csv_i64(&dir.join("raw/node-label.csv.gz"));
+    assert_eq!(s.meta().label_kind, Some(LabelKind::MultiLabel));
+    match s.labels().unwrap() {
+        Labels::MultiLabel(m) => {
+            assert_eq!(m.cols, 5);
+            for (i, r) in y.iter().enumerate() {
+                assert_eq!(m.row(i), &r.iter().map(|&x| x as i8).collect::<Vec<_>>()[..]);
+            }
+        }
+        _ => panic!("multi-label expected"),
+    }
+    assert_eq!(s.meta().num_tasks, Some(5));
+    let species: Vec<i64> = csv_i64(&dir.join("raw/node_species.csv.gz")).iter().map(|r| r[0]).collect();
+    assert_eq!(s.node_array("species").unwrap().data, &species[..]);
+    assert!(s.features().is_none());
+    check_splits(&s, &dir, "species");
+}
+
+#[test]
+fn arxiv_like_round_trips_directed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = fixture("arxiv_like");
+    let s = prepare(&dir, "a", false, tmp.path());
+    let edges = edges_of(&dir.join("raw/edge.csv.gz"));
+    assert_eq!(s.num_edges(), edges.len());
+    check_csr(&s, &edges, false);
+    let years: Vec<i64> = csv_i64(&dir.join("raw/node_year.csv.gz")).iter().map(|r| r[0]).collect();
+    assert_eq!(s.node_array("year").unwrap().data, &years[..]);
+    check_splits(&s, &dir, "time");
+}
+
+/// A minimal `.npy` reader: v1 header, little-endian, C order.
+fn npy(zip_path: &std::path::Path, entry: &str) -> (String, Vec<u8>) {
+    let mut z = zip::ZipArchive::new(std::fs::File::open(zip_path).unwrap()).unwrap();
+    let mut bytes = Vec::new();
+    z.by_name(entry).unwrap().read_to_end(&mut bytes).unwrap();
+    let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = String::from_utf8(bytes[10..10 + hlen].to_vec()).unwrap();
+    (header, bytes[10 + hlen..].to_vec())
+}
+
+#[test]
+fn papers_like_binary_layout_with_nan_labels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = fixture("papers_like");
+    let s = prepare(&dir, "pp", false, tmp.path());
+    let data = dir.join("raw/data.npz");
+    let (_, e) = npy(&data, "edge_index.npy");
+    let e: Vec<i64> = e.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect();
+    let m = e.len() / 2;
+    let edges: Vec<(u32, u32)> = (0..m).map(|i| (e[i] as u32, e[m + i] as u32)).collect();
+    check_csr(&s, &edges, false);
+    let (_, f) = npy(&data, "node_feat.npy");
+    let f: Vec<f32> = f.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    assert_eq!(s.features().unwrap().data, &f[..]);
+    let (_, y) = npy(&dir.join("raw/node-label.npz"), "node_label.npy");
+    let y: Vec<i32> = y.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).map(|v| if v.is_nan() { -1 } else { v as i32 }).collect();
+    assert!(y.contains(&-1), "fixture has unlabelled nodes");
+    match s.labels().unwrap() {
+        Labels::MultiClass(l) => assert_eq!(l, &y[..]),
+        _ => panic!("multi-class expected"),
+    }
+    let (_, yr) = npy(&data, "node_year.npy");
+    let yr: Vec<i64> = yr.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect();
+    assert_eq!(s.node_array("year").unwrap().data, &yr[..]);
+    check_splits(&s, &dir, "time");
+}
+
+#[test]
+fn cora_has_the_published_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = prepare(&shared_dataset("cora"), "cora", false, tmp.path());
+    assert_eq!(s.num_nodes(), 2708);
+    assert_eq!(s.num_edges(), 10556);
+    assert_eq!(s.features().unwrap().cols, 1433);
+    assert_eq!(s.meta().num_classes, Some(7));
+    let sp = s.split("public").unwrap();
+    assert_eq!((sp.train.len(), sp.valid.len(), sp.test.len()), (140, 500, 1000));
+    // Undirected graph stored both ways: every entry has its reverse.
+    for v in 0..s.num_nodes() {
+        for &u in s.neighbors(v) {
+            assert!(s.neighbors(u as usize).binary_search(&(v as u32)).is_ok());
+        }
+    }
+}
+
+#[test]
+fn pubmed_without_features_prepares() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = prepare(&shared_dataset("pubmed_nofeat"), "pubmed", false, tmp.path());
+    assert_eq!(s.num_nodes(), 19717);
+    assert_eq!(s.num_edges(), 88648);
+    assert!(s.features().is_none());
+    assert_eq!(s.meta().num_classes, Some(3));
+}
