@@ -3,13 +3,16 @@
 #![allow(dead_code)]
 
 use flate2::read::MultiGzDecoder;
-use mille_pipeline::ogb::{PrepareOptions, prepare_dir};
 use mille_pipeline::Store;
+use mille_pipeline::ogb::{PrepareOptions, prepare_dir};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 pub fn fixture(name: &str) -> PathBuf {
@@ -23,16 +26,27 @@ pub fn shared_dataset(name: &str) -> PathBuf {
 /// Rows of a gzip'd CSV, each a list of field strings.
 pub fn csv(path: &Path) -> Vec<Vec<String>> {
     let mut s = String::new();
-    MultiGzDecoder::new(std::fs::File::open(path).unwrap()).read_to_string(&mut s).unwrap();
-    s.lines().filter(|l| !l.is_empty()).map(|l| l.split(',').map(str::to_string).collect()).collect()
+    MultiGzDecoder::new(std::fs::File::open(path).unwrap())
+        .read_to_string(&mut s)
+        .unwrap();
+    s.lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
 }
 
 pub fn csv_f32(path: &Path) -> Vec<Vec<f32>> {
-    csv(path).into_iter().map(|r| r.iter().map(|x| x.parse().unwrap()).collect()).collect()
+    csv(path)
+        .into_iter()
+        .map(|r| r.iter().map(|x| x.parse().unwrap()).collect())
+        .collect()
 }
 
 pub fn csv_i64(path: &Path) -> Vec<Vec<i64>> {
-    csv(path).into_iter().map(|r| r.iter().map(|x| x.parse().unwrap()).collect()).collect()
+    csv(path)
+        .into_iter()
+        .map(|r| r.iter().map(|x| x.parse().unwrap()).collect())
+        .collect()
 }
 
 pub fn prepare(src: &Path, name: &str, inverse: bool, root: &Path) -> Store {
@@ -50,7 +64,11 @@ pub fn prepare(src: &Path, name: &str, inverse: bool, root: &Path) -> Store {
 
 /// The CSR a simple reader expects: for every edge (u, v) with OGB id, entry (v <- u), rows by
 /// destination, sorted by (source, edge id).
-pub fn reference_csr(n: usize, edges: &[(u32, u32)], inverse: bool) -> (Vec<u64>, Vec<u32>, Vec<u64>) {
+pub fn reference_csr(
+    n: usize,
+    edges: &[(u32, u32)],
+    inverse: bool,
+) -> (Vec<u64>, Vec<u32>, Vec<u64>) {
     let mut entries: Vec<(u32, u32, u64)> = Vec::new();
     for (i, &(u, v)) in edges.iter().enumerate() {
         if inverse {
@@ -68,5 +86,9 @@ pub fn reference_csr(n: usize, edges: &[(u32, u32)], inverse: bool) -> (Vec<u64>
     for i in 0..n {
         indptr[i + 1] += indptr[i];
     }
-    (indptr, entries.iter().map(|e| e.1).collect(), entries.iter().map(|e| e.2).collect())
+    (
+        indptr,
+        entries.iter().map(|e| e.1).collect(),
+        entries.iter().map(|e| e.2).collect(),
+    )
 }

@@ -75,10 +75,14 @@ impl CsrBuilder {
     fn spill(&mut self, b: usize) -> Result<()> {
         let path = self.bucket_path(b);
         if self.files[b].is_none() {
-            self.files[b] = Some(BufWriter::with_capacity(1 << 16, File::create(&path).at(&path)?));
+            self.files[b] = Some(BufWriter::with_capacity(
+                1 << 16,
+                File::create(&path).at(&path)?,
+            ));
         }
         let f = self.files[b].as_mut().expect("just opened");
-        f.write_all(bytemuck::cast_slice(&self.buffers[b])).at(&path)?;
+        f.write_all(bytemuck::cast_slice(&self.buffers[b]))
+            .at(&path)?;
         self.buffers[b].clear();
         Ok(())
     }
@@ -87,7 +91,10 @@ impl CsrBuilder {
     pub fn push(&mut self, src: &[u32], dst: &[u32]) -> Result<()> {
         let per_edge = if self.inverse { 2 } else { 1 };
         if (self.count + src.len() as u64) * per_edge > self.max_entries {
-            return Err(Error::Invalid(format!("more than {} directed edges: mille stores edge ids as u32", self.max_entries)));
+            return Err(Error::Invalid(format!(
+                "more than {} directed edges: mille stores edge ids as u32",
+                self.max_entries
+            )));
         }
         for (&u, &v) in src.iter().zip(dst) {
             let i = self.count;
@@ -114,7 +121,10 @@ impl CsrBuilder {
         indptr[n] = acc;
         self.degree = Vec::new();
         if acc != indices.len() as u64 || acc != ids.len() as u64 {
-            return Err(Error::Invalid(format!("CSR has {acc} entries but {} were reserved", indices.len())));
+            return Err(Error::Invalid(format!(
+                "CSR has {acc} entries but {} were reserved",
+                indices.len()
+            )));
         }
         for b in 0..self.files.len() {
             if self.files[b].is_some() {
@@ -138,29 +148,33 @@ impl CsrBuilder {
             work.push((lo, hi, buf, path, a, c));
         }
         let indptr = &*indptr;
-        work.into_par_iter().try_for_each(|(lo, hi, mut buf, path, idx, id)| -> Result<()> {
-            if path.exists() {
-                let mut on_disk: Vec<Entry> = Vec::new();
-                let bytes = fs::metadata(&path).at(&path)?.len() as usize;
-                on_disk.resize(bytes / 12, [0; 3]);
-                File::open(&path).at(&path)?.read_exact(bytemuck::cast_slice_mut(&mut on_disk)).at(&path)?;
-                let _ = fs::remove_file(&path);
-                // Spilled entries came first.
-                on_disk.append(&mut buf);
-                buf = on_disk;
-            }
-            let base = indptr[lo];
-            let mut cursor: Vec<u32> = (lo..hi).map(|v| (indptr[v] - base) as u32).collect();
-            for &[dst, src, eid] in &buf {
-                let c = &mut cursor[dst as usize - lo];
-                idx[*c as usize] = src;
-                id[*c as usize] = eid;
-                *c += 1;
-            }
-            drop(buf);
-            sort_rows(&indptr[lo..=hi], idx, id);
-            Ok(())
-        })
+        work.into_par_iter()
+            .try_for_each(|(lo, hi, mut buf, path, idx, id)| -> Result<()> {
+                if path.exists() {
+                    let mut on_disk: Vec<Entry> = Vec::new();
+                    let bytes = fs::metadata(&path).at(&path)?.len() as usize;
+                    on_disk.resize(bytes / 12, [0; 3]);
+                    File::open(&path)
+                        .at(&path)?
+                        .read_exact(bytemuck::cast_slice_mut(&mut on_disk))
+                        .at(&path)?;
+                    let _ = fs::remove_file(&path);
+                    // Spilled entries came first.
+                    on_disk.append(&mut buf);
+                    buf = on_disk;
+                }
+                let base = indptr[lo];
+                let mut cursor: Vec<u32> = (lo..hi).map(|v| (indptr[v] - base) as u32).collect();
+                for &[dst, src, eid] in &buf {
+                    let c = &mut cursor[dst as usize - lo];
+                    idx[*c as usize] = src;
+                    id[*c as usize] = eid;
+                    *c += 1;
+                }
+                drop(buf);
+                sort_rows(&indptr[lo..=hi], idx, id);
+                Ok(())
+            })
     }
 }
 
@@ -176,7 +190,11 @@ fn sort_rows(indptr: &[u64], idx: &mut [u32], id: &mut [u32]) {
             continue;
         }
         keys.clear();
-        keys.extend(row.iter().zip(&id[lo..hi]).map(|(&s, &e)| (s as u64) << 32 | e as u64));
+        keys.extend(
+            row.iter()
+                .zip(&id[lo..hi])
+                .map(|(&s, &e)| (s as u64) << 32 | e as u64),
+        );
         keys.sort_unstable();
         for (k, &key) in keys.iter().enumerate() {
             idx[lo + k] = (key >> 32) as u32;

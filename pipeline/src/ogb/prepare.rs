@@ -121,7 +121,10 @@ pub fn prepare_dir(dir: &Path, target: &Path, opts: &PrepareOptions) -> Result<P
     let (nodes, edges) = (meta.num_nodes, meta.num_edges);
     tracing::info!("splits read at {:.2} s", t0.elapsed().as_secs_f64());
     let path = w.finish(meta)?;
-    tracing::info!("checksummed and renamed at {:.2} s", t0.elapsed().as_secs_f64());
+    tracing::info!(
+        "checksummed and renamed at {:.2} s",
+        t0.elapsed().as_secs_f64()
+    );
     Ok(PrepareReport {
         path,
         seconds: t0.elapsed().as_secs_f64(),
@@ -263,7 +266,10 @@ impl CsrArrays {
     fn reserve(w: &mut StoreWriter, n: u64, e_in: u64, inverse: bool) -> Result<Self> {
         let entries = e_in * if inverse { 2 } else { 1 };
         if entries > u32::MAX as u64 {
-            return Err(Error::Invalid(format!("{entries} directed edges: mille stores edge ids as u32 (at most {})", u32::MAX)));
+            return Err(Error::Invalid(format!(
+                "{entries} directed edges: mille stores edge ids as u32 (at most {})",
+                u32::MAX
+            )));
         }
         Ok(CsrArrays {
             tmp: w.tmp_dir().to_path_buf(),
@@ -274,7 +280,11 @@ impl CsrArrays {
         })
     }
     fn build(&mut self, sink: CsrBuilder) -> Result<()> {
-        sink.build(self.indptr.as_mut_slice(), self.indices.as_mut_slice(), self.ids.as_mut_slice())
+        sink.build(
+            self.indptr.as_mut_slice(),
+            self.indices.as_mut_slice(),
+            self.ids.as_mut_slice(),
+        )
     }
 }
 
@@ -350,7 +360,9 @@ fn prepare_csv(
     let mut csr = CsrArrays::reserve(w, n, e_in, opts.add_inverse_edge)?;
     meta.num_edges = csr.entries;
     let edge_bar = bar(mp, e_in * 8, "edges");
-    let feat_bar = feat_path.as_ref().map(|p| bar(mp, file_len(p), "node features"));
+    let feat_bar = feat_path
+        .as_ref()
+        .map(|p| bar(mp, file_len(p), "node features"));
 
     let (edge_res, feat_res, rest) = std::thread::scope(|s| {
         // The edge thread also builds the CSR, while node features are still being parsed.
@@ -358,28 +370,49 @@ fn prepare_csv(
             let mut sink = CsrBuilder::new(&csr.tmp, n, opts.add_inverse_edge);
             let bytes = parse_edges_csv(&edge_path, n, &mut sink, &edge_bar)?;
             if sink.count() != e_in {
-                return Err(Error::input(&edge_path, format!("has {} rows, but num-edge-list says {e_in} edges", sink.count())));
+                return Err(Error::input(
+                    &edge_path,
+                    format!(
+                        "has {} rows, but num-edge-list says {e_in} edges",
+                        sink.count()
+                    ),
+                ));
             }
             tracing::info!("edges parsed at {:.2} s", t0.elapsed().as_secs_f64());
             csr.build(sink)?;
-            tracing::info!("edges parsed and CSR built at {:.2} s", t0.elapsed().as_secs_f64());
+            tracing::info!(
+                "edges parsed and CSR built at {:.2} s",
+                t0.elapsed().as_secs_f64()
+            );
             Ok(bytes)
         });
         let feats = s.spawn(|| -> Result<u64> {
-            let Some((path, cols, out)) = feat_out.as_mut() else { return Ok(0) };
+            let Some((path, cols, out)) = feat_out.as_mut() else {
+                return Ok(0);
+            };
             let pb = feat_bar.clone().unwrap();
             let (rows, bytes) = parse_floats_csv(path, *cols, &mut |x| out.push(x), &pb)?;
             if rows != n {
-                return Err(Error::input(path, format!("has {rows} rows, but num-node-list says {n} nodes")));
+                return Err(Error::input(
+                    path,
+                    format!("has {rows} rows, but num-node-list says {n} nodes"),
+                ));
             }
-            tracing::info!("node features parsed at {:.2} s", t0.elapsed().as_secs_f64());
+            tracing::info!(
+                "node features parsed at {:.2} s",
+                t0.elapsed().as_secs_f64()
+            );
             Ok(bytes)
         });
         // Labels and extra node files are small: read them here while the big files parse.
         let rest = read_labels_and_extras(root, w, meta, n);
         (
-            edges.join().unwrap_or_else(|_| Err(Error::Invalid("edge parser panicked".into()))),
-            feats.join().unwrap_or_else(|_| Err(Error::Invalid("feature parser panicked".into()))),
+            edges
+                .join()
+                .unwrap_or_else(|_| Err(Error::Invalid("edge parser panicked".into()))),
+            feats
+                .join()
+                .unwrap_or_else(|_| Err(Error::Invalid("feature parser panicked".into()))),
             rest,
         )
     });
@@ -723,7 +756,10 @@ fn prepare_npz(
             edge_bar.finish_and_clear();
             let _ = fs::remove_file(&src_path);
             if sink.count() != e_in {
-                return Err(Error::input(&name, format!("has {} edges, num_edges_list says {e_in}", sink.count())));
+                return Err(Error::input(
+                    &name,
+                    format!("has {} edges, num_edges_list says {e_in}", sink.count()),
+                ));
             }
             csr.build(sink)?;
             Ok(e_in * 16)
