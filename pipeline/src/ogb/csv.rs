@@ -7,6 +7,7 @@
 use crate::error::{Error, IoContext, Result};
 use crossbeam::channel::bounded;
 use flate2::read::MultiGzDecoder;
+use indicatif::ProgressBar;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -23,8 +24,13 @@ pub fn find_csv(dir: &Path, stem: &str) -> Option<PathBuf> {
 
 /// Reads `path` block by block; `f` parses each block's complete lines with a [`Rows`] cursor.
 /// Returns the number of decompressed bytes read.
-pub fn read_blocks(path: &Path, mut f: impl FnMut(&mut Rows<'_>) -> Result<()>) -> Result<u64> {
-    let file = File::open(path).at(path)?;
+pub fn read_blocks(path: &Path, f: impl FnMut(&mut Rows<'_>) -> Result<()>) -> Result<u64> {
+    read_blocks_with_progress(path, &ProgressBar::hidden(), f)
+}
+
+/// [`read_blocks`], advancing `pb` by the bytes of the (compressed) file read.
+pub fn read_blocks_with_progress(path: &Path, pb: &ProgressBar, mut f: impl FnMut(&mut Rows<'_>) -> Result<()>) -> Result<u64> {
+    let file = Counting { inner: File::open(path).at(path)?, pb: pb.clone() };
     let gz = path.extension().is_some_and(|e| e == "gz");
     let mut source: Box<dyn Read + Send> = if gz {
         Box::new(MultiGzDecoder::new(BufReader::with_capacity(1 << 20, file)))
@@ -118,6 +124,20 @@ pub fn read_blocks(path: &Path, mut f: impl FnMut(&mut Rows<'_>) -> Result<()>) 
         Ok(())
     })?;
     Ok(total)
+}
+
+/// A reader that reports its progress.
+struct Counting<R> {
+    inner: R,
+    pb: ProgressBar,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pb.inc(n as u64);
+        Ok(n)
+    }
 }
 
 /// Cursor over the complete lines of one block.

@@ -7,7 +7,7 @@
 
 use super::catalog::DatasetInfo;
 use super::csr::CsrBuilder;
-use super::csv::{Rows, find_csv, read_blocks};
+use super::csv::{Rows, find_csv, read_blocks, read_blocks_with_progress};
 use super::npz::Npz;
 use crate::error::{Error, IoContext, Result};
 use crate::store::{LabelKind, Meta, MmapArray, StoreWriter, StreamArray};
@@ -228,7 +228,7 @@ fn peek_cols(path: &Path) -> Result<usize> {
 
 fn parse_edges_csv(path: &Path, n: u64, sink: &mut CsrBuilder, pb: &ProgressBar) -> Result<u64> {
     let (mut s, mut d) = (Vec::with_capacity(1 << 18), Vec::with_capacity(1 << 18));
-    let total = read_blocks(path, |rows: &mut Rows<'_>| {
+    let total = read_blocks_with_progress(path, pb, |rows: &mut Rows<'_>| {
         s.clear();
         d.clear();
         while let Some(mut r) = rows.next_row() {
@@ -245,7 +245,6 @@ fn parse_edges_csv(path: &Path, n: u64, sink: &mut CsrBuilder, pb: &ProgressBar)
             s.push(u as u32);
             d.push(v as u32);
         }
-        pb.set_position(sink.count() * 8);
         sink.push(&s, &d)
     })?;
     pb.finish_and_clear();
@@ -297,7 +296,7 @@ fn parse_floats_csv(
 ) -> Result<(u64, u64)> {
     let mut buf: Vec<f32> = Vec::with_capacity(1 << 20);
     let mut rows_read = 0u64;
-    let bytes = read_blocks(path, |rows| {
+    let bytes = read_blocks_with_progress(path, pb, |rows| {
         buf.clear();
         while let Some(mut r) = rows.next_row() {
             for _ in 0..cols {
@@ -312,7 +311,6 @@ fn parse_floats_csv(
             r.end(cols)?;
             rows_read += 1;
         }
-        pb.inc(0);
         out(&buf)
     })?;
     pb.finish_and_clear();
@@ -359,7 +357,7 @@ fn prepare_csv(
     };
     let mut csr = CsrArrays::reserve(w, n, e_in, opts.add_inverse_edge)?;
     meta.num_edges = csr.entries;
-    let edge_bar = bar(mp, e_in * 8, "edges");
+    let edge_bar = bar(mp, file_len(&edge_path), "edges");
     let feat_bar = feat_path
         .as_ref()
         .map(|p| bar(mp, file_len(p), "node features"));
