@@ -68,6 +68,29 @@ fn products_like_round_trips() {
 }
 
 #[test]
+fn the_same_store_when_edges_spill_to_scratch_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = fixture("proteins_like");
+    let in_memory = prepare(&dir, "a", true, tmp.path());
+    let opts = mille_pipeline::ogb::PrepareOptions {
+        name: "b".into(),
+        add_inverse_edge: true,
+        overwrite: false,
+        progress: false,
+        info: None,
+        source: "test".into(),
+        scratch_memory: Some(12 * 20), // 20 entries: spills almost at once
+    };
+    let r = mille_pipeline::ogb::prepare_dir(&dir, &tmp.path().join("b"), &opts).unwrap();
+    let spilled = mille_pipeline::Store::open(r.path).unwrap();
+    for name in ["indptr", "indices", "edge_ids", "edge_feat"] {
+        assert_eq!(in_memory.bytes(name), spilled.bytes(name), "{name}");
+    }
+    let edges = edges_of(&dir.join("raw/edge.csv.gz"));
+    check_csr(&spilled, &edges, true);
+}
+
+#[test]
 fn proteins_like_round_trips_with_edge_features_and_species() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = fixture("proteins_like");

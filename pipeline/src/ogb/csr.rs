@@ -1,13 +1,15 @@
 //! Building the CSR (rows by destination) from a stream of input edges, in bounded memory.
 //!
-//! While edges are parsed, each CSR entry (dst, src, edge id) is appended to the scratch file
-//! of its destination's bucket (a range of ~N/256 nodes) and in-degrees are counted. Then every
-//! bucket is read back and scattered into its own contiguous slice of `indices`/`edge_ids`:
-//! the random writes stay inside a few megabytes (cache- and TLB-friendly, unlike one scatter
-//! over the whole array) and buckets run in parallel. Memory: degrees (4 bytes a node), a small
-//! buffer per bucket, and one bucket at a time per thread.
+//! While edges are parsed, each CSR entry (dst, src, edge id) is appended to its destination's
+//! bucket (a range of ~N/256 nodes): in memory while the entries fit a budget, else to the
+//! bucket's scratch file. Then every bucket is read back on its
+//! own: its in-degrees counted, its rows filled and sorted in a buffer of a few megabytes
+//! (cache-friendly, unlike a scatter over the whole array), and written at its place in the
+//! output files. Buckets run in parallel. Memory: a small buffer per bucket while parsing, and
+//! one bucket at a time per thread while building.
 
 use crate::error::{Error, IoContext, Result};
+use crate::store::PositionalArray;
 use rayon::prelude::*;
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
@@ -26,14 +28,28 @@ pub(crate) struct CsrBuilder {
     shift: u32,
     buffers: Vec<Vec<Entry>>,
     files: Vec<Option<BufWriter<File>>>,
-    degree: Vec<u32>,
+    lens: Vec<u64>,
     count: u64,
-    max_entries: u64,
+    /// Entries that may wait in memory; past it every bucket spills to its file.
+    budget: u64,
+    in_memory: u64,
+    spilling: bool,
+}
+
+/// Per-thread buffers of the build, reused from bucket to bucket.
+#[derive(Default)]
+struct Scratch {
+    entries: Vec<Entry>,
+    indptr: Vec<u64>,
+    cursor: Vec<u32>,
+    idx: Vec<u32>,
+    id: Vec<u32>,
+    keys: Vec<u64>,
 }
 
 impl CsrBuilder {
     /// A builder for `n` nodes whose scratch files go into `tmp`.
-    pub fn new(tmp: &Path, n: u64, inverse: bool) -> Self {
+    pub fn new(tmp: &Path, n: u64, inverse: bool, memory_budget: u64) -> Self {
         let mut shift = 0;
         while (n >> shift) > TARGET_BUCKETS {
             shift += 1;
@@ -46,9 +62,11 @@ impl CsrBuilder {
             shift,
             buffers: (0..buckets).map(|_| Vec::new()).collect(),
             files: (0..buckets).map(|_| None).collect(),
-            degree: vec![0; n as usize],
+            lens: vec![0; buckets],
             count: 0,
-            max_entries: u32::MAX as u64,
+            budget: memory_budget / std::mem::size_of::<Entry>() as u64,
+            in_memory: 0,
+            spilling: false,
         }
     }
 
@@ -63,11 +81,21 @@ impl CsrBuilder {
 
     #[inline]
     fn add(&mut self, dst: u32, src: u32, id: u64) -> Result<()> {
-        self.degree[dst as usize] += 1;
         let b = (dst >> self.shift) as usize;
         self.buffers[b].push([dst, src, id as u32]);
-        if self.buffers[b].len() >= BUFFER {
-            self.spill(b)?;
+        if self.spilling {
+            if self.buffers[b].len() >= BUFFER {
+                self.spill(b)?;
+            }
+        } else {
+            self.in_memory += 1;
+            if self.in_memory > self.budget {
+                self.spilling = true;
+                for b in 0..self.buffers.len() {
+                    self.spill(b)?;
+                    self.buffers[b] = Vec::with_capacity(BUFFER);
+                }
+            }
         }
         Ok(())
     }
@@ -75,14 +103,14 @@ impl CsrBuilder {
     fn spill(&mut self, b: usize) -> Result<()> {
         let path = self.bucket_path(b);
         if self.files[b].is_none() {
-            self.files[b] = Some(BufWriter::with_capacity(
-                1 << 16,
-                File::create(&path).at(&path)?,
-            ));
+            self.files[b] = Some(BufWriter::with_capacity(1 << 16, File::create(&path).at(&path)?));
         }
         let f = self.files[b].as_mut().expect("just opened");
-        f.write_all(bytemuck::cast_slice(&self.buffers[b]))
-            .at(&path)?;
+        if self.buffers[b].is_empty() {
+            return Ok(());
+        }
+        f.write_all(bytemuck::cast_slice(&self.buffers[b])).at(&path)?;
+        self.lens[b] += self.buffers[b].len() as u64;
         self.buffers[b].clear();
         Ok(())
     }
@@ -90,11 +118,8 @@ impl CsrBuilder {
     /// Adds input edges `src[i] -> dst[i]` in input order (ids continue from the last call).
     pub fn push(&mut self, src: &[u32], dst: &[u32]) -> Result<()> {
         let per_edge = if self.inverse { 2 } else { 1 };
-        if (self.count + src.len() as u64) * per_edge > self.max_entries {
-            return Err(Error::Invalid(format!(
-                "more than {} directed edges: mille stores edge ids as u32",
-                self.max_entries
-            )));
+        if (self.count + src.len() as u64) * per_edge > u32::MAX as u64 {
+            return Err(Error::Invalid(format!("more than {} directed edges: mille stores edge ids as u32", u32::MAX)));
         }
         for (&u, &v) in src.iter().zip(dst) {
             let i = self.count;
@@ -109,96 +134,96 @@ impl CsrBuilder {
         Ok(())
     }
 
-    /// Writes `indptr` (N+1), `indices` and `edge_ids` (E each, E = the entries pushed), rows
-    /// sorted by source (ties by edge id).
-    pub fn build(mut self, indptr: &mut [u64], indices: &mut [u32], ids: &mut [u32]) -> Result<()> {
-        let n = self.n as usize;
-        let mut acc = 0u64;
-        for (i, &d) in self.degree.iter().enumerate() {
-            indptr[i] = acc;
-            acc += d as u64;
-        }
-        indptr[n] = acc;
-        self.degree = Vec::new();
-        if acc != indices.len() as u64 || acc != ids.len() as u64 {
-            return Err(Error::Invalid(format!(
-                "CSR has {acc} entries but {} were reserved",
-                indices.len()
-            )));
-        }
+    /// Writes `indptr` (N+1), `indices` and `edge_ids` (one per entry pushed), each row sorted by
+    /// source (ties by edge id).
+    pub fn build(mut self, indptr: &mut [u64], indices: &PositionalArray<u32>, ids: &PositionalArray<u32>) -> Result<()> {
         for b in 0..self.files.len() {
             if self.files[b].is_some() {
                 self.spill(b)?;
                 let path = self.bucket_path(b);
                 self.files[b].take().expect("open").flush().at(&path)?;
+            } else {
+                self.lens[b] += self.buffers[b].len() as u64;
             }
         }
-        // Disjoint output slices, one per bucket.
-        let mut work = Vec::with_capacity(self.buffers.len());
-        let (mut idx_rest, mut id_rest) = (indices, ids);
+        // Where each bucket starts in the CSR, and its own slice of indptr.
+        let n = self.n as usize;
+        let mut starts = Vec::with_capacity(self.lens.len());
+        let mut acc = 0u64;
+        for &l in &self.lens {
+            starts.push(acc);
+            acc += l;
+        }
+        indptr[n] = acc;
+        let mut work = Vec::new();
+        let mut rest = &mut indptr[..n];
         for (b, buf) in std::mem::take(&mut self.buffers).into_iter().enumerate() {
             let lo = ((b as u64) << self.shift).min(self.n) as usize;
             let hi = (((b as u64) + 1) << self.shift).min(self.n) as usize;
-            let len = (indptr[hi] - indptr[lo]) as usize;
-            let (a, rest_a) = std::mem::take(&mut idx_rest).split_at_mut(len);
-            let (c, rest_c) = std::mem::take(&mut id_rest).split_at_mut(len);
-            idx_rest = rest_a;
-            id_rest = rest_c;
-            let path = self.bucket_path(b);
-            work.push((lo, hi, buf, path, a, c));
+            let (mine, tail) = std::mem::take(&mut rest).split_at_mut(hi - lo);
+            rest = tail;
+            let path = self.files_written(b).then(|| self.bucket_path(b));
+            work.push((lo, starts[b], self.lens[b] as usize, buf, path, mine));
         }
-        let indptr = &*indptr;
-        work.into_par_iter()
-            .try_for_each(|(lo, hi, mut buf, path, idx, id)| -> Result<()> {
-                if path.exists() {
-                    let mut on_disk: Vec<Entry> = Vec::new();
-                    let bytes = fs::metadata(&path).at(&path)?.len() as usize;
-                    on_disk.resize(bytes / 12, [0; 3]);
-                    File::open(&path)
-                        .at(&path)?
-                        .read_exact(bytemuck::cast_slice_mut(&mut on_disk))
-                        .at(&path)?;
-                    let _ = fs::remove_file(&path);
-                    // Spilled entries came first.
-                    on_disk.append(&mut buf);
-                    buf = on_disk;
-                }
-                let base = indptr[lo];
-                let mut cursor: Vec<u32> = (lo..hi).map(|v| (indptr[v] - base) as u32).collect();
-                for &[dst, src, eid] in &buf {
-                    let c = &mut cursor[dst as usize - lo];
-                    idx[*c as usize] = src;
-                    id[*c as usize] = eid;
-                    *c += 1;
-                }
-                drop(buf);
-                sort_rows(&indptr[lo..=hi], idx, id);
-                Ok(())
-            })
+        work.into_par_iter().try_for_each_init(Scratch::default, |sc, (lo, start, len, buf, path, rows)| {
+            sc.entries.clear();
+            if let Some(path) = path {
+                sc.entries.resize(len - buf.len(), [0; 3]);
+                File::open(&path).at(&path)?.read_exact(bytemuck::cast_slice_mut(&mut sc.entries)).at(&path)?;
+                let _ = fs::remove_file(&path);
+            }
+            // Spilled entries came first; all are in edge-id order.
+            sc.entries.extend_from_slice(&buf);
+            drop(buf);
+            fill_bucket(sc, lo, rows.len());
+            for (r, &p) in rows.iter_mut().zip(&sc.indptr) {
+                *r = start + p;
+            }
+            indices.write_at(start, &sc.idx)?;
+            ids.write_at(start, &sc.id)
+        })
+    }
+
+    fn files_written(&self, b: usize) -> bool {
+        self.bucket_path(b).exists()
     }
 }
 
-/// Sorts each row of one bucket by source id. Rows arrive in edge-id order, so ties keep it.
-fn sort_rows(indptr: &[u64], idx: &mut [u32], id: &mut [u32]) {
-    let base = indptr[0];
-    // (source, edge id) packed in one u64: sorting plain integers is several times faster.
-    let mut keys: Vec<u64> = Vec::new();
-    for r in 0..indptr.len() - 1 {
-        let (lo, hi) = ((indptr[r] - base) as usize, (indptr[r + 1] - base) as usize);
-        let row = &idx[lo..hi];
+/// Counts, places and sorts one bucket's entries into `sc.indptr` (local), `sc.idx`, `sc.id`.
+fn fill_bucket(sc: &mut Scratch, lo: usize, rows: usize) {
+    sc.indptr.clear();
+    sc.indptr.resize(rows + 1, 0);
+    for e in &sc.entries {
+        sc.indptr[e[0] as usize - lo + 1] += 1;
+    }
+    for r in 0..rows {
+        sc.indptr[r + 1] += sc.indptr[r];
+    }
+    sc.cursor.clear();
+    sc.cursor.extend(sc.indptr[..rows].iter().map(|&p| p as u32));
+    let len = sc.entries.len();
+    sc.idx.resize(len, 0);
+    sc.id.resize(len, 0);
+    for &[dst, src, eid] in &sc.entries {
+        let c = &mut sc.cursor[dst as usize - lo];
+        sc.idx[*c as usize] = src;
+        sc.id[*c as usize] = eid;
+        *c += 1;
+    }
+    // Rows arrive in edge-id order, so sorting (source, edge id) keeps ties in that order.
+    // Both packed in one u64: sorting plain integers is several times faster than pairs.
+    for r in 0..rows {
+        let (a, b) = (sc.indptr[r] as usize, sc.indptr[r + 1] as usize);
+        let row = &sc.idx[a..b];
         if row.windows(2).all(|x| x[0] <= x[1]) {
             continue;
         }
-        keys.clear();
-        keys.extend(
-            row.iter()
-                .zip(&id[lo..hi])
-                .map(|(&s, &e)| (s as u64) << 32 | e as u64),
-        );
-        keys.sort_unstable();
-        for (k, &key) in keys.iter().enumerate() {
-            idx[lo + k] = (key >> 32) as u32;
-            id[lo + k] = key as u32;
+        sc.keys.clear();
+        sc.keys.extend(row.iter().zip(&sc.id[a..b]).map(|(&s, &e)| (s as u64) << 32 | e as u64));
+        sc.keys.sort_unstable();
+        for (k, &key) in sc.keys.iter().enumerate() {
+            sc.idx[a + k] = (key >> 32) as u32;
+            sc.id[a + k] = key as u32;
         }
     }
 }

@@ -306,6 +306,11 @@ impl Row<'_> {
         if self.pos >= self.s.len() && !self.has_more() {
             return Err(self.missing("a number"));
         }
+        if let Some((v, n)) = parse_short_decimal(&self.s[self.pos..]) {
+            self.pos += n;
+            self.after_field("a number")?;
+            return Ok(v);
+        }
         match fast_float2::parse_partial::<f32, _>(&self.s[self.pos..]) {
             Ok((v, n)) if n > 0 => {
                 self.pos += n;
@@ -333,5 +338,70 @@ impl Row<'_> {
     /// Number of fields on the line (without consuming it).
     pub fn count_fields(&self) -> usize {
         1 + self.s.iter().filter(|&&b| b == b',').count()
+    }
+}
+
+const POW10: [f32; 11] = [1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
+
+/// The common case of OGB's feature files, `[-]digits[.digits]` with at most 7 significant
+/// digits, without a general parser: the digits form an integer m < 2^24 and the value is
+/// m / 10^k, both exact in f32, so one IEEE division gives the correctly rounded result.
+/// Anything else (exponents, nan, long mantissas) returns `None` for the general parser.
+#[inline]
+fn parse_short_decimal(b: &[u8]) -> Option<(f32, usize)> {
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    let mut m: u32 = 0;
+    let mut digits = 0;
+    let mut k = 0;
+    let mut seen_dot = false;
+    while let Some(&c) = b.get(i) {
+        if c.is_ascii_digit() {
+            if digits == 9 {
+                return None;
+            }
+            m = m * 10 + (c - b'0') as u32;
+            digits += 1;
+            k += seen_dot as usize;
+        } else if c == b'.' && !seen_dot {
+            seen_dot = true;
+        } else if c == b',' {
+            break;
+        } else {
+            return None;
+        }
+        i += 1;
+    }
+    if digits == 0 || m >= 1 << 24 || k > 10 {
+        return None;
+    }
+    let v = m as f32 / POW10[k];
+    Some((if b[0] == b'-' { -v } else { v }, i))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn short_decimals_parse_exactly_like_the_standard_library() {
+        let mut r = rand_pcg::Pcg64::seed_from_u64(1);
+        for _ in 0..200_000 {
+            let x: f64 = (r.random::<f64>() - 0.5) * 10f64.powi(r.random_range(-3..6));
+            let decimals = r.random_range(0..8);
+            let text = format!("{x:.decimals$}");
+            let want: f32 = text.parse().unwrap();
+            match parse_short_decimal(text.as_bytes()) {
+                Some((v, n)) => {
+                    assert_eq!(n, text.len());
+                    assert_eq!(v.to_bits(), want.to_bits(), "{text}");
+                }
+                None => assert!(text.trim_start_matches(['-', '0', '.']).len() > 7 || decimals > 10, "{text} fell back"),
+            }
+        }
+        for t in ["1e5", "nan", "inf", "", "-", ".", "1.2.3", "12345678901"] {
+            assert!(parse_short_decimal(t.as_bytes()).is_none(), "{t}");
+        }
+        assert_eq!(parse_short_decimal(b"-3.3248,1"), Some((-3.3248, 7)));
     }
 }

@@ -10,7 +10,7 @@ use super::csr::CsrBuilder;
 use super::csv::{Rows, find_csv, read_blocks, read_blocks_with_progress};
 use super::npz::Npz;
 use crate::error::{Error, IoContext, Result};
-use crate::store::{LabelKind, Meta, MmapArray, StoreWriter, StreamArray};
+use crate::store::{LabelKind, Meta, MmapArray, PositionalArray, StoreWriter, StreamArray};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -33,6 +33,16 @@ pub struct PrepareOptions {
     pub info: Option<&'static DatasetInfo>,
     /// Where the data came from, recorded in the store.
     pub source: String,
+    /// Bytes that edges may occupy in memory while the CSR is built (12 per directed edge);
+    /// past it they wait in scratch files. `None`: 256 MiB. (Scratch files cost no more time
+    /// than memory here: writing them is cheaper than faulting in fresh anonymous pages.)
+    pub scratch_memory: Option<u64>,
+}
+
+impl PrepareOptions {
+    fn scratch_budget(&self) -> u64 {
+        self.scratch_memory.unwrap_or(256 << 20)
+    }
 }
 
 /// What a prepare run did.
@@ -257,8 +267,8 @@ struct CsrArrays {
     tmp: PathBuf,
     entries: u64,
     indptr: MmapArray<u64>,
-    indices: MmapArray<u32>,
-    ids: MmapArray<u32>,
+    indices: PositionalArray<u32>,
+    ids: PositionalArray<u32>,
 }
 
 impl CsrArrays {
@@ -274,16 +284,12 @@ impl CsrArrays {
             tmp: w.tmp_dir().to_path_buf(),
             entries,
             indptr: w.mmap_array("indptr", n + 1, None)?,
-            indices: w.mmap_array("indices", entries, None)?,
-            ids: w.mmap_array("edge_ids", entries, None)?,
+            indices: w.positional_array("indices", entries, None)?,
+            ids: w.positional_array("edge_ids", entries, None)?,
         })
     }
     fn build(&mut self, sink: CsrBuilder) -> Result<()> {
-        sink.build(
-            self.indptr.as_mut_slice(),
-            self.indices.as_mut_slice(),
-            self.ids.as_mut_slice(),
-        )
+        sink.build(self.indptr.as_mut_slice(), &self.indices, &self.ids)
     }
 }
 
@@ -365,7 +371,7 @@ fn prepare_csv(
     let (edge_res, feat_res, rest) = std::thread::scope(|s| {
         // The edge thread also builds the CSR, while node features are still being parsed.
         let edges = s.spawn(|| -> Result<u64> {
-            let mut sink = CsrBuilder::new(&csr.tmp, n, opts.add_inverse_edge);
+            let mut sink = CsrBuilder::new(&csr.tmp, n, opts.add_inverse_edge, opts.scratch_budget());
             let bytes = parse_edges_csv(&edge_path, n, &mut sink, &edge_bar)?;
             if sink.count() != e_in {
                 return Err(Error::input(
@@ -422,7 +428,11 @@ fn prepare_csv(
     }
     let mut total = edge_bytes + feat_bytes + rest_bytes;
     if let Some(p) = find_csv(&raw, "edge-feat") {
-        total += edge_features_csv(&p, w, e_in, csr.ids.as_slice(), opts.add_inverse_edge, mp)?;
+        let file = File::open(csr.ids.path()).at(csr.ids.path())?;
+        // SAFETY: our own finished scratch of this store, read-only from here on.
+        let map = if csr.entries == 0 { None } else { Some(unsafe { memmap2::Mmap::map(&file) }.at(csr.ids.path())?) };
+        let ids: &[u32] = map.as_deref().map(bytemuck::cast_slice).unwrap_or(&[]);
+        total += edge_features_csv(&p, w, e_in, ids, opts.add_inverse_edge, mp)?;
     }
     Ok(total)
 }
@@ -705,7 +715,7 @@ fn prepare_npz(
             let mut pos = 0u64;
             // Sources come first (row 0), then destinations (row 1); sources wait in memory
             // only a chunk at a time: they go to the scratch file with their destinations.
-            let mut sink = CsrBuilder::new(&csr.tmp, n, opts.add_inverse_edge);
+            let mut sink = CsrBuilder::new(&csr.tmp, n, opts.add_inverse_edge, opts.scratch_budget());
             let src_path = csr.tmp.join("scratch.npz-src");
             let mut src_file = BufWriter::new(File::create(&src_path).at(&src_path)?);
             let mut dst_vals: Vec<u32> = Vec::new();

@@ -19,7 +19,7 @@ pub use meta::{
     ArrayMeta, DType, Element, FORMAT_NAME, FORMAT_VERSION, LabelKind, META_FILE, Meta,
 };
 pub use verify::checksum_file;
-pub use writer::{MmapArray, StoreWriter, StreamArray, array_file_name};
+pub use writer::{MmapArray, PositionalArray, StoreWriter, StreamArray, array_file_name};
 
 use crate::error::{Error, IoContext, Result};
 use memmap2::Mmap;

@@ -10,6 +10,8 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use xxhash_rust::xxh3::Xxh3;
 
 /// File name of array `name` inside a store (`split/public/train` -> `split.public.train.bin`).
 pub fn array_file_name(name: &str) -> String {
@@ -29,6 +31,8 @@ pub struct StoreWriter {
     tmp: PathBuf,
     overwrite: bool,
     planned: BTreeMap<String, Planned>,
+    /// Checksums of streamed arrays, computed while they were written.
+    sums: Arc<Mutex<BTreeMap<String, String>>>,
     done: bool,
 }
 
@@ -59,6 +63,7 @@ impl StoreWriter {
             tmp,
             overwrite,
             planned: BTreeMap::new(),
+            sums: Arc::default(),
             done: false,
         })
     }
@@ -92,6 +97,20 @@ impl StoreWriter {
         MmapArray::create(&path, rows * cols.unwrap_or(1))
     }
 
+    /// An array of `rows` x `cols` written at positions, by any thread (`pwrite`; no mapping, so
+    /// no page is zero-filled first and none counts in our RSS).
+    pub fn positional_array<T: Element>(
+        &mut self,
+        name: &str,
+        rows: u64,
+        cols: Option<u64>,
+    ) -> Result<PositionalArray<T>> {
+        let path = self.plan(name, T::DTYPE, cols)?;
+        let file = fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).at(&path)?;
+        file.set_len(rows * cols.unwrap_or(1) * T::DTYPE.size() as u64).at(&path)?;
+        Ok(PositionalArray { file, path, _t: PhantomData })
+    }
+
     /// An array written row by row, sequentially (no mapping: its pages stay out of our RSS).
     pub fn stream_array<T: Element>(
         &mut self,
@@ -122,6 +141,9 @@ impl StoreWriter {
         Ok(StreamArray {
             out: BufWriter::with_capacity(1 << 20, file),
             path,
+            name: name.to_string(),
+            hash: Xxh3::new(),
+            sums: self.sums.clone(),
             _t: PhantomData,
         })
     }
@@ -162,15 +184,14 @@ impl StoreWriter {
                 },
             );
         }
+        let known = std::mem::take(&mut *self.sums.lock().expect("not poisoned"));
         let sums: Vec<Result<(String, String)>> = {
             use rayon::prelude::*;
             arrays
                 .par_iter()
-                .map(|(name, a)| {
-                    Ok((
-                        name.clone(),
-                        super::verify::checksum_file(&self.tmp.join(&a.file))?,
-                    ))
+                .map(|(name, a)| match known.get(name) {
+                    Some(sum) => Ok((name.clone(), sum.clone())),
+                    None => Ok((name.clone(), super::verify::checksum_file(&self.tmp.join(&a.file))?)),
                 })
                 .collect()
         };
@@ -315,22 +336,49 @@ impl<T: Element> MmapArray<T> {
     }
 }
 
-/// A sequentially written array of the store being written.
+/// A sequentially written array of the store being written; its checksum is computed on the
+/// way, so finishing the store need not read it back.
 pub struct StreamArray<T> {
     out: BufWriter<File>,
     path: PathBuf,
+    name: String,
+    hash: Xxh3,
+    sums: Arc<Mutex<BTreeMap<String, String>>>,
     _t: PhantomData<T>,
 }
 
 impl<T: bytemuck::Pod> StreamArray<T> {
     /// Appends elements.
     pub fn push(&mut self, data: &[T]) -> Result<()> {
-        self.out
-            .write_all(bytemuck::cast_slice(data))
-            .at(&self.path)
+        let bytes = bytemuck::cast_slice(data);
+        self.hash.update(bytes);
+        self.out.write_all(bytes).at(&self.path)
     }
-    /// Flushes the file.
+    /// Flushes the file and records its checksum.
     pub fn finish(mut self) -> Result<()> {
-        self.out.flush().at(&self.path)
+        self.out.flush().at(&self.path)?;
+        let sum = format!("{:016x}", self.hash.digest());
+        self.sums.lock().expect("not poisoned").insert(self.name, sum);
+        Ok(())
+    }
+}
+
+/// An array of the store being written, filled at element offsets (see
+/// [`StoreWriter::positional_array`]).
+pub struct PositionalArray<T> {
+    file: File,
+    path: PathBuf,
+    _t: PhantomData<T>,
+}
+
+impl<T: Element> PositionalArray<T> {
+    /// Writes `data` starting at element `offset`.
+    pub fn write_at(&self, offset: u64, data: &[T]) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        self.file.write_all_at(bytemuck::cast_slice(data), offset * T::DTYPE.size() as u64).at(&self.path)
+    }
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }

@@ -57,6 +57,7 @@ pub fn prepare(src: &Path, name: &str, inverse: bool, root: &Path) -> Store {
         progress: false,
         info: None,
         source: src.display().to_string(),
+        scratch_memory: None,
     };
     let r = prepare_dir(src, &root.join(name), &opts).unwrap();
     Store::open(r.path).unwrap()

@@ -81,6 +81,7 @@ fn bench_prepare(
         progress: mille_tools::interactive(),
         info: None,
         source: from.display().to_string(),
+        scratch_memory: None,
     };
     let rss0 = mille_tools::rss_bytes();
     let r = ogb::prepare_dir(&from, &target, &opts)

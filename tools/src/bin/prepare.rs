@@ -41,6 +41,10 @@ struct Args {
     /// Replace an existing store.
     #[arg(long)]
     force: bool,
+    /// Bytes of memory for edges while the CSR is built (12 per directed edge); past it they
+    /// go through scratch files beside the store. Default: 256 MiB.
+    #[arg(long, value_name = "BYTES")]
+    scratch_memory: Option<u64>,
     /// Print a JSON report instead of the path.
     #[arg(long)]
     json: bool,
@@ -98,6 +102,7 @@ fn main() {
             progress,
             info,
             source: source_path.display().to_string(),
+            scratch_memory: a.scratch_memory,
         };
         let target = a.root.join(&name);
         let report = prepare_path(&source_path, &target, &opts, &a.root)?;
