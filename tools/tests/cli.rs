@@ -93,7 +93,7 @@ fn every_broken_fixture_fails_cleanly_naming_file_and_line() {
         let file = format!("{src}/{}", c["file"].as_str().unwrap());
         let place = match c["line"].as_u64() {
             Some(line) => format!("{file}:{line}: "),
-            None => format!("{file}"),
+            None => file.to_string(),
         };
         assert!(
             err.contains(&place),

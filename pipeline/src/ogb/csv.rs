@@ -29,8 +29,15 @@ pub fn read_blocks(path: &Path, f: impl FnMut(&mut Rows<'_>) -> Result<()>) -> R
 }
 
 /// [`read_blocks`], advancing `pb` by the bytes of the (compressed) file read.
-pub fn read_blocks_with_progress(path: &Path, pb: &ProgressBar, mut f: impl FnMut(&mut Rows<'_>) -> Result<()>) -> Result<u64> {
-    let file = Counting { inner: File::open(path).at(path)?, pb: pb.clone() };
+pub fn read_blocks_with_progress(
+    path: &Path,
+    pb: &ProgressBar,
+    mut f: impl FnMut(&mut Rows<'_>) -> Result<()>,
+) -> Result<u64> {
+    let file = Counting {
+        inner: File::open(path).at(path)?,
+        pb: pb.clone(),
+    };
     let gz = path.extension().is_some_and(|e| e == "gz");
     let mut source: Box<dyn Read + Send> = if gz {
         Box::new(MultiGzDecoder::new(BufReader::with_capacity(1 << 20, file)))
@@ -396,7 +403,10 @@ mod tests {
                     assert_eq!(n, text.len());
                     assert_eq!(v.to_bits(), want.to_bits(), "{text}");
                 }
-                None => assert!(text.trim_start_matches(['-', '0', '.']).len() > 7 || decimals > 10, "{text} fell back"),
+                None => assert!(
+                    text.trim_start_matches(['-', '0', '.']).len() > 7 || decimals > 10,
+                    "{text} fell back"
+                ),
             }
         }
         for t in ["1e5", "nan", "inf", "", "-", ".", "1.2.3", "12345678901"] {

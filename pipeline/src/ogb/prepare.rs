@@ -371,7 +371,8 @@ fn prepare_csv(
     let (edge_res, feat_res, rest) = std::thread::scope(|s| {
         // The edge thread also builds the CSR, while node features are still being parsed.
         let edges = s.spawn(|| -> Result<u64> {
-            let mut sink = CsrBuilder::new(&csr.tmp, n, opts.add_inverse_edge, opts.scratch_budget());
+            let mut sink =
+                CsrBuilder::new(&csr.tmp, n, opts.add_inverse_edge, opts.scratch_budget());
             let bytes = parse_edges_csv(&edge_path, n, &mut sink, &edge_bar)?;
             if sink.count() != e_in {
                 return Err(Error::input(
@@ -430,7 +431,11 @@ fn prepare_csv(
     if let Some(p) = find_csv(&raw, "edge-feat") {
         let file = File::open(csr.ids.path()).at(csr.ids.path())?;
         // SAFETY: our own finished scratch of this store, read-only from here on.
-        let map = if csr.entries == 0 { None } else { Some(unsafe { memmap2::Mmap::map(&file) }.at(csr.ids.path())?) };
+        let map = if csr.entries == 0 {
+            None
+        } else {
+            Some(unsafe { memmap2::Mmap::map(&file) }.at(csr.ids.path())?)
+        };
         let ids: &[u32] = map.as_deref().map(bytemuck::cast_slice).unwrap_or(&[]);
         total += edge_features_csv(&p, w, e_in, ids, opts.add_inverse_edge, mp)?;
     }
@@ -715,7 +720,8 @@ fn prepare_npz(
             let mut pos = 0u64;
             // Sources come first (row 0), then destinations (row 1); sources wait in memory
             // only a chunk at a time: they go to the scratch file with their destinations.
-            let mut sink = CsrBuilder::new(&csr.tmp, n, opts.add_inverse_edge, opts.scratch_budget());
+            let mut sink =
+                CsrBuilder::new(&csr.tmp, n, opts.add_inverse_edge, opts.scratch_budget());
             let src_path = csr.tmp.join("scratch.npz-src");
             let mut src_file = BufWriter::new(File::create(&src_path).at(&src_path)?);
             let mut dst_vals: Vec<u32> = Vec::new();

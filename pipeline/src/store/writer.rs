@@ -106,9 +106,20 @@ impl StoreWriter {
         cols: Option<u64>,
     ) -> Result<PositionalArray<T>> {
         let path = self.plan(name, T::DTYPE, cols)?;
-        let file = fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).at(&path)?;
-        file.set_len(rows * cols.unwrap_or(1) * T::DTYPE.size() as u64).at(&path)?;
-        Ok(PositionalArray { file, path, _t: PhantomData })
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .at(&path)?;
+        file.set_len(rows * cols.unwrap_or(1) * T::DTYPE.size() as u64)
+            .at(&path)?;
+        Ok(PositionalArray {
+            file,
+            path,
+            _t: PhantomData,
+        })
     }
 
     /// An array written row by row, sequentially (no mapping: its pages stay out of our RSS).
@@ -191,7 +202,10 @@ impl StoreWriter {
                 .par_iter()
                 .map(|(name, a)| match known.get(name) {
                     Some(sum) => Ok((name.clone(), sum.clone())),
-                    None => Ok((name.clone(), super::verify::checksum_file(&self.tmp.join(&a.file))?)),
+                    None => Ok((
+                        name.clone(),
+                        super::verify::checksum_file(&self.tmp.join(&a.file))?,
+                    )),
                 })
                 .collect()
         };
@@ -273,10 +287,10 @@ fn remove_stale_partials(parent: &Path, name: &str) {
     };
     for e in entries.flatten() {
         let n = e.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = n.strip_prefix(&prefix).and_then(|p| p.parse::<u32>().ok()) {
-            if !Path::new(&format!("/proc/{pid}")).exists() {
-                let _ = fs::remove_dir_all(e.path());
-            }
+        if let Some(pid) = n.strip_prefix(&prefix).and_then(|p| p.parse::<u32>().ok())
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = fs::remove_dir_all(e.path());
         }
     }
 }
@@ -358,7 +372,10 @@ impl<T: bytemuck::Pod> StreamArray<T> {
     pub fn finish(mut self) -> Result<()> {
         self.out.flush().at(&self.path)?;
         let sum = format!("{:016x}", self.hash.digest());
-        self.sums.lock().expect("not poisoned").insert(self.name, sum);
+        self.sums
+            .lock()
+            .expect("not poisoned")
+            .insert(self.name, sum);
         Ok(())
     }
 }
@@ -375,7 +392,9 @@ impl<T: Element> PositionalArray<T> {
     /// Writes `data` starting at element `offset`.
     pub fn write_at(&self, offset: u64, data: &[T]) -> Result<()> {
         use std::os::unix::fs::FileExt;
-        self.file.write_all_at(bytemuck::cast_slice(data), offset * T::DTYPE.size() as u64).at(&self.path)
+        self.file
+            .write_all_at(bytemuck::cast_slice(data), offset * T::DTYPE.size() as u64)
+            .at(&self.path)
     }
     /// The file's path.
     pub fn path(&self) -> &Path {
