@@ -1,6 +1,75 @@
-//! Partitioners over a mille store: random clustering, METIS k-way and a streaming partitioner.
-//!
-//! This crate is a placeholder until the partitioning issue lands; it exists so that the
-//! workspace has its final shape (pipeline <- partition <- loader <- train <- tools).
+//! Partitioners over a mille store: random clustering (the paper's training protocol), METIS
+//! k-way, and a streaming partitioner (Fennel, or LDG) for graphs METIS can't hold; a
+//! [`Partition`] type cached beside the store, a quality report, and relabelled stores whose
+//! parts are contiguous row ranges.
 
-pub use mille_pipeline::Store;
+mod cache;
+mod error;
+mod metis_kway;
+mod partition;
+mod quality;
+mod random;
+mod relabel;
+mod streaming;
+
+pub use cache::{CacheKey, cached_or_compute, partition_dir};
+pub use error::{Error, Result};
+pub use metis_kway::{METIS_MAX_ADJACENCY, MetisOptions, metis};
+pub use partition::Partition;
+pub use quality::{Quality, quality};
+pub use random::{random_balanced, random_uniform};
+pub use relabel::{ORIGINAL_ID, PART_PTR, relabel};
+pub use streaming::{StreamingOptions, StreamingScore, streaming};
+
+/// How to partition, with every option that changes the result (the cache key is built from it).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "method", rename_all = "lowercase")]
+pub enum Method {
+    /// Random clustering: a permutation cut into near-equal ranges, or (`uniform`) a part drawn
+    /// for each node.
+    Random {
+        /// Per-node uniform draws instead of balanced ranges.
+        uniform: bool,
+    },
+    /// METIS k-way on the symmetrised graph without self loops.
+    Metis(MetisOptions),
+    /// Fennel streaming partitioner.
+    Fennel(StreamingOptions),
+    /// Linear deterministic greedy streaming partitioner.
+    Ldg(StreamingOptions),
+}
+
+impl Method {
+    /// Short name: `random`, `metis`, `fennel`, `ldg`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Method::Random { .. } => "random",
+            Method::Metis(_) => "metis",
+            Method::Fennel(_) => "fennel",
+            Method::Ldg(_) => "ldg",
+        }
+    }
+}
+
+/// Partitions `store` into `k` parts with `method` and `seed` (not cached; see
+/// [`cached_or_compute`]).
+pub fn compute(
+    store: &mille_pipeline::Store,
+    method: &Method,
+    k: u32,
+    seed: u64,
+) -> Result<Partition> {
+    if k == 0 {
+        return Err(Error::Invalid(
+            "the number of parts must be at least 1".into(),
+        ));
+    }
+    let n = store.num_nodes();
+    match method {
+        Method::Random { uniform: false } => Ok(random_balanced(n, k, seed)),
+        Method::Random { uniform: true } => Ok(random_uniform(n, k, seed)),
+        Method::Metis(o) => metis(store, k, seed, o),
+        Method::Fennel(o) => streaming(store, k, seed, StreamingScore::Fennel, o),
+        Method::Ldg(o) => streaming(store, k, seed, StreamingScore::Ldg, o),
+    }
+}

@@ -1,0 +1,122 @@
+//! A new store whose nodes are ordered by part, so that each part is one contiguous range of
+//! rows (features, labels, CSR rows): reading a part's features becomes one sequential read,
+//! which is what matters when they do not fit in memory.
+
+use crate::error::{Error, Result};
+use crate::partition::Partition;
+use mille_pipeline::Store;
+use mille_pipeline::store::{Meta, StoreWriter};
+use std::path::Path;
+
+/// Array of the relabelled store: the original id of every new node (u32 `[N]`).
+pub const ORIGINAL_ID: &str = "relabel/original_id";
+/// Array of the relabelled store: part `p` is nodes `part_ptr[p]..part_ptr[p+1]` (u64 `[k+1]`).
+pub const PART_PTR: &str = "relabel/part_ptr";
+
+/// Writes `store` relabelled by `p` into the new store `out`.
+pub fn relabel(store: &Store, p: &Partition, out: &Path) -> Result<Store> {
+    let n = store.num_nodes();
+    if p.len() != n {
+        return Err(Error::Invalid(format!(
+            "partition of {} nodes for a store of {n}",
+            p.len()
+        )));
+    }
+    let order = p.ordered_nodes(); // new -> old
+    let mut new_of = vec![0u32; n]; // old -> new
+    for (new, &old) in order.iter().enumerate() {
+        new_of[old as usize] = new as u32;
+    }
+    let meta = store.meta();
+    let indptr = store.indptr();
+    let indices = store.indices();
+    let mut w = StoreWriter::create(out, false)?;
+
+    // CSR rows in the new order, neighbours renamed and re-sorted; `pos` remembers each new
+    // entry's old CSR position, to carry edge ids and edge features along.
+    let mut new_ptr = Vec::with_capacity(n + 1);
+    new_ptr.push(0u64);
+    let mut idx_out = w.stream_array::<u32>("indices", None)?;
+    let mut pos_file = Vec::new();
+    let mut row: Vec<(u32, u32)> = Vec::new();
+    let mut idx_buf = Vec::new();
+    for &old in order {
+        let (a, b) = (
+            indptr[old as usize] as usize,
+            indptr[old as usize + 1] as usize,
+        );
+        row.clear();
+        row.extend(
+            indices[a..b]
+                .iter()
+                .enumerate()
+                .map(|(i, &u)| (new_of[u as usize], (a + i) as u32)),
+        );
+        row.sort_unstable();
+        idx_buf.clear();
+        idx_buf.extend(row.iter().map(|r| r.0));
+        idx_out.push(&idx_buf)?;
+        pos_file.extend(row.iter().map(|r| r.1));
+        new_ptr.push(new_ptr.last().unwrap() + (b - a) as u64);
+    }
+    idx_out.finish()?;
+    w.put("indptr", &new_ptr, None)?;
+
+    for (name, a) in &meta.arrays {
+        let cols = (a.shape.len() > 1).then(|| a.cols() as u64);
+        let row_bytes = a.cols() * a.dtype.size();
+        let bytes = store.bytes(name).expect("mapped");
+        let first = a.shape[0] as usize;
+        if name == "indptr" || name == "indices" || name == PART_PTR || name == ORIGINAL_ID {
+            continue;
+        } else if name.starts_with("split/") {
+            let ids: &[u32] = store.array(name)?;
+            let mut mapped: Vec<u32> = ids.iter().map(|&v| new_of[v as usize]).collect();
+            mapped.sort_unstable();
+            w.put(name, &mapped, None)?;
+        } else if first == store.num_edges() && (name == "edge_ids" || name.starts_with("edge")) {
+            let mut s = w.stream_raw(name, a.dtype, cols)?;
+            for chunk in pos_file.chunks(1 << 16) {
+                let mut buf = Vec::with_capacity(chunk.len() * row_bytes);
+                for &q in chunk {
+                    buf.extend_from_slice(
+                        &bytes[q as usize * row_bytes..(q as usize + 1) * row_bytes],
+                    );
+                }
+                s.push(&buf)?;
+            }
+            s.finish()?;
+        } else if first == n {
+            let mut s = w.stream_raw(name, a.dtype, cols)?;
+            for chunk in order.chunks(1 << 14) {
+                let mut buf = Vec::with_capacity(chunk.len() * row_bytes);
+                for &old in chunk {
+                    buf.extend_from_slice(
+                        &bytes[old as usize * row_bytes..(old as usize + 1) * row_bytes],
+                    );
+                }
+                s.push(&buf)?;
+            }
+            s.finish()?;
+        } else {
+            return Err(Error::Invalid(format!(
+                "don't know how to relabel array {name} ({:?})",
+                a.shape
+            )));
+        }
+    }
+    // Relabelling a relabelled store composes the maps back to the dataset's own ids.
+    let original: Vec<u32> = match store.array::<u32>(ORIGINAL_ID) {
+        Ok(prev) => order.iter().map(|&o| prev[o as usize]).collect(),
+        Err(_) => order.to_vec(),
+    };
+    w.put(ORIGINAL_ID, &original, None)?;
+    w.put(PART_PTR, p.part_ptr(), None)?;
+    let new_meta = Meta {
+        source: format!("{} | relabelled by a {}-part partition", meta.source, p.k()),
+        arrays: Default::default(),
+        ..meta.clone()
+    };
+    let path = w.finish(new_meta)?;
+    Ok(Store::open(path)?)
+}

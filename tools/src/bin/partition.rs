@@ -1,0 +1,162 @@
+//! `tools/partition`: cut a store into parts (random, METIS, Fennel, LDG), cached beside it.
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use mille_partition::{
+    Method, MetisOptions, Partition, StreamingOptions, cached_or_compute, compute, quality, relabel,
+};
+use mille_pipeline::Store;
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MethodArg {
+    Random,
+    Metis,
+    Fennel,
+    Ldg,
+}
+
+/// Partition a store into K parts and report the quality (edge cut, balance, time, memory).
+///
+/// The partition is cached in STORE/partitions/, keyed by the graph's checksums, the method and
+/// its options, K and the seed: a repeated request is instant, a changed graph or option never
+/// reuses a stale result.
+#[derive(Parser)]
+#[command(name = "partition", version)]
+struct Args {
+    /// The store.
+    store: PathBuf,
+    /// Partitioner.
+    #[arg(long, value_enum, default_value = "metis")]
+    method: MethodArg,
+    /// Number of parts.
+    #[arg(long)]
+    parts: u32,
+    /// Seed (random clustering, METIS, streaming tie-breaks).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Random clustering: a uniform part per node instead of balanced ranges.
+    #[arg(long)]
+    uniform: bool,
+    /// METIS: also balance the train nodes of this split across parts.
+    #[arg(long, value_name = "SPLIT")]
+    balance_train: Option<String>,
+    /// METIS: allowed imbalance in thousandths (default 30).
+    #[arg(long)]
+    ufactor: Option<i32>,
+    /// Streaming: passes over the graph.
+    #[arg(long, default_value_t = 2)]
+    passes: u32,
+    /// Write a new store ordered by part here (each part a contiguous range of rows).
+    #[arg(long, value_name = "OUT")]
+    relabel: Option<PathBuf>,
+    /// Also write the partition in gpmetis text format (one part id per line).
+    #[arg(long, value_name = "FILE")]
+    export: Option<PathBuf>,
+    /// Read the partition from a gpmetis text file instead of computing it.
+    #[arg(long, value_name = "FILE")]
+    import: Option<PathBuf>,
+    /// Compute afresh without reading or writing the cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() {
+    mille_tools::run(|| {
+        let a = Args::parse();
+        let store = Store::open(&a.store)?;
+        let method = match a.method {
+            MethodArg::Random => Method::Random { uniform: a.uniform },
+            MethodArg::Metis => Method::Metis(MetisOptions {
+                ufactor: a.ufactor,
+                balance_train_of: a.balance_train.clone(),
+                ..MetisOptions::default()
+            }),
+            MethodArg::Fennel => Method::Fennel(StreamingOptions {
+                passes: a.passes,
+                ..StreamingOptions::default()
+            }),
+            MethodArg::Ldg => Method::Ldg(StreamingOptions {
+                passes: a.passes,
+                ..StreamingOptions::default()
+            }),
+        };
+        if !a.json {
+            eprintln!(
+                "partitioning {} ({} nodes) into {} parts with {}",
+                a.store.display(),
+                store.num_nodes(),
+                a.parts,
+                method.name()
+            );
+        }
+        let t = Instant::now();
+        let (p, path, cached): (Partition, Option<PathBuf>, bool) = if let Some(f) = &a.import {
+            (
+                Partition::read_gpmetis(f, store.num_nodes())?,
+                Some(f.clone()),
+                false,
+            )
+        } else if a.no_cache {
+            (compute(&store, &method, a.parts, a.seed)?, None, false)
+        } else {
+            let (p, path, cached) = cached_or_compute(&store, &method, a.parts, a.seed)?;
+            (p, Some(path), cached)
+        };
+        let seconds = t.elapsed().as_secs_f64();
+        let q = quality(&store, &p);
+        if let Some(f) = &a.export {
+            p.write_gpmetis(f)
+                .with_context(|| format!("writing {}", f.display()))?;
+        }
+        let relabelled = match &a.relabel {
+            Some(out) => Some(relabel(&store, &p, out)?.path().to_path_buf()),
+            None => None,
+        };
+        let report = json!({
+            "method": method.name(), "parts": p.k(), "seed": a.seed, "nodes": p.len(),
+            "edge_cut_fraction": q.edge_cut_fraction, "cut_edges": q.cut_edges, "balance": q.balance,
+            "empty_parts": q.empty_parts, "min_part": q.min_part, "max_part": q.max_part,
+            "seconds": seconds, "cached": cached, "peak_rss_bytes": mille_tools::peak_rss_bytes(),
+            "path": path, "relabelled": relabelled,
+        });
+        if a.json {
+            println!("{report}");
+        } else {
+            println!(
+                "method      {}{}",
+                method.name(),
+                if cached { " (cached)" } else { "" }
+            );
+            println!(
+                "parts       {} (sizes {}..{}, {} empty)",
+                p.k(),
+                q.min_part,
+                q.max_part,
+                q.empty_parts
+            );
+            println!(
+                "edge cut    {:.4} of edges ({} entries)",
+                q.edge_cut_fraction, q.cut_edges
+            );
+            println!("balance     {:.3} (largest part / mean)", q.balance);
+            println!("seconds     {seconds:.2}");
+            println!(
+                "peak RSS    {}",
+                mille_tools::human_bytes(mille_tools::peak_rss_bytes())
+            );
+            if let Some(path) = &path {
+                println!("partition   {}", path.display());
+            }
+            if let Some(r) = &relabelled {
+                println!("relabelled  {}", r.display());
+            }
+        }
+        Ok(())
+    })
+}
