@@ -9,10 +9,7 @@ fn main() {
         let lib = lib.canonicalize().unwrap_or(lib);
         println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
         if lib.join("libtorch_cuda.so").exists() {
-            println!(
-                "cargo:rustc-link-arg=-Wl,--no-as-needed,{},--as-needed",
-                lib.join("libtorch_cuda.so").display()
-            );
+            println!("cargo:rustc-link-arg=-Wl,--no-as-needed,{},--as-needed", lib.join("libtorch_cuda.so").display());
         }
     }
 }

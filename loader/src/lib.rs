@@ -1,6 +1,24 @@
-//! Mini-batch subgraphs from a mille store: plans, induced subgraphs, feature gathering and
-//! crossbeam prefetching. Plain Rust data, no tensor library, so that any GNN can use it.
+//! Mini-batch subgraphs from a mille store, prefetched by crossbeam worker threads. Plain Rust
+//! data, no tensor library: any GNN (or framework) can consume a [`Batch`].
 //!
-//! This crate is a placeholder until the loader issue lands.
+//! ```no_run
+//! use mille_loader::{Loader, LoaderConfig, PlanSpec};
+//! let store = std::sync::Arc::new(mille_pipeline::Store::open("data/ogbn-products")?);
+//! let loader = Loader::new(store, LoaderConfig { plan: PlanSpec::RandomParts { parts: 10 }, ..Default::default() })?;
+//! for batch in loader.epoch(0) {
+//!     let batch = batch?;
+//!     // batch.indptr / batch.indices: the induced subgraph (incoming edges, local ids)
+//!     // batch.features: batch.nodes.len() x batch.feature_dim, row-major
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
-pub use mille_pipeline::Store;
+mod batch;
+mod error;
+mod loader;
+mod plan;
+
+pub use batch::{Batch, BatchLabels, Builder};
+pub use error::{Error, Result};
+pub use loader::{Epoch, Loader, LoaderConfig};
+pub use plan::{Plan, PlanSpec};

@@ -36,39 +36,21 @@ impl CacheKey {
                 names.push(format!("split/{s}/train"));
             }
         }
-        let content = names
-            .iter()
-            .map(|n| format!("{n}:{}", arrays.get(n).map_or("-", |a| a.xxh3.as_str())))
-            .collect();
-        CacheKey {
-            content,
-            method: method.clone(),
-            k,
-            seed,
-        }
+        let content = names.iter().map(|n| format!("{n}:{}", arrays.get(n).map_or("-", |a| a.xxh3.as_str()))).collect();
+        CacheKey { content, method: method.clone(), k, seed }
     }
 
     /// File name: readable prefix plus a hash of the whole key.
     pub fn file_name(&self) -> String {
         let json = serde_json::to_string(self).expect("serialisable");
         let h = xxhash_rust::xxh3::xxh3_64(json.as_bytes());
-        format!(
-            "{}-k{}-s{}-{h:016x}.part",
-            self.method.name(),
-            self.k,
-            self.seed
-        )
+        format!("{}-k{}-s{}-{h:016x}.part", self.method.name(), self.k, self.seed)
     }
 }
 
 /// The cached partition for this request, or a new one (then saved). Returns the partition,
 /// its file, and whether it came from the cache.
-pub fn cached_or_compute(
-    store: &Store,
-    method: &Method,
-    k: u32,
-    seed: u64,
-) -> Result<(Partition, PathBuf, bool)> {
+pub fn cached_or_compute(store: &Store, method: &Method, k: u32, seed: u64) -> Result<(Partition, PathBuf, bool)> {
     let dir = partition_dir(store);
     let path = dir.join(CacheKey::new(store, method, k, seed).file_name());
     if path.is_file() {

@@ -53,16 +53,9 @@ impl Method {
 
 /// Partitions `store` into `k` parts with `method` and `seed` (not cached; see
 /// [`cached_or_compute`]).
-pub fn compute(
-    store: &mille_pipeline::Store,
-    method: &Method,
-    k: u32,
-    seed: u64,
-) -> Result<Partition> {
+pub fn compute(store: &mille_pipeline::Store, method: &Method, k: u32, seed: u64) -> Result<Partition> {
     if k == 0 {
-        return Err(Error::Invalid(
-            "the number of parts must be at least 1".into(),
-        ));
+        return Err(Error::Invalid("the number of parts must be at least 1".into()));
     }
     let n = store.num_nodes();
     match method {

@@ -23,11 +23,7 @@ pub struct MetisOptions {
 
 impl Default for MetisOptions {
     fn default() -> Self {
-        MetisOptions {
-            ufactor: None,
-            balance_train_of: None,
-            max_adjacency: METIS_MAX_ADJACENCY,
-        }
+        MetisOptions { ufactor: None, balance_train_of: None, max_adjacency: METIS_MAX_ADJACENCY }
     }
 }
 
@@ -136,7 +132,6 @@ pub fn metis(store: &Store, k: u32, seed: u64, opts: &MetisOptions) -> Result<Pa
         g = g.set_vwgt(w);
     }
     let _turn = METIS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    g.part_kway(&mut part)
-        .map_err(|e| Error::Metis(e.to_string()))?;
+    g.part_kway(&mut part).map_err(|e| Error::Metis(e.to_string()))?;
     Partition::new(k, part.into_iter().map(|p| p as u32).collect())
 }

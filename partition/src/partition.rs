@@ -20,9 +20,7 @@ impl Partition {
     /// Builds a partition from the part of every node (each below `k`).
     pub fn new(k: u32, part: Vec<u32>) -> Result<Self> {
         if let Some((v, &p)) = part.iter().enumerate().find(|&(_, &p)| p >= k) {
-            return Err(Error::Invalid(format!(
-                "node {v} is in part {p}, but there are only {k} parts"
-            )));
+            return Err(Error::Invalid(format!("node {v} is in part {p}, but there are only {k} parts")));
         }
         let mut ptr = vec![0u64; k as usize + 1];
         for &p in &part {
@@ -37,12 +35,7 @@ impl Partition {
             nodes[cursor[p as usize] as usize] = v as u32;
             cursor[p as usize] += 1;
         }
-        Ok(Partition {
-            k,
-            part,
-            ptr,
-            nodes,
-        })
+        Ok(Partition { k, part, ptr, nodes })
     }
 
     /// Number of parts.
@@ -101,9 +94,7 @@ impl Partition {
     /// Loads the binary form written by [`Partition::save`].
     pub fn load(path: &Path) -> Result<Self> {
         let mut bytes = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
-            .map_err(|e| io(path, e))?;
+        std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| io(path, e))?;
         let bad = |m: &str| Error::Invalid(format!("{}: {m}", path.display()));
         if bytes.len() < 20 || &bytes[..8] != MAGIC {
             return Err(bad("not a mille partition file"));
@@ -111,16 +102,9 @@ impl Partition {
         let k = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
         let n = u64::from_le_bytes(bytes[12..20].try_into().unwrap()) as usize;
         if bytes.len() != 20 + 4 * n {
-            return Err(bad(&format!(
-                "expected {} bytes for {n} nodes, found {}",
-                20 + 4 * n,
-                bytes.len()
-            )));
+            return Err(bad(&format!("expected {} bytes for {n} nodes, found {}", 20 + 4 * n, bytes.len())));
         }
-        let part: Vec<u32> = bytes[20..]
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
-            .collect();
+        let part: Vec<u32> = bytes[20..].chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
         Partition::new(k, part)
     }
 

@@ -17,10 +17,7 @@ pub const PART_PTR: &str = "relabel/part_ptr";
 pub fn relabel(store: &Store, p: &Partition, out: &Path) -> Result<Store> {
     let n = store.num_nodes();
     if p.len() != n {
-        return Err(Error::Invalid(format!(
-            "partition of {} nodes for a store of {n}",
-            p.len()
-        )));
+        return Err(Error::Invalid(format!("partition of {} nodes for a store of {n}", p.len())));
     }
     let order = p.ordered_nodes(); // new -> old
     let mut new_of = vec![0u32; n]; // old -> new
@@ -41,17 +38,9 @@ pub fn relabel(store: &Store, p: &Partition, out: &Path) -> Result<Store> {
     let mut row: Vec<(u32, u32)> = Vec::new();
     let mut idx_buf = Vec::new();
     for &old in order {
-        let (a, b) = (
-            indptr[old as usize] as usize,
-            indptr[old as usize + 1] as usize,
-        );
+        let (a, b) = (indptr[old as usize] as usize, indptr[old as usize + 1] as usize);
         row.clear();
-        row.extend(
-            indices[a..b]
-                .iter()
-                .enumerate()
-                .map(|(i, &u)| (new_of[u as usize], (a + i) as u32)),
-        );
+        row.extend(indices[a..b].iter().enumerate().map(|(i, &u)| (new_of[u as usize], (a + i) as u32)));
         row.sort_unstable();
         idx_buf.clear();
         idx_buf.extend(row.iter().map(|r| r.0));
@@ -79,9 +68,7 @@ pub fn relabel(store: &Store, p: &Partition, out: &Path) -> Result<Store> {
             for chunk in pos_file.chunks(1 << 16) {
                 let mut buf = Vec::with_capacity(chunk.len() * row_bytes);
                 for &q in chunk {
-                    buf.extend_from_slice(
-                        &bytes[q as usize * row_bytes..(q as usize + 1) * row_bytes],
-                    );
+                    buf.extend_from_slice(&bytes[q as usize * row_bytes..(q as usize + 1) * row_bytes]);
                 }
                 s.push(&buf)?;
             }
@@ -91,18 +78,13 @@ pub fn relabel(store: &Store, p: &Partition, out: &Path) -> Result<Store> {
             for chunk in order.chunks(1 << 14) {
                 let mut buf = Vec::with_capacity(chunk.len() * row_bytes);
                 for &old in chunk {
-                    buf.extend_from_slice(
-                        &bytes[old as usize * row_bytes..(old as usize + 1) * row_bytes],
-                    );
+                    buf.extend_from_slice(&bytes[old as usize * row_bytes..(old as usize + 1) * row_bytes]);
                 }
                 s.push(&buf)?;
             }
             s.finish()?;
         } else {
-            return Err(Error::Invalid(format!(
-                "don't know how to relabel array {name} ({:?})",
-                a.shape
-            )));
+            return Err(Error::Invalid(format!("don't know how to relabel array {name} ({:?})", a.shape)));
         }
     }
     // Relabelling a relabelled store composes the maps back to the dataset's own ids.

@@ -8,10 +8,7 @@ use mille_pipeline::{Labels, Store};
 use std::path::{Path, PathBuf};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 fn prepare(src: &Path, name: &str, inverse: bool, root: &Path) -> Store {
@@ -75,10 +72,7 @@ fn every_node_in_exactly_one_part_and_no_empty_parts() {
     }
     let p = random_balanced(2708, 7, 3);
     let sizes = p.sizes();
-    assert!(
-        sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1,
-        "{sizes:?}"
-    );
+    assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1, "{sizes:?}");
 }
 
 #[test]
@@ -86,16 +80,8 @@ fn metis_cuts_far_less_than_random_and_streaming_lies_between() {
     let tmp = tempfile::tempdir().unwrap();
     for s in [cora(tmp.path()), block_model(&tmp.path().join("b"))] {
         let cut = |m: &Method| quality(&s, &compute(&s, m, 16, 0).unwrap()).edge_cut_fraction;
-        let (r, me, f, l) = (
-            cut(&methods()[0]),
-            cut(&methods()[1]),
-            cut(&methods()[2]),
-            cut(&methods()[3]),
-        );
-        eprintln!(
-            "{}: random {r:.3} metis {me:.3} fennel {f:.3} ldg {l:.3}",
-            s.meta().name
-        );
+        let (r, me, f, l) = (cut(&methods()[0]), cut(&methods()[1]), cut(&methods()[2]), cut(&methods()[3]));
+        eprintln!("{}: random {r:.3} metis {me:.3} fennel {f:.3} ldg {l:.3}", s.meta().name);
         assert!(me < 0.5 * r, "METIS far below random");
         assert!(me < f && f < r, "streaming between");
         assert!(me < l && l < r, "LDG between");
@@ -107,12 +93,7 @@ fn same_seed_same_partition() {
     let tmp = tempfile::tempdir().unwrap();
     let s = cora(tmp.path());
     for m in methods() {
-        assert_eq!(
-            compute(&s, &m, 8, 5).unwrap(),
-            compute(&s, &m, 8, 5).unwrap(),
-            "{}",
-            m.name()
-        );
+        assert_eq!(compute(&s, &m, 8, 5).unwrap(), compute(&s, &m, 8, 5).unwrap(), "{}", m.name());
     }
     assert_ne!(random_balanced(2708, 8, 1), random_balanced(2708, 8, 2));
     assert_ne!(random_uniform(2708, 8, 1), random_uniform(2708, 8, 2));
@@ -121,12 +102,7 @@ fn same_seed_same_partition() {
 #[test]
 fn the_cache_hits_only_for_the_same_graph_method_options_k_and_seed() {
     let tmp = tempfile::tempdir().unwrap();
-    let a = prepare(
-        &repo().join("fixtures/products_like"),
-        "a",
-        true,
-        tmp.path(),
-    );
+    let a = prepare(&repo().join("fixtures/products_like"), "a", true, tmp.path());
     let m = Method::Metis(MetisOptions::default());
     let (p1, path1, hit1) = cached_or_compute(&a, &m, 4, 0).unwrap();
     let (p2, path2, hit2) = cached_or_compute(&a, &m, 4, 0).unwrap();
@@ -136,14 +112,7 @@ fn the_cache_hits_only_for_the_same_graph_method_options_k_and_seed() {
     for (m2, k, seed) in [
         (m.clone(), 5, 0),
         (m.clone(), 4, 1),
-        (
-            Method::Metis(MetisOptions {
-                ufactor: Some(100),
-                ..MetisOptions::default()
-            }),
-            4,
-            0,
-        ),
+        (Method::Metis(MetisOptions { ufactor: Some(100), ..MetisOptions::default() }), 4, 0),
     ] {
         let (_, path, hit) = cached_or_compute(&a, &m2, k, seed).unwrap();
         assert!(!hit);
@@ -151,16 +120,8 @@ fn the_cache_hits_only_for_the_same_graph_method_options_k_and_seed() {
     }
     // The same data prepared without inverse edges is another graph: a miss, even with the
     // same request.
-    let b = prepare(
-        &repo().join("fixtures/products_like"),
-        "b",
-        false,
-        tmp.path(),
-    );
-    assert_ne!(
-        CacheKey::new(&a, &m, 4, 0).file_name(),
-        CacheKey::new(&b, &m, 4, 0).file_name()
-    );
+    let b = prepare(&repo().join("fixtures/products_like"), "b", false, tmp.path());
+    assert_ne!(CacheKey::new(&a, &m, 4, 0).file_name(), CacheKey::new(&b, &m, 4, 0).file_name());
     let (_, _, hit) = cached_or_compute(&b, &m, 4, 0).unwrap();
     assert!(!hit);
 }
@@ -170,76 +131,40 @@ fn metis_refuses_graphs_past_its_32_bit_limit_with_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let s = cora(tmp.path());
     // Cora has 10556 symmetric adjacency entries; pretend the limit is 10000.
-    let o = MetisOptions {
-        max_adjacency: 10_000,
-        ..MetisOptions::default()
-    };
+    let o = MetisOptions { max_adjacency: 10_000, ..MetisOptions::default() };
     let err = metis(&s, 4, 0, &o).unwrap_err().to_string();
-    assert!(
-        err.contains("10556") && err.contains("limit of 10000") && err.contains("fennel"),
-        "{err}"
-    );
+    assert!(err.contains("10556") && err.contains("limit of 10000") && err.contains("fennel"), "{err}");
     assert_eq!(METIS_MAX_ADJACENCY, 2_147_483_647);
-    assert!(
-        metis(
-            &s,
-            4,
-            0,
-            &MetisOptions {
-                max_adjacency: 10_556,
-                ..MetisOptions::default()
-            }
-        )
-        .is_ok()
-    );
+    assert!(metis(&s, 4, 0, &MetisOptions { max_adjacency: 10_556, ..MetisOptions::default() }).is_ok());
 }
 
 #[test]
 fn a_directed_store_is_symmetrised_for_metis() {
     let tmp = tempfile::tempdir().unwrap();
-    let s = prepare(
-        &repo().join("fixtures/arxiv_like"),
-        "arxiv",
-        false,
-        tmp.path(),
-    );
+    let s = prepare(&repo().join("fixtures/arxiv_like"), "arxiv", false, tmp.path());
     let p = metis(&s, 4, 0, &MetisOptions::default()).unwrap();
     assert_eq!(quality(&s, &p).empty_parts, 0);
-    assert!(
-        quality(&s, &p).edge_cut_fraction
-            < quality(&s, &random_balanced(35, 4, 0)).edge_cut_fraction
-    );
+    assert!(quality(&s, &p).edge_cut_fraction < quality(&s, &random_balanced(35, 4, 0)).edge_cut_fraction);
 }
 
 #[test]
 fn metis_balances_train_nodes_when_asked() {
     let tmp = tempfile::tempdir().unwrap();
     let s = cora(tmp.path());
-    let o = MetisOptions {
-        balance_train_of: Some("public".into()),
-        ..MetisOptions::default()
-    };
+    let o = MetisOptions { balance_train_of: Some("public".into()), ..MetisOptions::default() };
     let p = metis(&s, 4, 0, &o).unwrap();
     let train = s.split("public").unwrap().train;
     let mut per_part = [0u32; 4];
     for &v in train {
         per_part[p.part_of(v as usize) as usize] += 1;
     }
-    assert!(
-        per_part.iter().all(|&c| (25..=45).contains(&c)),
-        "140 train nodes spread: {per_part:?}"
-    );
+    assert!(per_part.iter().all(|&c| (25..=45).contains(&c)), "140 train nodes spread: {per_part:?}");
 }
 
 #[test]
 fn relabelled_store_round_trips_through_the_id_map() {
     let tmp = tempfile::tempdir().unwrap();
-    let s = prepare(
-        &repo().join("fixtures/proteins_like"),
-        "q",
-        true,
-        tmp.path(),
-    );
+    let s = prepare(&repo().join("fixtures/proteins_like"), "q", true, tmp.path());
     let p = compute(&s, &Method::Metis(MetisOptions::default()), 3, 0).unwrap();
     let r = relabel(&s, &p, &tmp.path().join("relabelled")).unwrap();
     r.verify().unwrap();
@@ -264,9 +189,7 @@ fn relabelled_store_round_trips_through_the_id_map() {
             let id = ids_r.get(pos);
             let (ov, ou) = (orig[v] as usize, orig[u as usize]);
             let a = s.indptr()[ov] as usize;
-            let k = (0..s.degree(ov))
-                .find(|&j| s.indices()[a + j] == ou && ids_s.get(a + j) == id)
-                .expect("edge kept");
+            let k = (0..s.degree(ov)).find(|&j| s.indices()[a + j] == ou && ids_s.get(a + j) == id).expect("edge kept");
             assert!(!seen[a + k]);
             seen[a + k] = true;
             assert_eq!(ef_r.row(pos), ef_s.row(a + k));
@@ -274,25 +197,12 @@ fn relabelled_store_round_trips_through_the_id_map() {
     }
     assert!(seen.iter().all(|&x| x));
     // Node data and splits follow their nodes.
-    let (Labels::MultiLabel(lr), Labels::MultiLabel(ls)) =
-        (r.labels().unwrap(), s.labels().unwrap())
-    else {
-        panic!()
-    };
+    let (Labels::MultiLabel(lr), Labels::MultiLabel(ls)) = (r.labels().unwrap(), s.labels().unwrap()) else { panic!() };
     for v in 0..r.num_nodes() {
         assert_eq!(lr.row(v), ls.row(orig[v] as usize));
-        assert_eq!(
-            r.node_array("species").unwrap().row(v),
-            s.node_array("species").unwrap().row(orig[v] as usize)
-        );
+        assert_eq!(r.node_array("species").unwrap().row(v), s.node_array("species").unwrap().row(orig[v] as usize));
     }
-    let mut back: Vec<u32> = r
-        .split("species")
-        .unwrap()
-        .train
-        .iter()
-        .map(|&v| orig[v as usize])
-        .collect();
+    let mut back: Vec<u32> = r.split("species").unwrap().train.iter().map(|&v| orig[v as usize]).collect();
     back.sort_unstable();
     assert_eq!(back, s.split("species").unwrap().train);
 }
@@ -302,20 +212,10 @@ fn gpmetis_text_and_binary_forms_round_trip() {
     let tmp = tempfile::tempdir().unwrap();
     let p = random_uniform(1000, 13, 4);
     p.write_gpmetis(&tmp.path().join("g.txt")).unwrap();
-    assert_eq!(
-        Partition::read_gpmetis(&tmp.path().join("g.txt"), 1000)
-            .unwrap()
-            .parts(),
-        p.parts()
-    );
+    assert_eq!(Partition::read_gpmetis(&tmp.path().join("g.txt"), 1000).unwrap().parts(), p.parts());
     p.save(&tmp.path().join("g.part")).unwrap();
     assert_eq!(Partition::load(&tmp.path().join("g.part")).unwrap(), p);
     std::fs::write(tmp.path().join("bad.txt"), "0\n1\nx\n").unwrap();
-    let err = Partition::read_gpmetis(&tmp.path().join("bad.txt"), 3)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("bad.txt:3") && err.contains("part id"),
-        "{err}"
-    );
+    let err = Partition::read_gpmetis(&tmp.path().join("bad.txt"), 3).unwrap_err().to_string();
+    assert!(err.contains("bad.txt:3") && err.contains("part id"), "{err}");
 }

@@ -59,32 +59,19 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An [`Error::Io`] for `path`.
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.as_ref().to_path_buf(),
-            source,
-        }
+        Error::Io { path: path.as_ref().to_path_buf(), source }
     }
     /// An [`Error::Input`] for `path`.
     pub fn input(path: impl AsRef<Path>, msg: impl Into<String>) -> Self {
-        Error::Input {
-            path: path.as_ref().to_path_buf(),
-            msg: msg.into(),
-        }
+        Error::Input { path: path.as_ref().to_path_buf(), msg: msg.into() }
     }
     /// An [`Error::Parse`] for `path` at 1-based `line`.
     pub fn parse(path: impl AsRef<Path>, line: u64, msg: impl Into<String>) -> Self {
-        Error::Parse {
-            path: path.as_ref().to_path_buf(),
-            line,
-            msg: msg.into(),
-        }
+        Error::Parse { path: path.as_ref().to_path_buf(), line, msg: msg.into() }
     }
     /// An [`Error::Store`] for `path`.
     pub fn store(path: impl AsRef<Path>, msg: impl Into<String>) -> Self {
-        Error::Store {
-            path: path.as_ref().to_path_buf(),
-            msg: msg.into(),
-        }
+        Error::Store { path: path.as_ref().to_path_buf(), msg: msg.into() }
     }
 }
 

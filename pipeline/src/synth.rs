@@ -90,9 +90,7 @@ const STREAM_ORDER: u64 = 6;
 
 fn rng(seed: u64, stream: u64, chunk: u64) -> Pcg64 {
     // splitmix64 of the three keys: independent, reproducible streams.
-    let mut z = seed
-        ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ chunk.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ chunk.wrapping_mul(0xD1B5_4A32_D192_ED03);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     Pcg64::seed_from_u64(z ^ (z >> 31))
@@ -118,9 +116,7 @@ impl Sampler {
     fn sample(&self, r: &mut impl Rng) -> usize {
         let total = *self.cum.last().unwrap_or(&0.0);
         let x = r.random::<f64>() * total;
-        self.cum
-            .partition_point(|&c| c <= x)
-            .min(self.cum.len() - 1)
+        self.cum.partition_point(|&c| c <= x).min(self.cum.len() - 1)
     }
 }
 
@@ -147,25 +143,13 @@ pub fn generate(cfg: &SynthConfig, out: &Path, progress: bool) -> Result<SynthRe
     }
     let pb = ProgressBar::with_draw_target(
         Some(5),
-        if progress {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        },
+        if progress { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
     );
-    pb.set_style(
-        ProgressStyle::with_template("synth [{bar:20}] {pos}/{len} {msg}").expect("valid template"),
-    );
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    pb.set_style(ProgressStyle::with_template("synth [{bar:20}] {pos}/{len} {msg}").expect("valid template"));
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(parent).at(parent)?;
-    let tmp = parent.join(format!(
-        ".{}.synth-{}",
-        out.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
+    let tmp =
+        parent.join(format!(".{}.synth-{}", out.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     let res = write_all(cfg, &tmp, n, e, &pb);
     if res.is_err() {
@@ -174,12 +158,7 @@ pub fn generate(cfg: &SynthConfig, out: &Path, progress: bool) -> Result<SynthRe
     let homophily = res?;
     fs::rename(&tmp, out).at(out)?;
     pb.finish_and_clear();
-    Ok(SynthReport {
-        nodes: cfg.nodes,
-        edges: e,
-        label_homophily: homophily,
-        seconds: t0.elapsed().as_secs_f64(),
-    })
+    Ok(SynthReport { nodes: cfg.nodes, edges: e, label_homophily: homophily, seconds: t0.elapsed().as_secs_f64() })
 }
 
 fn write_all(cfg: &SynthConfig, dir: &Path, n: usize, e: u64, pb: &ProgressBar) -> Result<f64> {
@@ -190,14 +169,9 @@ fn write_all(cfg: &SynthConfig, dir: &Path, n: usize, e: u64, pb: &ProgressBar) 
     // Labels: exact Zipf class sizes, classes in a random order, shuffled over nodes.
     pb.set_message("labels");
     let mut r = rng(cfg.seed, STREAM_LABELS, 0);
-    let w: Vec<f64> = (0..c)
-        .map(|k| 1.0 / ((k + 1) as f64).powf(cfg.class_skew))
-        .collect();
+    let w: Vec<f64> = (0..c).map(|k| 1.0 / ((k + 1) as f64).powf(cfg.class_skew)).collect();
     let wsum: f64 = w.iter().sum();
-    let mut sizes: Vec<usize> = w
-        .iter()
-        .map(|x| ((x / wsum) * n as f64).floor().max(1.0) as usize)
-        .collect();
+    let mut sizes: Vec<usize> = w.iter().map(|x| ((x / wsum) * n as f64).floor().max(1.0) as usize).collect();
     let mut k = 0;
     while sizes.iter().sum::<usize>() < n {
         sizes[k % c] += 1;
@@ -209,11 +183,8 @@ fn write_all(cfg: &SynthConfig, dir: &Path, n: usize, e: u64, pb: &ProgressBar) 
     }
     let mut class_order: Vec<u32> = (0..c as u32).collect();
     shuffle(&mut class_order, &mut r);
-    let mut labels: Vec<u32> = sizes
-        .iter()
-        .enumerate()
-        .flat_map(|(i, &s)| std::iter::repeat_n(class_order[i], s))
-        .collect();
+    let mut labels: Vec<u32> =
+        sizes.iter().enumerate().flat_map(|(i, &s)| std::iter::repeat_n(class_order[i], s)).collect();
     shuffle(&mut labels, &mut r);
     let block: Vec<u32> = labels
         .iter()
@@ -231,9 +202,7 @@ fn write_all(cfg: &SynthConfig, dir: &Path, n: usize, e: u64, pb: &ProgressBar) 
     pb.set_message("degrees");
     let mut r = rng(cfg.seed, STREAM_DEGREES, 0);
     let alpha = (cfg.degree_exponent - 1.0).max(0.1);
-    let mut theta: Vec<f64> = (0..n)
-        .map(|_| (1.0 - r.random::<f64>()).powf(-1.0 / alpha))
-        .collect();
+    let mut theta: Vec<f64> = (0..n).map(|_| (1.0 - r.random::<f64>()).powf(-1.0 / alpha)).collect();
     let mean = theta.iter().sum::<f64>() / n as f64;
     for t in &mut theta {
         *t = t.min(cfg.max_degree_ratio * mean);
@@ -243,10 +212,7 @@ fn write_all(cfg: &SynthConfig, dir: &Path, n: usize, e: u64, pb: &ProgressBar) 
     for (i, &b) in block.iter().enumerate() {
         members[b as usize].push(i as u32);
     }
-    let per_block: Vec<Sampler> = members
-        .iter()
-        .map(|m| Sampler::new(m.iter().map(|&i| theta[i as usize])))
-        .collect();
+    let per_block: Vec<Sampler> = members.iter().map(|m| Sampler::new(m.iter().map(|&i| theta[i as usize]))).collect();
     pb.inc(1);
 
     // Edges: sample, de-duplicate, top up until exactly e distinct pairs.
@@ -304,27 +270,19 @@ fn write_all(cfg: &SynthConfig, dir: &Path, n: usize, e: u64, pb: &ProgressBar) 
     // Random row order and orientation, as in OGB's files.
     let mut r = rng(cfg.seed, STREAM_ORDER, 0);
     shuffle(&mut keys, &mut r);
-    let same = keys
-        .par_iter()
-        .filter(|&&k| labels[(k >> 32) as usize] == labels[(k & 0xFFFF_FFFF) as usize])
-        .count();
+    let same = keys.par_iter().filter(|&&k| labels[(k >> 32) as usize] == labels[(k & 0xFFFF_FFFF) as usize]).count();
     let homophily = same as f64 / keys.len().max(1) as f64;
-    write_gz_chunks(
-        &raw.join("edge.csv.gz"),
-        keys.len(),
-        1 << 20,
-        |lo, hi, out| {
-            let mut r = rng(cfg.seed, STREAM_ORDER, 1 + lo as u64);
-            for &k in &keys[lo..hi] {
-                let (a, b) = ((k >> 32) as u32, (k & 0xFFFF_FFFF) as u32);
-                let (a, b) = if r.random::<bool>() { (a, b) } else { (b, a) };
-                push_uint(out, a as u64);
-                out.push(b',');
-                push_uint(out, b as u64);
-                out.push(b'\n');
-            }
-        },
-    )?;
+    write_gz_chunks(&raw.join("edge.csv.gz"), keys.len(), 1 << 20, |lo, hi, out| {
+        let mut r = rng(cfg.seed, STREAM_ORDER, 1 + lo as u64);
+        for &k in &keys[lo..hi] {
+            let (a, b) = ((k >> 32) as u32, (k & 0xFFFF_FFFF) as u32);
+            let (a, b) = if r.random::<bool>() { (a, b) } else { (b, a) };
+            push_uint(out, a as u64);
+            out.push(b',');
+            push_uint(out, b as u64);
+            out.push(b'\n');
+        }
+    })?;
     drop(keys);
     pb.inc(1);
 
@@ -334,22 +292,17 @@ fn write_all(cfg: &SynthConfig, dir: &Path, n: usize, e: u64, pb: &ProgressBar) 
     let d = cfg.features;
     let centroids: Vec<f64> = (0..c * d).map(|_| StandardNormal.sample(&mut r)).collect();
     if d > 0 {
-        write_gz_chunks(
-            &raw.join("node-feat.csv.gz"),
-            n,
-            (1 << 20) / d.max(1),
-            |lo, hi, out| {
-                let mut r = rng(cfg.seed, STREAM_FEATURES, lo as u64);
-                for (i, &y) in labels.iter().enumerate().take(hi).skip(lo) {
-                    let _ = i;
-                    for j in 0..d {
-                        let z: f64 = StandardNormal.sample(&mut r);
-                        push_fixed4(out, centroids[y as usize * d + j] + cfg.noise * z);
-                        out.push(if j + 1 == d { b'\n' } else { b',' });
-                    }
+        write_gz_chunks(&raw.join("node-feat.csv.gz"), n, (1 << 20) / d.max(1), |lo, hi, out| {
+            let mut r = rng(cfg.seed, STREAM_FEATURES, lo as u64);
+            for (i, &y) in labels.iter().enumerate().take(hi).skip(lo) {
+                let _ = i;
+                for j in 0..d {
+                    let z: f64 = StandardNormal.sample(&mut r);
+                    push_fixed4(out, centroids[y as usize * d + j] + cfg.noise * z);
+                    out.push(if j + 1 == d { b'\n' } else { b',' });
                 }
-            },
-        )?;
+            }
+        })?;
     }
     pb.inc(1);
 
@@ -369,21 +322,13 @@ fn write_all(cfg: &SynthConfig, dir: &Path, n: usize, e: u64, pb: &ProgressBar) 
     let b = a + (n as f64 * 0.02).round() as usize;
     let split = dir.join("split").join("sales_ranking");
     fs::create_dir_all(&split).at(&split)?;
-    for (part, ids) in [
-        ("train", &perm[..a]),
-        ("valid", &perm[a..b]),
-        ("test", &perm[b..]),
-    ] {
+    for (part, ids) in [("train", &perm[..a]), ("valid", &perm[a..b]), ("test", &perm[b..])] {
         let mut ids = ids.to_vec();
         ids.sort_unstable();
         let text: String = ids.iter().map(|i| format!("{i}\n")).collect();
         write_text_gz(&split.join(format!("{part}.csv.gz")), &text)?;
     }
-    fs::write(
-        dir.join("RELEASE_v1.txt"),
-        "mille synthetic graph (tools/synth)\n",
-    )
-    .at(dir)?;
+    fs::write(dir.join("RELEASE_v1.txt"), "mille synthetic graph (tools/synth)\n").at(dir)?;
     let params = serde_json::to_string_pretty(cfg).expect("serialisable");
     fs::write(dir.join("gen_params.json"), params).at(dir)?;
     pb.inc(1);
@@ -479,13 +424,9 @@ mod tests {
 
     #[test]
     fn fixed4_formats_like_printf() {
-        for (x, s) in [
-            (-3.32481, "-3.3248"),
-            (0.0, "0.0000"),
-            (12.5, "12.5000"),
-            (-0.00004, "0.0000"),
-            (-0.00006, "-0.0001"),
-        ] {
+        for (x, s) in
+            [(-3.32481, "-3.3248"), (0.0, "0.0000"), (12.5, "12.5000"), (-0.00004, "0.0000"), (-0.00006, "-0.0001")]
+        {
             let mut out = Vec::new();
             push_fixed4(&mut out, x);
             assert_eq!(String::from_utf8(out).unwrap(), s, "{x}");

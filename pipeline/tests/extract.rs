@@ -8,20 +8,11 @@ use mille_pipeline::ogb::extract_zip;
 fn an_entry_with_dotdot_is_refused_and_nothing_is_written() {
     let tmp = tempfile::tempdir().unwrap();
     let dest = tmp.path().join("a").join("b");
-    let err = extract_zip(&fixture("broken/escaping.zip"), &dest)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("escapes") && err.contains("../../escaped.txt"),
-        "{err}"
-    );
+    let err = extract_zip(&fixture("broken/escaping.zip"), &dest).unwrap_err().to_string();
+    assert!(err.contains("escapes") && err.contains("../../escaped.txt"), "{err}");
     assert!(!dest.exists());
     assert!(!tmp.path().join("escaped.txt").exists());
-    assert_eq!(
-        std::fs::read_dir(tmp.path()).unwrap().count(),
-        0,
-        "nothing created at all"
-    );
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "nothing created at all");
 }
 
 #[test]

@@ -6,10 +6,7 @@ use mille_pipeline::store::{LabelKind, Labels};
 use std::io::Read;
 
 fn edges_of(path: &std::path::Path) -> Vec<(u32, u32)> {
-    csv_i64(path)
-        .into_iter()
-        .map(|r| (r[0] as u32, r[1] as u32))
-        .collect()
+    csv_i64(path).into_iter().map(|r| (r[0] as u32, r[1] as u32)).collect()
 }
 
 fn check_csr(s: &mille_pipeline::Store, edges: &[(u32, u32)], inverse: bool) {
@@ -28,10 +25,8 @@ fn check_splits(s: &mille_pipeline::Store, dir: &std::path::Path, split: &str) {
     assert_eq!(s.split_names(), &[split.to_string()]);
     let sp = s.split(split).unwrap();
     for (part, got) in [("train", sp.train), ("valid", sp.valid), ("test", sp.test)] {
-        let want: Vec<u32> = csv_i64(&dir.join(format!("split/{split}/{part}.csv.gz")))
-            .iter()
-            .map(|r| r[0] as u32)
-            .collect();
+        let want: Vec<u32> =
+            csv_i64(&dir.join(format!("split/{split}/{part}.csv.gz"))).iter().map(|r| r[0] as u32).collect();
         assert_eq!(got, &want[..], "{split}/{part}");
     }
 }
@@ -51,18 +46,12 @@ fn products_like_round_trips() {
     for (i, row) in feat.iter().enumerate() {
         assert_eq!(f.row(i), &row[..]);
     }
-    let y: Vec<i32> = csv_i64(&dir.join("raw/node-label.csv.gz"))
-        .iter()
-        .map(|r| r[0] as i32)
-        .collect();
+    let y: Vec<i32> = csv_i64(&dir.join("raw/node-label.csv.gz")).iter().map(|r| r[0] as i32).collect();
     match s.labels().unwrap() {
         Labels::MultiClass(l) => assert_eq!(l, &y[..]),
         _ => panic!("multi-class expected"),
     }
-    assert_eq!(
-        s.meta().num_classes,
-        Some(*y.iter().max().unwrap() as u64 + 1)
-    );
+    assert_eq!(s.meta().num_classes, Some(*y.iter().max().unwrap() as u64 + 1));
     check_splits(&s, &dir, "sales_ranking");
     s.verify().unwrap();
 }
@@ -111,19 +100,13 @@ fn proteins_like_round_trips_with_edge_features_and_species() {
         Labels::MultiLabel(m) => {
             assert_eq!(m.cols, 5);
             for (i, r) in y.iter().enumerate() {
-                assert_eq!(
-                    m.row(i),
-                    &r.iter().map(|&x| x as i8).collect::<Vec<_>>()[..]
-                );
+                assert_eq!(m.row(i), &r.iter().map(|&x| x as i8).collect::<Vec<_>>()[..]);
             }
         }
         _ => panic!("multi-label expected"),
     }
     assert_eq!(s.meta().num_tasks, Some(5));
-    let species: Vec<i64> = csv_i64(&dir.join("raw/node_species.csv.gz"))
-        .iter()
-        .map(|r| r[0])
-        .collect();
+    let species: Vec<i64> = csv_i64(&dir.join("raw/node_species.csv.gz")).iter().map(|r| r[0]).collect();
     assert_eq!(s.node_array("species").unwrap().data, &species[..]);
     assert!(s.features().is_none());
     check_splits(&s, &dir, "species");
@@ -137,10 +120,7 @@ fn arxiv_like_round_trips_directed() {
     let edges = edges_of(&dir.join("raw/edge.csv.gz"));
     assert_eq!(s.num_edges(), edges.len());
     check_csr(&s, &edges, false);
-    let years: Vec<i64> = csv_i64(&dir.join("raw/node_year.csv.gz"))
-        .iter()
-        .map(|r| r[0])
-        .collect();
+    let years: Vec<i64> = csv_i64(&dir.join("raw/node_year.csv.gz")).iter().map(|r| r[0]).collect();
     assert_eq!(s.node_array("year").unwrap().data, &years[..]);
     check_splits(&s, &dir, "time");
 }
@@ -162,18 +142,12 @@ fn papers_like_binary_layout_with_nan_labels() {
     let s = prepare(&dir, "pp", false, tmp.path());
     let data = dir.join("raw/data.npz");
     let (_, e) = npy(&data, "edge_index.npy");
-    let e: Vec<i64> = e
-        .chunks_exact(8)
-        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
-        .collect();
+    let e: Vec<i64> = e.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect();
     let m = e.len() / 2;
     let edges: Vec<(u32, u32)> = (0..m).map(|i| (e[i] as u32, e[m + i] as u32)).collect();
     check_csr(&s, &edges, false);
     let (_, f) = npy(&data, "node_feat.npy");
-    let f: Vec<f32> = f
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect();
+    let f: Vec<f32> = f.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
     assert_eq!(s.features().unwrap().data, &f[..]);
     let (_, y) = npy(&dir.join("raw/node-label.npz"), "node_label.npy");
     let y: Vec<i32> = y
@@ -187,10 +161,7 @@ fn papers_like_binary_layout_with_nan_labels() {
         _ => panic!("multi-class expected"),
     }
     let (_, yr) = npy(&data, "node_year.npy");
-    let yr: Vec<i64> = yr
-        .chunks_exact(8)
-        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
-        .collect();
+    let yr: Vec<i64> = yr.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect();
     assert_eq!(s.node_array("year").unwrap().data, &yr[..]);
     check_splits(&s, &dir, "time");
 }
@@ -204,10 +175,7 @@ fn cora_has_the_published_counts() {
     assert_eq!(s.features().unwrap().cols, 1433);
     assert_eq!(s.meta().num_classes, Some(7));
     let sp = s.split("public").unwrap();
-    assert_eq!(
-        (sp.train.len(), sp.valid.len(), sp.test.len()),
-        (140, 500, 1000)
-    );
+    assert_eq!((sp.train.len(), sp.valid.len(), sp.test.len()), (140, 500, 1000));
     // Undirected graph stored both ways: every entry has its reverse.
     for v in 0..s.num_nodes() {
         for &u in s.neighbors(v) {
@@ -219,12 +187,7 @@ fn cora_has_the_published_counts() {
 #[test]
 fn pubmed_without_features_prepares() {
     let tmp = tempfile::tempdir().unwrap();
-    let s = prepare(
-        &shared_dataset("pubmed_nofeat"),
-        "pubmed",
-        false,
-        tmp.path(),
-    );
+    let s = prepare(&shared_dataset("pubmed_nofeat"), "pubmed", false, tmp.path());
     assert_eq!(s.num_nodes(), 19717);
     assert_eq!(s.num_edges(), 88648);
     assert!(s.features().is_none());

@@ -18,17 +18,9 @@ fn a_truncated_array_fails_to_open_and_names_the_file() {
     let path = products(tmp.path()).path().to_path_buf();
     let f = path.join("indices.bin");
     let len = fs::metadata(&f).unwrap().len();
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&f)
-        .unwrap()
-        .set_len(len - 4)
-        .unwrap();
+    fs::OpenOptions::new().write(true).open(&f).unwrap().set_len(len - 4).unwrap();
     let err = Store::open(&path).unwrap_err().to_string();
-    assert!(
-        err.contains("indices.bin") && err.contains("expected"),
-        "{err}"
-    );
+    assert!(err.contains("indices.bin") && err.contains("expected"), "{err}");
 }
 
 #[test]
@@ -41,10 +33,7 @@ fn a_changed_byte_fails_verify_and_names_the_array() {
     fs::write(&f, bytes).unwrap();
     let s = Store::open(&path).unwrap();
     let err = s.verify().unwrap_err().to_string();
-    assert!(
-        err.contains("node_feat") && err.contains("checksum"),
-        "{err}"
-    );
+    assert!(err.contains("node_feat") && err.contains("checksum"), "{err}");
 }
 
 #[test]
@@ -56,10 +45,7 @@ fn another_format_version_is_refused() {
     fs::write(path.join(META_FILE), serde_json::to_vec(&meta).unwrap()).unwrap();
     let err = Store::open(&path).unwrap_err().to_string();
     assert!(err.contains("format version 2"), "{err}");
-    assert!(matches!(
-        Store::open(tmp.path()).unwrap_err(),
-        Error::Store { .. }
-    ));
+    assert!(matches!(Store::open(tmp.path()).unwrap_err(), Error::Store { .. }));
 }
 
 #[test]
@@ -72,21 +58,14 @@ fn an_unfinished_writer_leaves_nothing() {
         // dropped without finish(), as on an error
     }
     assert!(!target.exists());
-    assert_eq!(
-        fs::read_dir(tmp.path()).unwrap().count(),
-        0,
-        "temporary folder removed"
-    );
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0, "temporary folder removed");
 }
 
 #[test]
 fn an_existing_store_is_kept_unless_forced() {
     let tmp = tempfile::tempdir().unwrap();
     products(tmp.path());
-    let err = StoreWriter::create(&tmp.path().join("p"), false)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = StoreWriter::create(&tmp.path().join("p"), false).err().unwrap().to_string();
     assert!(err.contains("already exists"), "{err}");
 }
 
@@ -97,11 +76,7 @@ fn zstd_form_round_trips_and_reads_row_ranges() {
     let z = tmp.path().join("cora.zst");
     // Small frames so that row ranges cross frame boundaries.
     let st = compress(&s, &z, 3, 4096).unwrap();
-    assert!(
-        st.ratio() > 5.0,
-        "sparse 0/1 features compress well: {}",
-        st.ratio()
-    );
+    assert!(st.ratio() > 5.0, "sparse 0/1 features compress well: {}", st.ratio());
     let c = CompressedStore::open(&z).unwrap();
     let feat = s.bytes("node_feat").unwrap();
     let row = 1433 * 4;
@@ -109,10 +84,7 @@ fn zstd_form_round_trips_and_reads_row_ranges() {
         let got = c.read_rows("node_feat", lo..hi).unwrap();
         assert_eq!(got, &feat[lo as usize * row..hi as usize * row]);
     }
-    assert_eq!(
-        c.read_rows("indices", 100..200).unwrap(),
-        &s.bytes("indices").unwrap()[400..800]
-    );
+    assert_eq!(c.read_rows("indices", 100..200).unwrap(), &s.bytes("indices").unwrap()[400..800]);
     let back = c.decompress(&tmp.path().join("cora2")).unwrap();
     back.verify().unwrap();
     for name in s.meta().arrays.keys() {

@@ -8,12 +8,8 @@ use mille_pipeline::synth::{SynthConfig, generate};
 
 fn files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
-    for rel in [
-        "raw/edge.csv.gz",
-        "raw/node-feat.csv.gz",
-        "raw/node-label.csv.gz",
-        "split/sales_ranking/train.csv.gz",
-    ] {
+    for rel in ["raw/edge.csv.gz", "raw/node-feat.csv.gz", "raw/node-label.csv.gz", "split/sales_ranking/train.csv.gz"]
+    {
         out.push((rel.to_string(), std::fs::read(dir.join(rel)).unwrap()));
     }
     out
@@ -22,49 +18,23 @@ fn files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn same_seed_same_bytes_other_seed_other_graph() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = SynthConfig {
-        nodes: 3000,
-        avg_degree: 10.0,
-        features: 8,
-        classes: 5,
-        ..SynthConfig::default()
-    };
+    let cfg = SynthConfig { nodes: 3000, avg_degree: 10.0, features: 8, classes: 5, ..SynthConfig::default() };
     generate(&cfg, &tmp.path().join("a"), false).unwrap();
     generate(&cfg, &tmp.path().join("b"), false).unwrap();
-    generate(
-        &SynthConfig {
-            seed: 1,
-            ..cfg.clone()
-        },
-        &tmp.path().join("c"),
-        false,
-    )
-    .unwrap();
+    generate(&SynthConfig { seed: 1, ..cfg.clone() }, &tmp.path().join("c"), false).unwrap();
     assert_eq!(files(&tmp.path().join("a")), files(&tmp.path().join("b")));
-    assert_ne!(
-        files(&tmp.path().join("a"))[0],
-        files(&tmp.path().join("c"))[0]
-    );
+    assert_ne!(files(&tmp.path().join("a"))[0], files(&tmp.path().join("c"))[0]);
 }
 
 #[test]
 fn shape_matches_the_request_and_ogb_conventions() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = SynthConfig {
-        nodes: 5000,
-        avg_degree: 12.0,
-        features: 16,
-        classes: 7,
-        ..SynthConfig::default()
-    };
+    let cfg = SynthConfig { nodes: 5000, avg_degree: 12.0, features: 16, classes: 7, ..SynthConfig::default() };
     let r = generate(&cfg, &tmp.path().join("g"), false).unwrap();
     assert_eq!(r.edges, 30_000);
     let edges = csv_i64(&tmp.path().join("g/raw/edge.csv.gz"));
     assert_eq!(edges.len(), 30_000);
-    let mut keys: Vec<(i64, i64)> = edges
-        .iter()
-        .map(|e| (e[0].min(e[1]), e[0].max(e[1])))
-        .collect();
+    let mut keys: Vec<(i64, i64)> = edges.iter().map(|e| (e[0].min(e[1]), e[0].max(e[1]))).collect();
     assert!(edges.iter().all(|e| e[0] != e[1]), "no self loops");
     keys.sort();
     keys.dedup();
@@ -73,13 +43,8 @@ fn shape_matches_the_request_and_ogb_conventions() {
     assert_eq!(s.num_edges(), 60_000);
     assert_eq!(s.features().unwrap().cols, 16);
     let sp = s.split("sales_ranking").unwrap();
-    assert_eq!(
-        (sp.train.len(), sp.valid.len(), sp.test.len()),
-        (400, 100, 4500)
-    );
-    let Some(Labels::MultiClass(y)) = s.labels() else {
-        panic!()
-    };
+    assert_eq!((sp.train.len(), sp.valid.len(), sp.test.len()), (400, 100, 4500));
+    let Some(Labels::MultiClass(y)) = s.labels() else { panic!() };
     let mut counts = vec![0; 7];
     y.iter().for_each(|&c| counts[c as usize] += 1);
     counts.sort();
@@ -88,14 +53,7 @@ fn shape_matches_the_request_and_ogb_conventions() {
 
 /// Nearest-centroid accuracy (centroids from the train nodes) on the test nodes, for features
 /// `x` (row-major, `d` columns).
-fn centroid_accuracy(
-    x: &[f32],
-    d: usize,
-    y: &[i32],
-    train: &[u32],
-    test: &[u32],
-    classes: usize,
-) -> f64 {
+fn centroid_accuracy(x: &[f32], d: usize, y: &[i32], train: &[u32], test: &[u32], classes: usize) -> f64 {
     let mut c = vec![0f64; classes * d];
     let mut n = vec![0f64; classes];
     for &i in train {
@@ -117,16 +75,8 @@ fn centroid_accuracy(
             let best = (0..classes)
                 .filter(|&k| n[k] > 0.0)
                 .min_by(|&a, &b| {
-                    let da: f64 = row
-                        .iter()
-                        .enumerate()
-                        .map(|(j, &v)| (v as f64 - c[a * d + j]).powi(2))
-                        .sum();
-                    let db: f64 = row
-                        .iter()
-                        .enumerate()
-                        .map(|(j, &v)| (v as f64 - c[b * d + j]).powi(2))
-                        .sum();
+                    let da: f64 = row.iter().enumerate().map(|(j, &v)| (v as f64 - c[a * d + j]).powi(2)).sum();
+                    let db: f64 = row.iter().enumerate().map(|(j, &v)| (v as f64 - c[b * d + j]).powi(2)).sum();
                     da.total_cmp(&db)
                 })
                 .unwrap();
@@ -139,20 +89,12 @@ fn centroid_accuracy(
 #[test]
 fn aggregating_neighbours_clearly_beats_own_features() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = SynthConfig {
-        nodes: 20_000,
-        avg_degree: 20.0,
-        features: 32,
-        classes: 10,
-        seed: 5,
-        ..SynthConfig::default()
-    };
+    let cfg =
+        SynthConfig { nodes: 20_000, avg_degree: 20.0, features: 32, classes: 10, seed: 5, ..SynthConfig::default() };
     generate(&cfg, &tmp.path().join("g"), false).unwrap();
     let s = prepare(&tmp.path().join("g"), "store", true, tmp.path());
     let f = s.features().unwrap();
-    let Some(Labels::MultiClass(y)) = s.labels() else {
-        panic!()
-    };
+    let Some(Labels::MultiClass(y)) = s.labels() else { panic!() };
     let sp = s.split("sales_ranking").unwrap();
     // One round of mean aggregation over neighbours and self: what a 1-layer GNN sees.
     let mut agg = vec![0f32; f.data.len()];
@@ -169,8 +111,5 @@ fn aggregating_neighbours_clearly_beats_own_features() {
     let neigh = centroid_accuracy(&agg, f.cols, y, sp.train, sp.test, 10);
     eprintln!("nearest centroid: own features {own:.3}, aggregated {neigh:.3}");
     assert!(own < 0.7, "own features alone are a weak witness: {own}");
-    assert!(
-        neigh > own + 0.15,
-        "aggregation helps clearly: {own} -> {neigh}"
-    );
+    assert!(neigh > own + 0.15, "aggregation helps clearly: {own} -> {neigh}");
 }

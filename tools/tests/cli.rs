@@ -4,10 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 fn run(bin: &str, args: &[&str]) -> Output {
@@ -19,11 +16,7 @@ fn run(bin: &str, args: &[&str]) -> Output {
         "bench" => env!("CARGO_BIN_EXE_bench"),
         _ => unreachable!(),
     };
-    Command::new(exe)
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .unwrap()
+    Command::new(exe).args(args).current_dir(repo()).output().unwrap()
 }
 
 fn text(b: &[u8]) -> String {
@@ -34,17 +27,7 @@ fn text(b: &[u8]) -> String {
 fn cora_prepares_and_inspects_with_the_published_counts() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().to_str().unwrap();
-    let out = run(
-        "prepare",
-        &[
-            "--from",
-            "../shared/datasets/cora",
-            "--name",
-            "cora",
-            "--root",
-            root,
-        ],
-    );
+    let out = run("prepare", &["--from", "../shared/datasets/cora", "--name", "cora", "--root", root]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), format!("{root}/cora"));
     let out = run("inspect", &[&format!("{root}/cora"), "--json", "--verify"]);
@@ -54,40 +37,21 @@ fn cora_prepares_and_inspects_with_the_published_counts() {
     assert_eq!(v["edges"], 10556);
     assert_eq!(v["node_feature_dim"], 1433);
     assert_eq!(v["num_classes"], 7);
-    assert_eq!(
-        v["splits"]["public"],
-        serde_json::json!({"train": 140, "valid": 500, "test": 1000})
-    );
-    assert_eq!(
-        v["label_counts"],
-        serde_json::json!([351, 217, 418, 818, 426, 298, 180])
-    );
+    assert_eq!(v["splits"]["public"], serde_json::json!({"train": 140, "valid": 500, "test": 1000}));
+    assert_eq!(v["label_counts"], serde_json::json!([351, 217, 418, 818, 426, 298, 180]));
 }
 
 #[test]
 fn every_broken_fixture_fails_cleanly_naming_file_and_line() {
-    let cases: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(repo().join("fixtures/broken/cases.json")).unwrap(),
-    )
-    .unwrap();
+    let cases: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo().join("fixtures/broken/cases.json")).unwrap()).unwrap();
     let cases = cases.as_object().unwrap();
     assert!(cases.len() >= 15);
     for (name, c) in cases {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().to_str().unwrap();
         let src = format!("fixtures/broken/{name}");
-        let out = run(
-            "prepare",
-            &[
-                "--from",
-                &src,
-                "--name",
-                "x",
-                "--add-inverse-edge",
-                "--root",
-                root,
-            ],
-        );
+        let out = run("prepare", &["--from", &src, "--name", "x", "--add-inverse-edge", "--root", root]);
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{name}: {err}");
         let file = format!("{src}/{}", c["file"].as_str().unwrap());
@@ -95,21 +59,10 @@ fn every_broken_fixture_fails_cleanly_naming_file_and_line() {
             Some(line) => format!("{file}:{line}: "),
             None => file.to_string(),
         };
-        assert!(
-            err.contains(&place),
-            "{name}: expected {place:?} in {err:?}"
-        );
-        assert!(
-            err.contains(c["expect"].as_str().unwrap()),
-            "{name}: expected {:?} in {err:?}",
-            c["expect"]
-        );
+        assert!(err.contains(&place), "{name}: expected {place:?} in {err:?}");
+        assert!(err.contains(c["expect"].as_str().unwrap()), "{name}: expected {:?} in {err:?}", c["expect"]);
         assert!(text(&out.stdout).is_empty(), "{name}: nothing on stdout");
-        assert_eq!(
-            std::fs::read_dir(tmp.path()).unwrap().count(),
-            0,
-            "{name}: no store and no leftovers"
-        );
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "{name}: no store and no leftovers");
     }
 }
 
@@ -118,14 +71,7 @@ fn an_escaping_zip_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let out = run(
         "prepare",
-        &[
-            "--from",
-            "fixtures/broken/escaping.zip",
-            "--name",
-            "x",
-            "--root",
-            tmp.path().to_str().unwrap(),
-        ],
+        &["--from", "fixtures/broken/escaping.zip", "--name", "x", "--root", tmp.path().to_str().unwrap()],
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("escapes the extraction folder"));
@@ -139,41 +85,16 @@ fn a_killed_prepare_leaves_no_store_and_the_next_run_succeeds() {
     let raw = tmp.path().join("raw");
     let out = run(
         "synth",
-        &[
-            "--nodes",
-            "300000",
-            "--avg-degree",
-            "30",
-            "--features",
-            "64",
-            "--seed",
-            "3",
-            "--out",
-            raw.to_str().unwrap(),
-        ],
+        &["--nodes", "300000", "--avg-degree", "30", "--features", "64", "--seed", "3", "--out", raw.to_str().unwrap()],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let root = tmp.path().join("stores");
-    let args = [
-        "--from",
-        raw.to_str().unwrap(),
-        "--name",
-        "g",
-        "--add-inverse-edge",
-        "--root",
-        root.to_str().unwrap(),
-    ];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_prepare"))
-        .args(args)
-        .spawn()
-        .unwrap();
+    let args = ["--from", raw.to_str().unwrap(), "--name", "g", "--add-inverse-edge", "--root", root.to_str().unwrap()];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prepare")).args(args).spawn().unwrap();
     // Wait until it is writing (its temporary folder exists), then kill it hard.
     let t0 = std::time::Instant::now();
     while !(root.exists()
-        && std::fs::read_dir(&root)
-            .unwrap()
-            .flatten()
-            .any(|e| e.file_name().to_string_lossy().contains(".partial-")))
+        && std::fs::read_dir(&root).unwrap().flatten().any(|e| e.file_name().to_string_lossy().contains(".partial-")))
     {
         assert!(t0.elapsed().as_secs() < 60, "prepare never started writing");
         std::thread::sleep(std::time::Duration::from_millis(5));
@@ -187,11 +108,7 @@ fn a_killed_prepare_leaves_no_store_and_the_next_run_succeeds() {
     // The next run cleans the dead run's temporary folder and succeeds.
     let out = run("prepare", &args);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let left: Vec<_> = std::fs::read_dir(&root)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
+    let left: Vec<_> = std::fs::read_dir(&root).unwrap().flatten().map(|e| e.file_name()).collect();
     assert_eq!(left, vec![std::ffi::OsString::from("g")]);
     let s = mille_pipeline::Store::open(root.join("g")).unwrap();
     assert_eq!(s.num_nodes(), 300_000);
@@ -203,10 +120,7 @@ fn unknown_dataset_names_the_known_ones() {
     let out = run("prepare", &["ogbn-nothing"]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(
-        err.contains("ogbn-products") && err.contains("ogbn-papers100M"),
-        "{err}"
-    );
+    assert!(err.contains("ogbn-products") && err.contains("ogbn-papers100M"), "{err}");
 }
 
 #[test]
@@ -223,20 +137,9 @@ fn store_compress_and_decompress_round_trip() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().to_str().unwrap();
     assert!(
-        run(
-            "prepare",
-            &[
-                "--from",
-                "fixtures/proteins_like",
-                "--name",
-                "q",
-                "--add-inverse-edge",
-                "--root",
-                root
-            ]
-        )
-        .status
-        .success()
+        run("prepare", &["--from", "fixtures/proteins_like", "--name", "q", "--add-inverse-edge", "--root", root])
+            .status
+            .success()
     );
     let z = format!("{root}/q.zst");
     let out = run("store", &["compress", &format!("{root}/q"), &z]);
@@ -245,9 +148,5 @@ fn store_compress_and_decompress_round_trip() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let a = mille_pipeline::Store::open(format!("{root}/q")).unwrap();
     let b = mille_pipeline::Store::open(format!("{root}/q2")).unwrap();
-    assert_eq!(
-        a.meta().arrays,
-        b.meta().arrays,
-        "same arrays and checksums"
-    );
+    assert_eq!(a.meta().arrays, b.meta().arrays, "same arrays and checksums");
 }

@@ -115,9 +115,7 @@ pub const CATALOG: &[DatasetInfo] = &[
 
 /// Looks a dataset up by name (`ogbn-products`, or just `products`).
 pub fn lookup(name: &str) -> Option<&'static DatasetInfo> {
-    CATALOG
-        .iter()
-        .find(|d| d.name == name || d.name.strip_prefix("ogbn-") == Some(name))
+    CATALOG.iter().find(|d| d.name == name || d.name.strip_prefix("ogbn-") == Some(name))
 }
 
 /// Names of all known datasets, for error messages.

@@ -103,17 +103,13 @@ impl CsrBuilder {
     fn spill(&mut self, b: usize) -> Result<()> {
         let path = self.bucket_path(b);
         if self.files[b].is_none() {
-            self.files[b] = Some(BufWriter::with_capacity(
-                1 << 16,
-                File::create(&path).at(&path)?,
-            ));
+            self.files[b] = Some(BufWriter::with_capacity(1 << 16, File::create(&path).at(&path)?));
         }
         let f = self.files[b].as_mut().expect("just opened");
         if self.buffers[b].is_empty() {
             return Ok(());
         }
-        f.write_all(bytemuck::cast_slice(&self.buffers[b]))
-            .at(&path)?;
+        f.write_all(bytemuck::cast_slice(&self.buffers[b])).at(&path)?;
         self.lens[b] += self.buffers[b].len() as u64;
         self.buffers[b].clear();
         Ok(())
@@ -123,10 +119,7 @@ impl CsrBuilder {
     pub fn push(&mut self, src: &[u32], dst: &[u32]) -> Result<()> {
         let per_edge = if self.inverse { 2 } else { 1 };
         if (self.count + src.len() as u64) * per_edge > u32::MAX as u64 {
-            return Err(Error::Invalid(format!(
-                "more than {} directed edges: mille stores edge ids as u32",
-                u32::MAX
-            )));
+            return Err(Error::Invalid(format!("more than {} directed edges: mille stores edge ids as u32", u32::MAX)));
         }
         for (&u, &v) in src.iter().zip(dst) {
             let i = self.count;
@@ -177,29 +170,23 @@ impl CsrBuilder {
             let path = self.files_written(b).then(|| self.bucket_path(b));
             work.push((lo, starts[b], self.lens[b] as usize, buf, path, mine));
         }
-        work.into_par_iter().try_for_each_init(
-            Scratch::default,
-            |sc, (lo, start, len, buf, path, rows)| {
-                sc.entries.clear();
-                if let Some(path) = path {
-                    sc.entries.resize(len - buf.len(), [0; 3]);
-                    File::open(&path)
-                        .at(&path)?
-                        .read_exact(bytemuck::cast_slice_mut(&mut sc.entries))
-                        .at(&path)?;
-                    let _ = fs::remove_file(&path);
-                }
-                // Spilled entries came first; all are in edge-id order.
-                sc.entries.extend_from_slice(&buf);
-                drop(buf);
-                fill_bucket(sc, lo, rows.len());
-                for (r, &p) in rows.iter_mut().zip(&sc.indptr) {
-                    *r = start + p;
-                }
-                indices.write_at(start, &sc.idx)?;
-                ids.write_at(start, &sc.id)
-            },
-        )
+        work.into_par_iter().try_for_each_init(Scratch::default, |sc, (lo, start, len, buf, path, rows)| {
+            sc.entries.clear();
+            if let Some(path) = path {
+                sc.entries.resize(len - buf.len(), [0; 3]);
+                File::open(&path).at(&path)?.read_exact(bytemuck::cast_slice_mut(&mut sc.entries)).at(&path)?;
+                let _ = fs::remove_file(&path);
+            }
+            // Spilled entries came first; all are in edge-id order.
+            sc.entries.extend_from_slice(&buf);
+            drop(buf);
+            fill_bucket(sc, lo, rows.len());
+            for (r, &p) in rows.iter_mut().zip(&sc.indptr) {
+                *r = start + p;
+            }
+            indices.write_at(start, &sc.idx)?;
+            ids.write_at(start, &sc.id)
+        })
     }
 
     fn files_written(&self, b: usize) -> bool {
@@ -218,8 +205,7 @@ fn fill_bucket(sc: &mut Scratch, lo: usize, rows: usize) {
         sc.indptr[r + 1] += sc.indptr[r];
     }
     sc.cursor.clear();
-    sc.cursor
-        .extend(sc.indptr[..rows].iter().map(|&p| p as u32));
+    sc.cursor.extend(sc.indptr[..rows].iter().map(|&p| p as u32));
     let len = sc.entries.len();
     sc.idx.resize(len, 0);
     sc.id.resize(len, 0);
@@ -238,11 +224,7 @@ fn fill_bucket(sc: &mut Scratch, lo: usize, rows: usize) {
             continue;
         }
         sc.keys.clear();
-        sc.keys.extend(
-            row.iter()
-                .zip(&sc.id[a..b])
-                .map(|(&s, &e)| (s as u64) << 32 | e as u64),
-        );
+        sc.keys.extend(row.iter().zip(&sc.id[a..b]).map(|(&s, &e)| (s as u64) << 32 | e as u64));
         sc.keys.sort_unstable();
         for (k, &key) in sc.keys.iter().enumerate() {
             sc.idx[a + k] = (key >> 32) as u32;

@@ -16,10 +16,7 @@ const BLOCK: usize = 4 << 20;
 
 /// Finds `<stem>.csv.gz` or `<stem>.csv` in `dir`.
 pub fn find_csv(dir: &Path, stem: &str) -> Option<PathBuf> {
-    [format!("{stem}.csv.gz"), format!("{stem}.csv")]
-        .into_iter()
-        .map(|f| dir.join(f))
-        .find(|p| p.is_file())
+    [format!("{stem}.csv.gz"), format!("{stem}.csv")].into_iter().map(|f| dir.join(f)).find(|p| p.is_file())
 }
 
 /// Reads `path` block by block; `f` parses each block's complete lines with a [`Rows`] cursor.
@@ -34,16 +31,10 @@ pub fn read_blocks_with_progress(
     pb: &ProgressBar,
     mut f: impl FnMut(&mut Rows<'_>) -> Result<()>,
 ) -> Result<u64> {
-    let file = Counting {
-        inner: File::open(path).at(path)?,
-        pb: pb.clone(),
-    };
+    let file = Counting { inner: File::open(path).at(path)?, pb: pb.clone() };
     let gz = path.extension().is_some_and(|e| e == "gz");
-    let mut source: Box<dyn Read + Send> = if gz {
-        Box::new(MultiGzDecoder::new(BufReader::with_capacity(1 << 20, file)))
-    } else {
-        Box::new(file)
-    };
+    let mut source: Box<dyn Read + Send> =
+        if gz { Box::new(MultiGzDecoder::new(BufReader::with_capacity(1 << 20, file))) } else { Box::new(file) };
     let (tx, rx) = bounded::<std::io::Result<Vec<u8>>>(2);
     let (back_tx, back_rx) = bounded::<Vec<u8>>(4);
     let mut total = 0u64;
@@ -52,9 +43,7 @@ pub fn read_blocks_with_progress(
         s.spawn(move || {
             let mut carry: Vec<u8> = Vec::new();
             loop {
-                let mut buf = back_rx
-                    .try_recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(BLOCK + 4096));
+                let mut buf = back_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(BLOCK + 4096));
                 buf.clear();
                 buf.extend_from_slice(&carry);
                 carry.clear();
@@ -110,20 +99,11 @@ pub fn read_blocks_with_progress(
         });
         for msg in rx.iter() {
             let block = msg.map_err(|e| {
-                let what = if gz {
-                    "gzip data is truncated or corrupt"
-                } else {
-                    "read failed"
-                };
+                let what = if gz { "gzip data is truncated or corrupt" } else { "read failed" };
                 Error::parse(path, line, format!("{what}: {e}"))
             })?;
             total += block.len() as u64;
-            let mut rows = Rows {
-                path,
-                buf: &block,
-                pos: 0,
-                line,
-            };
+            let mut rows = Rows { path, buf: &block, pos: 0, line };
             f(&mut rows)?;
             line = rows.line;
             let _ = back_tx.try_send(block);
@@ -173,13 +153,7 @@ impl<'a> Rows<'a> {
                 s = head;
             }
             if !s.is_empty() {
-                return Some(Row {
-                    path: self.path,
-                    s,
-                    pos: 0,
-                    line,
-                    field: 0,
-                });
+                return Some(Row { path: self.path, s, pos: 0, line, field: 0 });
             }
         }
     }
@@ -209,11 +183,7 @@ impl Row<'_> {
         let rest = &self.s[self.pos.min(self.s.len())..];
         let end = rest.iter().position(|&b| b == b',').unwrap_or(rest.len());
         let t = String::from_utf8_lossy(&rest[..end.min(40)]).into_owned();
-        if t.is_empty() {
-            "an empty field".into()
-        } else {
-            format!("'{t}'")
-        }
+        if t.is_empty() { "an empty field".into() } else { format!("'{t}'") }
     }
 
     fn missing(&self, what: &str) -> Error {
@@ -235,11 +205,7 @@ impl Row<'_> {
             }
             Some(_) => {
                 self.field -= 1;
-                Err(self.error(format!(
-                    "expected {what} in column {}, found {}",
-                    self.field + 1,
-                    self.field_text()
-                )))
+                Err(self.error(format!("expected {what} in column {}, found {}", self.field + 1, self.field_text())))
             }
         }
     }
@@ -265,9 +231,7 @@ impl Row<'_> {
             v = match v.checked_mul(10).and_then(|v| v.checked_add(d as u64)) {
                 Some(v) => v,
                 None => {
-                    return Err(
-                        self.error(format!("integer in column {} is too large", self.field + 1))
-                    );
+                    return Err(self.error(format!("integer in column {} is too large", self.field + 1)));
                 }
             };
             self.pos += 1;
@@ -295,11 +259,9 @@ impl Row<'_> {
                 self.pos -= 1;
             }
             match e {
-                Error::Parse { .. } => self.error(format!(
-                    "expected an integer in column {}, found {}",
-                    self.field + 1,
-                    self.field_text()
-                )),
+                Error::Parse { .. } => {
+                    self.error(format!("expected an integer in column {}, found {}", self.field + 1, self.field_text()))
+                }
                 e => e,
             }
         })?;
@@ -324,11 +286,9 @@ impl Row<'_> {
                 self.after_field("a number")?;
                 Ok(v)
             }
-            _ => Err(self.error(format!(
-                "expected a number in column {}, found {}",
-                self.field + 1,
-                self.field_text()
-            ))),
+            _ => {
+                Err(self.error(format!("expected a number in column {}, found {}", self.field + 1, self.field_text())))
+            }
         }
     }
 
@@ -403,10 +363,9 @@ mod tests {
                     assert_eq!(n, text.len());
                     assert_eq!(v.to_bits(), want.to_bits(), "{text}");
                 }
-                None => assert!(
-                    text.trim_start_matches(['-', '0', '.']).len() > 7 || decimals > 10,
-                    "{text} fell back"
-                ),
+                None => {
+                    assert!(text.trim_start_matches(['-', '0', '.']).len() > 7 || decimals > 10, "{text} fell back")
+                }
             }
         }
         for t in ["1e5", "nan", "inf", "", "-", ".", "1.2.3", "12345678901"] {

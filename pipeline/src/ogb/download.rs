@@ -24,11 +24,7 @@ pub struct DownloadOptions {
 
 impl Default for DownloadOptions {
     fn default() -> Self {
-        DownloadOptions {
-            retries: 8,
-            backoff: Duration::from_millis(500),
-            progress: true,
-        }
+        DownloadOptions { retries: 8, backoff: Duration::from_millis(500), progress: true }
     }
 }
 
@@ -55,32 +51,19 @@ pub fn download(url: &str, dest: &Path, opts: &DownloadOptions) -> Result<PathBu
         .into();
     let pb = ProgressBar::with_draw_target(
         None,
-        if opts.progress {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        },
+        if opts.progress { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
     );
     pb.set_style(
-        ProgressStyle::with_template(
-            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
     );
-    pb.set_message(format!(
-        "downloading {}",
-        url.rsplit('/').next().unwrap_or(url)
-    ));
+    pb.set_message(format!("downloading {}", url.rsplit('/').next().unwrap_or(url)));
     let mut wait = opts.backoff;
     let mut last = String::new();
     for attempt in 0..=opts.retries {
         if attempt > 0 {
-            tracing::warn!(
-                "download {url}: {last}; retry {attempt}/{} in {:?}",
-                opts.retries,
-                wait
-            );
+            tracing::warn!("download {url}: {last}; retry {attempt}/{} in {:?}", opts.retries, wait);
             std::thread::sleep(wait);
             wait = (wait * 2).min(Duration::from_secs(30));
         }
@@ -115,12 +98,7 @@ fn try_once(agent: &ureq::Agent, url: &str, part: &Path, pb: &ProgressBar) -> Re
         Err(e) => return Ok(Attempt::Retry(e.to_string())),
     };
     let status = resp.status().as_u16();
-    let header = |name: &str| {
-        resp.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let length: Option<u64> = header("content-length").and_then(|v| v.parse().ok());
     let (start, total) = match status {
         200 => (0, length),
@@ -143,23 +121,15 @@ fn try_once(agent: &ureq::Agent, url: &str, part: &Path, pb: &ProgressBar) -> Re
         }
         416 => {
             let _ = fs::remove_file(part);
-            return Ok(Attempt::Retry(
-                "server refused the resume range; starting over".into(),
-            ));
+            return Ok(Attempt::Retry("server refused the resume range; starting over".into()));
         }
         s if s >= 500 || s == 408 || s == 429 => return Ok(Attempt::Retry(format!("HTTP {s}"))),
         s => {
-            return Err(Error::Download {
-                url: url.into(),
-                msg: format!("HTTP {s}"),
-            });
+            return Err(Error::Download { url: url.into(), msg: format!("HTTP {s}") });
         }
     };
-    let mut file = if start == 0 {
-        File::create(part).at(part)?
-    } else {
-        OpenOptions::new().append(true).open(part).at(part)?
-    };
+    let mut file =
+        if start == 0 { File::create(part).at(part)? } else { OpenOptions::new().append(true).open(part).at(part)? };
     if let Some(t) = total {
         pb.set_length(t);
     }
@@ -178,9 +148,7 @@ fn try_once(agent: &ureq::Agent, url: &str, part: &Path, pb: &ProgressBar) -> Re
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => {
                 file.flush().at(part)?;
-                return Ok(Attempt::Retry(format!(
-                    "connection lost after {pos} bytes: {e}"
-                )));
+                return Ok(Attempt::Retry(format!("connection lost after {pos} bytes: {e}")));
             }
         }
     }
@@ -189,9 +157,7 @@ fn try_once(agent: &ureq::Agent, url: &str, part: &Path, pb: &ProgressBar) -> Re
         Some(t) if pos < t => Ok(Attempt::Retry(format!("got {pos} of {t} bytes"))),
         Some(t) if pos > t => {
             let _ = fs::remove_file(part);
-            Ok(Attempt::Retry(format!(
-                "got {pos} bytes, more than the {t} announced; starting over"
-            )))
+            Ok(Attempt::Retry(format!("got {pos} bytes, more than the {t} announced; starting over")))
         }
         _ => Ok(Attempt::Done),
     }

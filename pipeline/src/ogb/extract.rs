@@ -14,23 +14,15 @@ pub fn extract_zip(zip_path: &Path, dest: &Path) -> Result<()> {
         .map_err(|e| Error::input(zip_path, format!("not a valid zip archive: {e}")))?;
     // Check every name before writing anything.
     for i in 0..z.len() {
-        let entry = z
-            .by_index_raw(i)
-            .map_err(|e| Error::input(zip_path, e.to_string()))?;
+        let entry = z.by_index_raw(i).map_err(|e| Error::input(zip_path, e.to_string()))?;
         if entry.enclosed_name().is_none() {
             return Err(Error::input(
                 zip_path,
-                format!(
-                    "entry {:?} escapes the extraction folder; refusing to extract",
-                    entry.name()
-                ),
+                format!("entry {:?} escapes the extraction folder; refusing to extract", entry.name()),
             ));
         }
     }
-    let parent = dest
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(parent).at(parent)?;
     let tmp = parent.join(format!(
         ".{}.extract-{}",
@@ -40,9 +32,7 @@ pub fn extract_zip(zip_path: &Path, dest: &Path) -> Result<()> {
     let _ = fs::remove_dir_all(&tmp);
     let result = (|| -> Result<()> {
         for i in 0..z.len() {
-            let mut entry = z
-                .by_index(i)
-                .map_err(|e| Error::input(zip_path, e.to_string()))?;
+            let mut entry = z.by_index(i).map_err(|e| Error::input(zip_path, e.to_string()))?;
             let rel = entry.enclosed_name().expect("checked above");
             let out = tmp.join(rel);
             if entry.is_dir() {

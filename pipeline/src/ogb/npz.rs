@@ -48,10 +48,7 @@ impl Npz {
         let f = File::open(path).at(path)?;
         let zip = zip::ZipArchive::new(BufReader::with_capacity(1 << 20, f))
             .map_err(|e| Error::input(path, format!("not a valid .npz (zip) archive: {e}")))?;
-        Ok(Npz {
-            path: path.to_path_buf(),
-            zip,
-        })
+        Ok(Npz { path: path.to_path_buf(), zip })
     }
 
     /// Whether the archive holds array `name`.
@@ -63,19 +60,12 @@ impl Npz {
     pub fn array(&mut self, name: &str) -> Result<NpyReader<'_>> {
         let entry = format!("{name}.npy");
         let display = format!("{}[{entry}]", self.path.display());
-        let mut r = self.zip.by_name(&entry).map_err(|_| {
-            Error::input(
-                &self.path,
-                format!("has no array {name:?} (expected entry {entry})"),
-            )
-        })?;
+        let mut r = self
+            .zip
+            .by_name(&entry)
+            .map_err(|_| Error::input(&self.path, format!("has no array {name:?} (expected entry {entry})")))?;
         let (dtype, shape) = read_header(&mut r, &display)?;
-        Ok(NpyReader {
-            dtype,
-            shape,
-            path: display,
-            inner: Box::new(r),
-        })
+        Ok(NpyReader { dtype, shape, path: display, inner: Box::new(r) })
     }
 
     /// Reads a small integer array whole (e.g. `num_nodes_list`).
@@ -83,10 +73,7 @@ impl Npz {
         let mut a = self.array(name)?;
         let n: u64 = a.shape.iter().product();
         if n > 1 << 20 {
-            return Err(Error::input(
-                &a.path,
-                format!("expected a small array, found shape {:?}", a.shape),
-            ));
+            return Err(Error::input(&a.path, format!("expected a small array, found shape {:?}", a.shape)));
         }
         let mut out = Vec::with_capacity(n as usize);
         a.for_each_chunk(1 << 16, |vals| {
@@ -105,11 +92,7 @@ impl NpyReader<'_> {
 
     /// Streams the elements, converted to f64 (exact for every int below 2^53 and every f32),
     /// in chunks of at most `chunk` elements.
-    pub fn for_each_chunk(
-        &mut self,
-        chunk: usize,
-        mut f: impl FnMut(&[f64]) -> Result<()>,
-    ) -> Result<()> {
+    pub fn for_each_chunk(&mut self, chunk: usize, mut f: impl FnMut(&[f64]) -> Result<()>) -> Result<()> {
         let total: u64 = self.shape.iter().product();
         let size = self.dtype.size();
         let mut raw = vec![0u8; chunk * size];
@@ -117,48 +100,33 @@ impl NpyReader<'_> {
         let mut done = 0u64;
         while done < total {
             let n = chunk.min((total - done) as usize);
-            self.inner.read_exact(&mut raw[..n * size]).map_err(|e| {
-                Error::input(
-                    &self.path,
-                    format!("data ends after {done} of {total} elements: {e}"),
-                )
-            })?;
+            self.inner
+                .read_exact(&mut raw[..n * size])
+                .map_err(|e| Error::input(&self.path, format!("data ends after {done} of {total} elements: {e}")))?;
             vals.clear();
             let b = &raw[..n * size];
             match self.dtype {
-                NpyType::Int(8) => vals.extend(
-                    b.chunks_exact(8)
-                        .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64),
-                ),
-                NpyType::Int(4) => vals.extend(
-                    b.chunks_exact(4)
-                        .map(|c| i32::from_le_bytes(c.try_into().unwrap()) as f64),
-                ),
-                NpyType::UInt(8) => vals.extend(
-                    b.chunks_exact(8)
-                        .map(|c| u64::from_le_bytes(c.try_into().unwrap()) as f64),
-                ),
-                NpyType::UInt(4) => vals.extend(
-                    b.chunks_exact(4)
-                        .map(|c| u32::from_le_bytes(c.try_into().unwrap()) as f64),
-                ),
-                NpyType::Float(8) => vals.extend(
-                    b.chunks_exact(8)
-                        .map(|c| f64::from_le_bytes(c.try_into().unwrap())),
-                ),
-                NpyType::Float(4) => vals.extend(
-                    b.chunks_exact(4)
-                        .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64),
-                ),
-                NpyType::Float(2) => vals.extend(
-                    b.chunks_exact(2)
-                        .map(|c| half::f16::from_le_bytes(c.try_into().unwrap()).to_f64()),
-                ),
+                NpyType::Int(8) => {
+                    vals.extend(b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64))
+                }
+                NpyType::Int(4) => {
+                    vals.extend(b.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as f64))
+                }
+                NpyType::UInt(8) => {
+                    vals.extend(b.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap()) as f64))
+                }
+                NpyType::UInt(4) => {
+                    vals.extend(b.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap()) as f64))
+                }
+                NpyType::Float(8) => vals.extend(b.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap()))),
+                NpyType::Float(4) => {
+                    vals.extend(b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64))
+                }
+                NpyType::Float(2) => {
+                    vals.extend(b.chunks_exact(2).map(|c| half::f16::from_le_bytes(c.try_into().unwrap()).to_f64()))
+                }
                 other => {
-                    return Err(Error::input(
-                        &self.path,
-                        format!("unsupported element type {other:?}"),
-                    ));
+                    return Err(Error::input(&self.path, format!("unsupported element type {other:?}")));
                 }
             }
             f(&vals)?;
@@ -172,8 +140,7 @@ impl NpyReader<'_> {
 fn read_header(r: &mut impl Read, name: &str) -> Result<(NpyType, Vec<u64>)> {
     let bad = |msg: String| Error::input(name, msg);
     let mut magic = [0u8; 8];
-    r.read_exact(&mut magic)
-        .map_err(|e| bad(format!("no .npy header: {e}")))?;
+    r.read_exact(&mut magic).map_err(|e| bad(format!("no .npy header: {e}")))?;
     if &magic[..6] != b"\x93NUMPY" {
         return Err(bad("not a .npy array (bad magic)".into()));
     }
@@ -202,13 +169,9 @@ fn read_header(r: &mut impl Read, name: &str) -> Result<(NpyType, Vec<u64>)> {
     }
     let (endian, kind) = descr.split_at(1);
     if endian == ">" {
-        return Err(bad(format!(
-            "big-endian arrays are not supported ({descr})"
-        )));
+        return Err(bad(format!("big-endian arrays are not supported ({descr})")));
     }
-    let size: usize = kind[1..]
-        .parse()
-        .map_err(|_| bad(format!("unknown dtype {descr}")))?;
+    let size: usize = kind[1..].parse().map_err(|_| bad(format!("unknown dtype {descr}")))?;
     let dtype = match kind.as_bytes()[0] {
         b'i' => NpyType::Int(size),
         b'u' => NpyType::UInt(size),
@@ -223,10 +186,7 @@ fn read_header(r: &mut impl Read, name: &str) -> Result<(NpyType, Vec<u64>)> {
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<u64>()
-                .map_err(|_| bad(format!("bad shape ({shape_s})")))
-        })
+        .map(|s| s.parse::<u64>().map_err(|_| bad(format!("bad shape ({shape_s})"))))
         .collect::<Result<Vec<_>>>()?;
     Ok((dtype, shape))
 }

@@ -78,10 +78,7 @@ pub fn locate(dir: &Path) -> Result<PathBuf> {
             dir,
             "no raw/ folder here or one level below: expected OGB's layout (raw/edge.csv.gz, raw/num-node-list.csv.gz, ...)",
         )),
-        _ => Err(Error::input(
-            dir,
-            format!("several dataset folders: {found:?}"),
-        )),
+        _ => Err(Error::input(dir, format!("several dataset folders: {found:?}"))),
     }
 }
 
@@ -131,17 +128,8 @@ pub fn prepare_dir(dir: &Path, target: &Path, opts: &PrepareOptions) -> Result<P
     let (nodes, edges) = (meta.num_nodes, meta.num_edges);
     tracing::info!("splits read at {:.2} s", t0.elapsed().as_secs_f64());
     let path = w.finish(meta)?;
-    tracing::info!(
-        "checksummed and renamed at {:.2} s",
-        t0.elapsed().as_secs_f64()
-    );
-    Ok(PrepareReport {
-        path,
-        seconds: t0.elapsed().as_secs_f64(),
-        input_bytes,
-        nodes,
-        edges,
-    })
+    tracing::info!("checksummed and renamed at {:.2} s", t0.elapsed().as_secs_f64());
+    Ok(PrepareReport { path, seconds: t0.elapsed().as_secs_f64(), input_bytes, nodes, edges })
 }
 
 fn source_text(root: &Path, given: &str) -> String {
@@ -161,11 +149,9 @@ fn source_text(root: &Path, given: &str) -> String {
 fn bar(mp: &MultiProgress, len: u64, what: &str) -> ProgressBar {
     let pb = mp.add(ProgressBar::new(len));
     pb.set_style(
-        ProgressStyle::with_template(
-            "{prefix:>14} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{prefix:>14} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
     );
     pb.set_prefix(what.to_string());
     pb
@@ -176,12 +162,8 @@ fn file_len(p: &Path) -> u64 {
 }
 
 fn required_csv(raw: &Path, stem: &str) -> Result<PathBuf> {
-    find_csv(raw, stem).ok_or_else(|| {
-        Error::input(
-            raw.join(format!("{stem}.csv.gz")),
-            "missing (required by OGB's layout)",
-        )
-    })
+    find_csv(raw, stem)
+        .ok_or_else(|| Error::input(raw.join(format!("{stem}.csv.gz")), "missing (required by OGB's layout)"))
 }
 
 /// Reads a one-row, one-column count file (`num-node-list`, `num-edge-list`).
@@ -222,11 +204,7 @@ fn peek_cols(path: &Path) -> Result<usize> {
             Ok(_) if byte[0] == b'\n' => break,
             Ok(_) => buf.push(byte[0]),
             Err(e) => {
-                return Err(Error::parse(
-                    path,
-                    1,
-                    format!("gzip data is truncated or corrupt: {e}"),
-                ));
+                return Err(Error::parse(path, 1, format!("gzip data is truncated or corrupt: {e}")));
             }
         }
     }
@@ -247,10 +225,9 @@ fn parse_edges_csv(path: &Path, n: u64, sink: &mut CsrBuilder, pb: &ProgressBar)
             r.end(2)?;
             if u >= n || v >= n {
                 let bad = if u >= n { u } else { v };
-                return Err(r.error(format!(
-                    "node id {bad} out of range: num-node-list says {n} nodes (ids 0..{})",
-                    n - 1
-                )));
+                return Err(
+                    r.error(format!("node id {bad} out of range: num-node-list says {n} nodes (ids 0..{})", n - 1))
+                );
             }
             s.push(u as u32);
             d.push(v as u32);
@@ -308,9 +285,7 @@ fn parse_floats_csv(
             for _ in 0..cols {
                 let x = r.float()?;
                 if !x.is_finite() {
-                    return Err(r.error(format!(
-                        "expected a finite number, found {x} in a feature row"
-                    )));
+                    return Err(r.error(format!("expected a finite number, found {x} in a feature row")));
                 }
                 buf.push(x);
             }
@@ -340,10 +315,7 @@ fn prepare_csv(
     if n >= u32::MAX as u64 {
         return Err(Error::input(
             &nodes_path,
-            format!(
-                "{n} nodes: mille stores node ids as u32 (at most {})",
-                u32::MAX - 1
-            ),
+            format!("{n} nodes: mille stores node ids as u32 (at most {})", u32::MAX - 1),
         ));
     }
     meta.num_nodes = n;
@@ -353,42 +325,29 @@ fn prepare_csv(
     let mut feat_out = match &feat_path {
         Some(p) => {
             let cols = peek_cols(p)?;
-            Some((
-                p.clone(),
-                cols,
-                w.stream_array::<f32>("node_feat", Some(cols as u64))?,
-            ))
+            Some((p.clone(), cols, w.stream_array::<f32>("node_feat", Some(cols as u64))?))
         }
         None => None,
     };
     let mut csr = CsrArrays::reserve(w, n, e_in, opts.add_inverse_edge)?;
     meta.num_edges = csr.entries;
     let edge_bar = bar(mp, file_len(&edge_path), "edges");
-    let feat_bar = feat_path
-        .as_ref()
-        .map(|p| bar(mp, file_len(p), "node features"));
+    let feat_bar = feat_path.as_ref().map(|p| bar(mp, file_len(p), "node features"));
 
     let (edge_res, feat_res, rest) = std::thread::scope(|s| {
         // The edge thread also builds the CSR, while node features are still being parsed.
         let edges = s.spawn(|| -> Result<u64> {
-            let mut sink =
-                CsrBuilder::new(&csr.tmp, n, opts.add_inverse_edge, opts.scratch_budget());
+            let mut sink = CsrBuilder::new(&csr.tmp, n, opts.add_inverse_edge, opts.scratch_budget());
             let bytes = parse_edges_csv(&edge_path, n, &mut sink, &edge_bar)?;
             if sink.count() != e_in {
                 return Err(Error::input(
                     &edge_path,
-                    format!(
-                        "has {} rows, but num-edge-list says {e_in} edges",
-                        sink.count()
-                    ),
+                    format!("has {} rows, but num-edge-list says {e_in} edges", sink.count()),
                 ));
             }
             tracing::info!("edges parsed at {:.2} s", t0.elapsed().as_secs_f64());
             csr.build(sink)?;
-            tracing::info!(
-                "edges parsed and CSR built at {:.2} s",
-                t0.elapsed().as_secs_f64()
-            );
+            tracing::info!("edges parsed and CSR built at {:.2} s", t0.elapsed().as_secs_f64());
             Ok(bytes)
         });
         let feats = s.spawn(|| -> Result<u64> {
@@ -398,26 +357,16 @@ fn prepare_csv(
             let pb = feat_bar.clone().unwrap();
             let (rows, bytes) = parse_floats_csv(path, *cols, &mut |x| out.push(x), &pb)?;
             if rows != n {
-                return Err(Error::input(
-                    path,
-                    format!("has {rows} rows, but num-node-list says {n} nodes"),
-                ));
+                return Err(Error::input(path, format!("has {rows} rows, but num-node-list says {n} nodes")));
             }
-            tracing::info!(
-                "node features parsed at {:.2} s",
-                t0.elapsed().as_secs_f64()
-            );
+            tracing::info!("node features parsed at {:.2} s", t0.elapsed().as_secs_f64());
             Ok(bytes)
         });
         // Labels and extra node files are small: read them here while the big files parse.
         let rest = read_labels_and_extras(root, w, meta, n);
         (
-            edges
-                .join()
-                .unwrap_or_else(|_| Err(Error::Invalid("edge parser panicked".into()))),
-            feats
-                .join()
-                .unwrap_or_else(|_| Err(Error::Invalid("feature parser panicked".into()))),
+            edges.join().unwrap_or_else(|_| Err(Error::Invalid("edge parser panicked".into()))),
+            feats.join().unwrap_or_else(|_| Err(Error::Invalid("feature parser panicked".into()))),
             rest,
         )
     });
@@ -431,11 +380,7 @@ fn prepare_csv(
     if let Some(p) = find_csv(&raw, "edge-feat") {
         let file = File::open(csr.ids.path()).at(csr.ids.path())?;
         // SAFETY: our own finished scratch of this store, read-only from here on.
-        let map = if csr.entries == 0 {
-            None
-        } else {
-            Some(unsafe { memmap2::Mmap::map(&file) }.at(csr.ids.path())?)
-        };
+        let map = if csr.entries == 0 { None } else { Some(unsafe { memmap2::Mmap::map(&file) }.at(csr.ids.path())?) };
         let ids: &[u32] = map.as_deref().map(bytemuck::cast_slice).unwrap_or(&[]);
         total += edge_features_csv(&p, w, e_in, ids, opts.add_inverse_edge, mp)?;
     }
@@ -443,12 +388,7 @@ fn prepare_csv(
 }
 
 /// Labels (`node-label`) and extra node files (`node_<x>`), CSV layout.
-fn read_labels_and_extras(
-    root: &Path,
-    w: &mut StoreWriter,
-    meta: &mut Meta,
-    n: u64,
-) -> Result<u64> {
+fn read_labels_and_extras(root: &Path, w: &mut StoreWriter, meta: &mut Meta, n: u64) -> Result<u64> {
     let raw = root.join("raw");
     let mut bytes = 0;
     if let Some(p) = find_csv(&raw, "node-label") {
@@ -467,10 +407,7 @@ fn read_labels_and_extras(
             labels.flush()
         })?;
         if rows_read != n {
-            return Err(Error::input(
-                &p,
-                format!("has {rows_read} rows, but num-node-list says {n} nodes"),
-            ));
+            return Err(Error::input(&p, format!("has {rows_read} rows, but num-node-list says {n} nodes")));
         }
         labels.finish(meta)?;
     }
@@ -479,9 +416,7 @@ fn read_labels_and_extras(
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            let stem = name
-                .strip_suffix(".csv.gz")
-                .or_else(|| name.strip_suffix(".csv"))?;
+            let stem = name.strip_suffix(".csv.gz").or_else(|| name.strip_suffix(".csv"))?;
             let x = stem.strip_prefix("node_")?;
             Some((x.to_string(), e.path()))
         })
@@ -505,10 +440,7 @@ fn read_labels_and_extras(
         })?;
         out.finish()?;
         if rows_read != n {
-            return Err(Error::input(
-                &p,
-                format!("has {rows_read} rows, but num-node-list says {n} nodes"),
-            ));
+            return Err(Error::input(&p, format!("has {rows_read} rows, but num-node-list says {n} nodes")));
         }
     }
     Ok(bytes)
@@ -516,32 +448,16 @@ fn read_labels_and_extras(
 
 /// Labels in either layout: a class per node (NaN = unlabelled) or 0/1 per task (NaN = missing).
 enum LabelSink {
-    Class {
-        out: StreamArray<i32>,
-        buf: Vec<i32>,
-        max: i64,
-    },
-    Tasks {
-        out: StreamArray<i8>,
-        buf: Vec<i8>,
-        tasks: usize,
-    },
+    Class { out: StreamArray<i32>, buf: Vec<i32>, max: i64 },
+    Tasks { out: StreamArray<i8>, buf: Vec<i8>, tasks: usize },
 }
 
 impl LabelSink {
     fn new(w: &mut StoreWriter, cols: usize) -> Result<Self> {
         Ok(if cols == 1 {
-            LabelSink::Class {
-                out: w.stream_array("labels", None)?,
-                buf: Vec::new(),
-                max: -1,
-            }
+            LabelSink::Class { out: w.stream_array("labels", None)?, buf: Vec::new(), max: -1 }
         } else {
-            LabelSink::Tasks {
-                out: w.stream_array("labels", Some(cols as u64))?,
-                buf: Vec::new(),
-                tasks: cols,
-            }
+            LabelSink::Tasks { out: w.stream_array("labels", Some(cols as u64))?, buf: Vec::new(), tasks: cols }
         })
     }
     #[inline]
@@ -554,9 +470,7 @@ impl LabelSink {
                     buf.push(x as i32);
                     *max = (*max).max(x as i64);
                 } else {
-                    return Err(format!(
-                        "expected a class id (a non-negative integer) or nan, found {x}"
-                    ));
+                    return Err(format!("expected a class id (a non-negative integer) or nan, found {x}"));
                 }
             }
             LabelSink::Tasks { buf, .. } => buf.push(if x.is_nan() {
@@ -564,9 +478,7 @@ impl LabelSink {
             } else if x == 0.0 || x == 1.0 {
                 x as i8
             } else {
-                return Err(format!(
-                    "expected a binary task label (0, 1 or nan), found {x}"
-                ));
+                return Err(format!("expected a binary task label (0, 1 or nan), found {x}"));
             }),
         }
         Ok(())
@@ -617,27 +529,16 @@ fn edge_features_csv(
     let scratch = w.tmp_dir().join("scratch.edge_feat");
     let mut out = BufWriter::with_capacity(1 << 20, File::create(&scratch).at(&scratch)?);
     let pb = bar(mp, file_len(path), "edge features");
-    let (rows, bytes) = parse_floats_csv(
-        path,
-        cols,
-        &mut |x| out.write_all(bytemuck::cast_slice(x)).at(&scratch),
-        &pb,
-    )?;
+    let (rows, bytes) =
+        parse_floats_csv(path, cols, &mut |x| out.write_all(bytemuck::cast_slice(x)).at(&scratch), &pb)?;
     out.flush().at(&scratch)?;
     drop(out);
     if rows != e_in {
-        return Err(Error::input(
-            path,
-            format!("has {rows} rows, but num-edge-list says {e_in} edges"),
-        ));
+        return Err(Error::input(path, format!("has {rows} rows, but num-edge-list says {e_in} edges")));
     }
     let file = File::open(&scratch).at(&scratch)?;
     // SAFETY: a scratch file of this process, in its private temporary folder.
-    let map = if rows == 0 || cols == 0 {
-        None
-    } else {
-        Some(unsafe { memmap2::Mmap::map(&file) }.at(&scratch)?)
-    };
+    let map = if rows == 0 || cols == 0 { None } else { Some(unsafe { memmap2::Mmap::map(&file) }.at(&scratch)?) };
     let raw: &[f32] = map.as_deref().map(bytemuck::cast_slice).unwrap_or(&[]);
     let mut feat = w.stream_array::<f32>("edge_feat", Some(cols as u64))?;
     let shift = inverse as u32;
@@ -673,10 +574,7 @@ fn prepare_npz(
     let n = one_count(&mut z, "num_nodes_list", &data)?;
     let e_in = one_count(&mut z, "num_edges_list", &data)?;
     if n >= u32::MAX as u64 {
-        return Err(Error::input(
-            &data,
-            format!("{n} nodes: mille stores node ids as u32"),
-        ));
+        return Err(Error::input(&data, format!("{n} nodes: mille stores node ids as u32")));
     }
     meta.num_nodes = n;
     meta.num_input_edges = e_in;
@@ -691,15 +589,9 @@ fn prepare_npz(
         if zf.has("node_feat") {
             let a = zf.array("node_feat")?;
             if a.shape.len() != 2 || a.shape[0] != n {
-                return Err(Error::input(
-                    a.name(),
-                    format!("expected shape ({n}, D), found {:?}", a.shape),
-                ));
+                return Err(Error::input(a.name(), format!("expected shape ({n}, D), found {:?}", a.shape)));
             }
-            feat_out = Some((
-                a.shape[1],
-                w.stream_array::<f32>("node_feat", Some(a.shape[1]))?,
-            ));
+            feat_out = Some((a.shape[1], w.stream_array::<f32>("node_feat", Some(a.shape[1]))?));
         }
     }
     let edge_bar = bar(mp, e_in * 16, "edges");
@@ -709,10 +601,7 @@ fn prepare_npz(
             if a.shape != [2, e_in] {
                 return Err(Error::input(
                     a.name(),
-                    format!(
-                        "expected shape (2, {e_in}) from num_edges_list, found {:?}",
-                        a.shape
-                    ),
+                    format!("expected shape (2, {e_in}) from num_edges_list, found {:?}", a.shape),
                 ));
             }
             let name = a.name().to_string();
@@ -720,8 +609,7 @@ fn prepare_npz(
             let mut pos = 0u64;
             // Sources come first (row 0), then destinations (row 1); sources wait in memory
             // only a chunk at a time: they go to the scratch file with their destinations.
-            let mut sink =
-                CsrBuilder::new(&csr.tmp, n, opts.add_inverse_edge, opts.scratch_budget());
+            let mut sink = CsrBuilder::new(&csr.tmp, n, opts.add_inverse_edge, opts.scratch_budget());
             let src_path = csr.tmp.join("scratch.npz-src");
             let mut src_file = BufWriter::new(File::create(&src_path).at(&src_path)?);
             let mut dst_vals: Vec<u32> = Vec::new();
@@ -745,9 +633,7 @@ fn prepare_npz(
                     pos += 1;
                 }
                 if !src.is_empty() {
-                    src_file
-                        .write_all(bytemuck::cast_slice(&src))
-                        .at(&src_path)?;
+                    src_file.write_all(bytemuck::cast_slice(&src)).at(&src_path)?;
                     src.clear();
                 }
                 if !dst_vals.is_empty() {
@@ -759,8 +645,7 @@ fn prepare_npz(
                         }
                     };
                     let mut s_chunk = vec![0u32; dst_vals.len()];
-                    r.read_exact(bytemuck::cast_slice_mut(&mut s_chunk))
-                        .at(&src_path)?;
+                    r.read_exact(bytemuck::cast_slice_mut(&mut s_chunk)).at(&src_path)?;
                     sink.push(&s_chunk, &dst_vals)?;
                     dst_vals.clear();
                 }
@@ -770,10 +655,7 @@ fn prepare_npz(
             edge_bar.finish_and_clear();
             let _ = fs::remove_file(&src_path);
             if sink.count() != e_in {
-                return Err(Error::input(
-                    &name,
-                    format!("has {} edges, num_edges_list says {e_in}", sink.count()),
-                ));
+                return Err(Error::input(&name, format!("has {} edges, num_edges_list says {e_in}", sink.count())));
             }
             csr.build(sink)?;
             Ok(e_in * 16)
@@ -794,11 +676,7 @@ fn prepare_npz(
                         return Err(Error::parse(
                             &name,
                             k / *cols + 1,
-                            format!(
-                                "node_feat[{}, {}] = {x}: expected a finite number",
-                                k / *cols,
-                                k % *cols
-                            ),
+                            format!("node_feat[{}, {}] = {x}: expected a finite number", k / *cols, k % *cols),
                         ));
                     }
                     buf.push(x as f32);
@@ -809,12 +687,8 @@ fn prepare_npz(
             Ok(k * 4)
         });
         (
-            edges
-                .join()
-                .unwrap_or_else(|_| Err(Error::Invalid("edge reader panicked".into()))),
-            feats
-                .join()
-                .unwrap_or_else(|_| Err(Error::Invalid("feature reader panicked".into()))),
+            edges.join().unwrap_or_else(|_| Err(Error::Invalid("edge reader panicked".into()))),
+            feats.join().unwrap_or_else(|_| Err(Error::Invalid("feature reader panicked".into()))),
         )
     });
     bytes += er? + fr?;
@@ -828,15 +702,7 @@ fn prepare_npz(
         let Some(name) = entry.strip_suffix(".npy") else {
             continue;
         };
-        if [
-            "edge_index",
-            "node_feat",
-            "num_nodes_list",
-            "num_edges_list",
-            "edge_feat",
-        ]
-        .contains(&name)
-        {
+        if ["edge_index", "node_feat", "num_nodes_list", "num_edges_list", "edge_feat"].contains(&name) {
             continue;
         }
         let mut a = zx.array(name)?;
@@ -860,10 +726,7 @@ fn prepare_npz(
         let mut zl = Npz::open(&label_path)?;
         let mut a = zl.array("node_label")?;
         if a.shape.first() != Some(&n) {
-            return Err(Error::input(
-                a.name(),
-                format!("expected {n} rows, found shape {:?}", a.shape),
-            ));
+            return Err(Error::input(a.name(), format!("expected {n} rows, found shape {:?}", a.shape)));
         }
         let cols = a.shape.get(1).copied().unwrap_or(1) as usize;
         let name = a.name().to_string();
@@ -871,9 +734,7 @@ fn prepare_npz(
         let mut k = 0u64;
         a.for_each_chunk(1 << 16, |vals| {
             for &x in vals {
-                labels
-                    .push(x)
-                    .map_err(|m| Error::parse(&name, k / cols as u64 + 1, m))?;
+                labels.push(x).map_err(|m| Error::parse(&name, k / cols as u64 + 1, m))?;
                 k += 1;
             }
             labels.flush()
@@ -886,28 +747,21 @@ fn prepare_npz(
 
 fn zip_names(path: &Path) -> Result<Vec<String>> {
     let f = File::open(path).at(path)?;
-    let z =
-        zip::ZipArchive::new(BufReader::new(f)).map_err(|e| Error::input(path, e.to_string()))?;
+    let z = zip::ZipArchive::new(BufReader::new(f)).map_err(|e| Error::input(path, e.to_string()))?;
     Ok(z.file_names().map(String::from).collect())
 }
 
 fn one_count(z: &mut Npz, name: &str, path: &Path) -> Result<u64> {
     match z.small_ints(name)?.as_slice() {
         [v] if *v >= 0 => Ok(*v as u64),
-        other => Err(Error::input(
-            path,
-            format!("{name}: expected one non-negative count (one graph), found {other:?}"),
-        )),
+        other => {
+            Err(Error::input(path, format!("{name}: expected one non-negative count (one graph), found {other:?}")))
+        }
     }
 }
 
 /// Every `split/<name>/{train,valid,test}` file: node ids in range, no duplicates.
-fn read_splits(
-    root: &Path,
-    w: &mut StoreWriter,
-    n: u64,
-    _mp: &MultiProgress,
-) -> Result<Vec<String>> {
+fn read_splits(root: &Path, w: &mut StoreWriter, n: u64, _mp: &MultiProgress) -> Result<Vec<String>> {
     let dir = root.join("split");
     if !dir.is_dir() {
         return Ok(Vec::new());
@@ -935,15 +789,11 @@ fn read_splits(
                     let v = r.uint()?;
                     r.end(1)?;
                     if v >= n {
-                        return Err(
-                            r.error(format!("node id {v} out of range: the graph has {n} nodes"))
-                        );
+                        return Err(r.error(format!("node id {v} out of range: the graph has {n} nodes")));
                     }
                     let (word, bit) = ((v / 64) as usize, v % 64);
                     if seen[word] >> bit & 1 == 1 {
-                        return Err(
-                            r.error(format!("node id {v} appears twice in this split file"))
-                        );
+                        return Err(r.error(format!("node id {v} appears twice in this split file")));
                     }
                     seen[word] |= 1 << bit;
                     ids.push(v as u32);

@@ -15,9 +15,7 @@ mod verify;
 mod writer;
 pub mod zstd;
 
-pub use meta::{
-    ArrayMeta, DType, Element, FORMAT_NAME, FORMAT_VERSION, LabelKind, META_FILE, Meta,
-};
+pub use meta::{ArrayMeta, DType, Element, FORMAT_NAME, FORMAT_VERSION, LabelKind, META_FILE, Meta};
 pub use verify::checksum_file;
 pub use writer::{MmapArray, PositionalArray, StoreWriter, StreamArray, array_file_name};
 
@@ -104,10 +102,7 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("path", &self.path)
-            .field("name", &self.meta.name)
-            .finish()
+        f.debug_struct("Store").field("path", &self.path).field("name", &self.meta.name).finish()
     }
 }
 
@@ -124,13 +119,10 @@ impl Store {
                 Error::io(&meta_path, e)
             }
         })?;
-        let meta: Meta = serde_json::from_slice(&text)
-            .map_err(|e| Error::store(&meta_path, format!("unreadable: {e}")))?;
+        let meta: Meta =
+            serde_json::from_slice(&text).map_err(|e| Error::store(&meta_path, format!("unreadable: {e}")))?;
         if meta.format != FORMAT_NAME {
-            return Err(Error::store(
-                &meta_path,
-                format!("format is {:?}, expected {FORMAT_NAME:?}", meta.format),
-            ));
+            return Err(Error::store(&meta_path, format!("format is {:?}, expected {FORMAT_NAME:?}", meta.format)));
         }
         if meta.version != FORMAT_VERSION {
             return Err(Error::store(
@@ -149,21 +141,12 @@ impl Store {
             if size != a.bytes() {
                 return Err(Error::store(
                     &file_path,
-                    format!(
-                        "array {name} has {size} bytes, expected {} ({:?} x {:?})",
-                        a.bytes(),
-                        a.shape,
-                        a.dtype
-                    ),
+                    format!("array {name} has {size} bytes, expected {} ({:?} x {:?})", a.bytes(), a.shape, a.dtype),
                 ));
             }
             // SAFETY: store files are never modified in place; writers build a new folder and
             // rename it. A file truncated behind our back is detected by size at open.
-            let map = if size == 0 {
-                None
-            } else {
-                Some(unsafe { Mmap::map(&file) }.at(&file_path)?)
-            };
+            let map = if size == 0 { None } else { Some(unsafe { Mmap::map(&file) }.at(&file_path)?) };
             maps.insert(name.clone(), map);
         }
         let store = Store { path, meta, maps };
@@ -221,9 +204,11 @@ impl Store {
 
     /// Typed elements of array `name`; an error if it is missing or of another type.
     pub fn array<T: Element>(&self, name: &str) -> Result<&[T]> {
-        let a = self.meta.arrays.get(name).ok_or_else(|| {
-            Error::Invalid(format!("store {} has no array {name}", self.path.display()))
-        })?;
+        let a = self
+            .meta
+            .arrays
+            .get(name)
+            .ok_or_else(|| Error::Invalid(format!("store {} has no array {name}", self.path.display())))?;
         if a.dtype != T::DTYPE {
             return Err(Error::store(
                 self.path.join(&a.file),
@@ -238,11 +223,7 @@ impl Store {
     pub fn matrix<T: Element>(&self, name: &str) -> Result<Matrix<'_, T>> {
         let data = self.array::<T>(name)?;
         let a = &self.meta.arrays[name];
-        Ok(Matrix {
-            data,
-            rows: a.shape[0] as usize,
-            cols: a.cols(),
-        })
+        Ok(Matrix { data, rows: a.shape[0] as usize, cols: a.cols() })
     }
 
     /// CSR row pointers, `N + 1` of them.
@@ -311,16 +292,38 @@ impl Store {
     }
     /// Names of extra node arrays (e.g. `species`, `year`), without the `node/` prefix.
     pub fn node_array_names(&self) -> Vec<&str> {
-        self.meta
-            .arrays
-            .keys()
-            .filter_map(|k| k.strip_prefix("node/"))
-            .collect()
+        self.meta.arrays.keys().filter_map(|k| k.strip_prefix("node/")).collect()
     }
     /// Extra node array `name` (`[N, C]` i64), e.g. `species` for ogbn-proteins.
     pub fn node_array(&self, name: &str) -> Result<Matrix<'_, i64>> {
         self.matrix(&format!("node/{name}"))
     }
+    /// Checks that no array file changed size since the store was opened (a file truncated
+    /// under a mapping would fault on access instead of failing cleanly). One `stat` per array.
+    pub fn check_unchanged(&self) -> Result<()> {
+        for (name, a) in &self.meta.arrays {
+            let p = self.path.join(&a.file);
+            let len = std::fs::metadata(&p).map_err(|e| Error::io(&p, e))?.len();
+            if len != a.bytes() {
+                return Err(Error::store(
+                    &p,
+                    format!("array {name} changed since it was opened: {len} bytes, expected {}", a.bytes()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Passes an access hint for array `name` to the kernel (e.g. random for scattered row
+    /// gathers, sequential for part-by-part reads of a relabelled store). Best effort.
+    pub fn advise(&self, name: &str, advice: memmap2::Advice) {
+        if let Some(Some(m)) = self.maps.get(name) {
+            if let Err(e) = m.advise(advice) {
+                tracing::debug!("madvise {name}: {e}");
+            }
+        }
+    }
+
     /// Recomputes every array's checksum; an error names the first array that changed.
     pub fn verify(&self) -> Result<()> {
         verify::verify(self)

@@ -30,10 +30,7 @@ pub fn verify(store: &Store) -> Result<()> {
         if got != a.xxh3 {
             return Err(Error::store(
                 &path,
-                format!(
-                    "array {name}: checksum {got} does not match meta.json's {}",
-                    a.xxh3
-                ),
+                format!("array {name}: checksum {got} does not match meta.json's {}", a.xxh3),
             ));
         }
         Ok(())

@@ -40,10 +40,7 @@ impl StoreWriter {
     /// Starts a store that will live at `target`. Fails if `target` exists, unless `overwrite`.
     pub fn create(target: &Path, overwrite: bool) -> Result<Self> {
         if target.exists() && !overwrite {
-            return Err(Error::store(
-                target,
-                "already exists (remove it or pass --force)",
-            ));
+            return Err(Error::store(target, "already exists (remove it or pass --force)"));
         }
         let parent = parent_of(target);
         fs::create_dir_all(&parent).at(&parent)?;
@@ -76,23 +73,14 @@ impl StoreWriter {
     fn plan(&mut self, name: &str, dtype: DType, cols: Option<u64>) -> Result<PathBuf> {
         let file = array_file_name(name);
         let path = self.tmp.join(&file);
-        if self
-            .planned
-            .insert(name.to_string(), Planned { file, dtype, cols })
-            .is_some()
-        {
+        if self.planned.insert(name.to_string(), Planned { file, dtype, cols }).is_some() {
             return Err(Error::Invalid(format!("array {name} written twice")));
         }
         Ok(path)
     }
 
     /// A zero-filled array of `rows` x `cols` (`cols = None`: a vector) mapped for random writes.
-    pub fn mmap_array<T: Element>(
-        &mut self,
-        name: &str,
-        rows: u64,
-        cols: Option<u64>,
-    ) -> Result<MmapArray<T>> {
+    pub fn mmap_array<T: Element>(&mut self, name: &str, rows: u64, cols: Option<u64>) -> Result<MmapArray<T>> {
         let path = self.plan(name, T::DTYPE, cols)?;
         MmapArray::create(&path, rows * cols.unwrap_or(1))
     }
@@ -106,47 +94,22 @@ impl StoreWriter {
         cols: Option<u64>,
     ) -> Result<PositionalArray<T>> {
         let path = self.plan(name, T::DTYPE, cols)?;
-        let file = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .at(&path)?;
-        file.set_len(rows * cols.unwrap_or(1) * T::DTYPE.size() as u64)
-            .at(&path)?;
-        Ok(PositionalArray {
-            file,
-            path,
-            _t: PhantomData,
-        })
+        let file = fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).at(&path)?;
+        file.set_len(rows * cols.unwrap_or(1) * T::DTYPE.size() as u64).at(&path)?;
+        Ok(PositionalArray { file, path, _t: PhantomData })
     }
 
     /// An array written row by row, sequentially (no mapping: its pages stay out of our RSS).
-    pub fn stream_array<T: Element>(
-        &mut self,
-        name: &str,
-        cols: Option<u64>,
-    ) -> Result<StreamArray<T>> {
+    pub fn stream_array<T: Element>(&mut self, name: &str, cols: Option<u64>) -> Result<StreamArray<T>> {
         self.stream_as(name, T::DTYPE, cols)
     }
 
     /// Like [`StoreWriter::stream_array`] for data that arrives as bytes of type `dtype`.
-    pub fn stream_raw(
-        &mut self,
-        name: &str,
-        dtype: DType,
-        cols: Option<u64>,
-    ) -> Result<StreamArray<u8>> {
+    pub fn stream_raw(&mut self, name: &str, dtype: DType, cols: Option<u64>) -> Result<StreamArray<u8>> {
         self.stream_as(name, dtype, cols)
     }
 
-    fn stream_as<T: bytemuck::Pod>(
-        &mut self,
-        name: &str,
-        dtype: DType,
-        cols: Option<u64>,
-    ) -> Result<StreamArray<T>> {
+    fn stream_as<T: bytemuck::Pod>(&mut self, name: &str, dtype: DType, cols: Option<u64>) -> Result<StreamArray<T>> {
         let path = self.plan(name, dtype, cols)?;
         let file = File::create(&path).at(&path)?;
         Ok(StreamArray {
@@ -185,15 +148,7 @@ impl StoreWriter {
                 None => vec![rows],
                 Some(c) => vec![rows, c],
             };
-            arrays.insert(
-                name.clone(),
-                ArrayMeta {
-                    file: p.file.clone(),
-                    dtype: p.dtype,
-                    shape,
-                    xxh3: String::new(),
-                },
-            );
+            arrays.insert(name.clone(), ArrayMeta { file: p.file.clone(), dtype: p.dtype, shape, xxh3: String::new() });
         }
         let known = std::mem::take(&mut *self.sums.lock().expect("not poisoned"));
         let sums: Vec<Result<(String, String)>> = {
@@ -202,10 +157,7 @@ impl StoreWriter {
                 .par_iter()
                 .map(|(name, a)| match known.get(name) {
                     Some(sum) => Ok((name.clone(), sum.clone())),
-                    None => Ok((
-                        name.clone(),
-                        super::verify::checksum_file(&self.tmp.join(&a.file))?,
-                    )),
+                    None => Ok((name.clone(), super::verify::checksum_file(&self.tmp.join(&a.file))?)),
                 })
                 .collect()
         };
@@ -215,8 +167,7 @@ impl StoreWriter {
         }
         meta.arrays = arrays;
         let meta_path = self.tmp.join(META_FILE);
-        let text = serde_json::to_vec_pretty(&meta)
-            .map_err(|e| Error::store(&meta_path, e.to_string()))?;
+        let text = serde_json::to_vec_pretty(&meta).map_err(|e| Error::store(&meta_path, e.to_string()))?;
         let mut f = File::create(&meta_path).at(&meta_path)?;
         f.write_all(&text).at(&meta_path)?;
         f.sync_all().at(&meta_path)?;
@@ -234,16 +185,9 @@ impl StoreWriter {
         let parent = parent_of(&self.target);
         if self.target.exists() {
             if !self.overwrite {
-                return Err(Error::store(
-                    &self.target,
-                    "appeared while it was being written",
-                ));
+                return Err(Error::store(&self.target, "appeared while it was being written"));
             }
-            let old = parent.join(format!(
-                ".{}.old-{}",
-                file_name(&self.target),
-                std::process::id()
-            ));
+            let old = parent.join(format!(".{}.old-{}", file_name(&self.target), std::process::id()));
             fs::rename(&self.target, &old).at(&self.target)?;
             fs::rename(&self.tmp, &self.target).at(&self.target)?;
             fs::remove_dir_all(&old).at(&old)?;
@@ -274,9 +218,7 @@ fn parent_of(p: &Path) -> PathBuf {
 }
 
 fn file_name(p: &Path) -> String {
-    p.file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    p.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 /// Removes `.NAME.partial-PID` folders left by writers that were killed (their PID is gone).
@@ -305,26 +247,12 @@ pub struct MmapArray<T> {
 impl<T: Element> MmapArray<T> {
     /// Creates (zero-filled) and maps `len` elements at `path`.
     pub fn create(path: &Path, len: u64) -> Result<Self> {
-        let file = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)
-            .at(path)?;
+        let file = fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path).at(path)?;
         let bytes = len * T::DTYPE.size() as u64;
         file.set_len(bytes).at(path)?;
         // SAFETY: the file was just created by this process in a private temporary folder.
-        let map = if bytes == 0 {
-            None
-        } else {
-            Some(unsafe { MmapMut::map_mut(&file) }.at(path)?)
-        };
-        Ok(MmapArray {
-            map,
-            len: len as usize,
-            _t: PhantomData,
-        })
+        let map = if bytes == 0 { None } else { Some(unsafe { MmapMut::map_mut(&file) }.at(path)?) };
+        Ok(MmapArray { map, len: len as usize, _t: PhantomData })
     }
     /// The elements.
     pub fn as_mut_slice(&mut self) -> &mut [T] {
@@ -372,10 +300,7 @@ impl<T: bytemuck::Pod> StreamArray<T> {
     pub fn finish(mut self) -> Result<()> {
         self.out.flush().at(&self.path)?;
         let sum = format!("{:016x}", self.hash.digest());
-        self.sums
-            .lock()
-            .expect("not poisoned")
-            .insert(self.name, sum);
+        self.sums.lock().expect("not poisoned").insert(self.name, sum);
         Ok(())
     }
 }
@@ -392,9 +317,7 @@ impl<T: Element> PositionalArray<T> {
     /// Writes `data` starting at element `offset`.
     pub fn write_at(&self, offset: u64, data: &[T]) -> Result<()> {
         use std::os::unix::fs::FileExt;
-        self.file
-            .write_all_at(bytemuck::cast_slice(data), offset * T::DTYPE.size() as u64)
-            .at(&self.path)
+        self.file.write_all_at(bytemuck::cast_slice(data), offset * T::DTYPE.size() as u64).at(&self.path)
     }
     /// The file's path.
     pub fn path(&self) -> &Path {

@@ -57,19 +57,11 @@ impl CompressStats {
 }
 
 /// Writes the compressed form of `store` into the new folder `out` (atomic like a store).
-pub fn compress(
-    store: &Store,
-    out: &Path,
-    level: i32,
-    chunk_bytes: usize,
-) -> Result<CompressStats> {
+pub fn compress(store: &Store, out: &Path, level: i32, chunk_bytes: usize) -> Result<CompressStats> {
     let writer = StoreWriter::create(out, false)?;
     let tmp = writer.tmp_dir().to_path_buf();
     let mut frames = BTreeMap::new();
-    let mut stats = CompressStats {
-        raw_bytes: 0,
-        compressed_bytes: 0,
-    };
+    let mut stats = CompressStats { raw_bytes: 0, compressed_bytes: 0 };
     for (name, a) in &store.meta().arrays {
         let bytes = store.bytes(name).expect("mapped");
         let row_bytes = a.cols() * a.dtype.size();
@@ -90,25 +82,11 @@ pub fn compress(
         f.flush().at(&path)?;
         stats.raw_bytes += bytes.len() as u64;
         stats.compressed_bytes += *offsets.last().unwrap();
-        frames.insert(
-            name.clone(),
-            Frames {
-                chunk_rows: chunk_rows as u64,
-                offsets,
-            },
-        );
+        frames.insert(name.clone(), Frames { chunk_rows: chunk_rows as u64, offsets });
     }
-    let index = Index {
-        format: FORMAT.into(),
-        meta: store.meta().clone(),
-        frames,
-    };
+    let index = Index { format: FORMAT.into(), meta: store.meta().clone(), frames };
     let index_path = tmp.join(INDEX_FILE);
-    fs::write(
-        &index_path,
-        serde_json::to_vec_pretty(&index).expect("serialisable"),
-    )
-    .at(&index_path)?;
+    fs::write(&index_path, serde_json::to_vec_pretty(&index).expect("serialisable")).at(&index_path)?;
     // The folder holds no plain arrays; finishing with an empty plan just renames it.
     writer.finish_without_meta()?;
     Ok(stats)
@@ -127,35 +105,23 @@ impl CompressedStore {
         let path = path.as_ref().to_path_buf();
         let index_path = path.join(INDEX_FILE);
         let text = fs::read(&index_path).at(&index_path)?;
-        let index: Index = serde_json::from_slice(&text)
-            .map_err(|e| Error::store(&index_path, format!("unreadable: {e}")))?;
+        let index: Index =
+            serde_json::from_slice(&text).map_err(|e| Error::store(&index_path, format!("unreadable: {e}")))?;
         if index.format != FORMAT {
-            return Err(Error::store(
-                &index_path,
-                format!("format is {:?}, expected {FORMAT:?}", index.format),
-            ));
+            return Err(Error::store(&index_path, format!("format is {:?}, expected {FORMAT:?}", index.format)));
         }
         let mut maps = BTreeMap::new();
         for (name, a) in &index.meta.arrays {
-            let fr = index
-                .frames
-                .get(name)
-                .ok_or_else(|| Error::store(&index_path, format!("no frames for {name}")))?;
+            let fr =
+                index.frames.get(name).ok_or_else(|| Error::store(&index_path, format!("no frames for {name}")))?;
             let p = path.join(format!("{}.zst", a.file));
             let f = File::open(&p).at(&p)?;
             let len = f.metadata().at(&p)?.len();
             if Some(&len) != fr.offsets.last() {
-                return Err(Error::store(
-                    &p,
-                    format!("{len} bytes, index says {:?}", fr.offsets.last()),
-                ));
+                return Err(Error::store(&p, format!("{len} bytes, index says {:?}", fr.offsets.last())));
             }
             // SAFETY: read-only map of a file in a folder that is only ever replaced whole.
-            let map = if len == 0 {
-                None
-            } else {
-                Some(unsafe { memmap2::Mmap::map(&f) }.at(&p)?)
-            };
+            let map = if len == 0 { None } else { Some(unsafe { memmap2::Mmap::map(&f) }.at(&p)?) };
             maps.insert(name.clone(), map);
         }
         Ok(CompressedStore { path, index, maps })
@@ -172,10 +138,7 @@ impl CompressedStore {
         let fr = &self.index.frames[name];
         let row_bytes = (a.cols() * a.dtype.size()) as u64;
         if rows.end > a.shape[0] || rows.start > rows.end {
-            return Err(Error::Invalid(format!(
-                "rows {rows:?} out of range for {name} ({} rows)",
-                a.shape[0]
-            )));
+            return Err(Error::Invalid(format!("rows {rows:?} out of range for {name} ({} rows)", a.shape[0])));
         }
         let first = rows.start / fr.chunk_rows;
         let last = rows.end.div_ceil(fr.chunk_rows);
@@ -205,12 +168,8 @@ impl CompressedStore {
         let src = &data[fr.offsets[c] as usize..fr.offsets[c + 1] as usize];
         let row_bytes = (a.cols() * a.dtype.size()) as u64;
         let cap = (fr.chunk_rows * row_bytes) as usize;
-        zstd::bulk::decompress(src, cap).map_err(|e| {
-            Error::store(
-                self.path.join(format!("{}.zst", a.file)),
-                format!("frame {c}: {e}"),
-            )
-        })
+        zstd::bulk::decompress(src, cap)
+            .map_err(|e| Error::store(self.path.join(format!("{}.zst", a.file)), format!("frame {c}: {e}")))
     }
 
     /// Decodes the whole store into a new plain store at `out`, verifying every checksum.
@@ -223,26 +182,18 @@ impl CompressedStore {
             let mut s = w.stream_raw(name, a.dtype, cols)?;
             // Decode in parallel batches of frames, write in order.
             for batch in (0..frames).collect::<Vec<_>>().chunks(64) {
-                let decoded: Vec<Vec<u8>> = batch
-                    .par_iter()
-                    .map(|&c| self.decode_frame(name, c))
-                    .collect::<Result<_>>()?;
+                let decoded: Vec<Vec<u8>> =
+                    batch.par_iter().map(|&c| self.decode_frame(name, c)).collect::<Result<_>>()?;
                 for d in decoded {
                     s.push(&d)?;
                 }
             }
             s.finish()?;
         }
-        let target = w.finish(Meta {
-            arrays: BTreeMap::new(),
-            ..self.index.meta.clone()
-        })?;
+        let target = w.finish(Meta { arrays: BTreeMap::new(), ..self.index.meta.clone() })?;
         let store = Store::open(&target)?;
         if store.meta().arrays != self.index.meta.arrays {
-            return Err(Error::store(
-                &target,
-                "decoded arrays do not match the compressed store's index",
-            ));
+            return Err(Error::store(&target, "decoded arrays do not match the compressed store's index"));
         }
         Ok(store)
     }

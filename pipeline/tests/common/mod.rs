@@ -9,10 +9,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 pub fn fixture(name: &str) -> PathBuf {
@@ -26,27 +23,16 @@ pub fn shared_dataset(name: &str) -> PathBuf {
 /// Rows of a gzip'd CSV, each a list of field strings.
 pub fn csv(path: &Path) -> Vec<Vec<String>> {
     let mut s = String::new();
-    MultiGzDecoder::new(std::fs::File::open(path).unwrap())
-        .read_to_string(&mut s)
-        .unwrap();
-    s.lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| l.split(',').map(str::to_string).collect())
-        .collect()
+    MultiGzDecoder::new(std::fs::File::open(path).unwrap()).read_to_string(&mut s).unwrap();
+    s.lines().filter(|l| !l.is_empty()).map(|l| l.split(',').map(str::to_string).collect()).collect()
 }
 
 pub fn csv_f32(path: &Path) -> Vec<Vec<f32>> {
-    csv(path)
-        .into_iter()
-        .map(|r| r.iter().map(|x| x.parse().unwrap()).collect())
-        .collect()
+    csv(path).into_iter().map(|r| r.iter().map(|x| x.parse().unwrap()).collect()).collect()
 }
 
 pub fn csv_i64(path: &Path) -> Vec<Vec<i64>> {
-    csv(path)
-        .into_iter()
-        .map(|r| r.iter().map(|x| x.parse().unwrap()).collect())
-        .collect()
+    csv(path).into_iter().map(|r| r.iter().map(|x| x.parse().unwrap()).collect()).collect()
 }
 
 pub fn prepare(src: &Path, name: &str, inverse: bool, root: &Path) -> Store {
@@ -65,11 +51,7 @@ pub fn prepare(src: &Path, name: &str, inverse: bool, root: &Path) -> Store {
 
 /// The CSR a simple reader expects: for every edge (u, v) with OGB id, entry (v <- u), rows by
 /// destination, sorted by (source, edge id).
-pub fn reference_csr(
-    n: usize,
-    edges: &[(u32, u32)],
-    inverse: bool,
-) -> (Vec<u64>, Vec<u32>, Vec<u64>) {
+pub fn reference_csr(n: usize, edges: &[(u32, u32)], inverse: bool) -> (Vec<u64>, Vec<u32>, Vec<u64>) {
     let mut entries: Vec<(u32, u32, u64)> = Vec::new();
     for (i, &(u, v)) in edges.iter().enumerate() {
         if inverse {
@@ -87,9 +69,5 @@ pub fn reference_csr(
     for i in 0..n {
         indptr[i + 1] += indptr[i];
     }
-    (
-        indptr,
-        entries.iter().map(|e| e.1).collect(),
-        entries.iter().map(|e| e.2).collect(),
-    )
+    (indptr, entries.iter().map(|e| e.1).collect(), entries.iter().map(|e| e.2).collect())
 }

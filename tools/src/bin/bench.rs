@@ -34,6 +34,24 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Every partitioner on one store, each in a fresh process: seconds, edge cut, balance,
+    /// peak RSS. JSON: a list of objects.
+    Partition {
+        /// The store.
+        store: PathBuf,
+        /// Number of parts.
+        #[arg(long)]
+        parts: u32,
+        /// Methods to run, comma-separated.
+        #[arg(long, default_value = "random,fennel,ldg,metis")]
+        methods: String,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// One JSON list.
+        #[arg(long)]
+        json: bool,
+    },
     /// The zstd-compressed store form: ratio, compression and decode speed.
     Zstd {
         /// The store.
@@ -52,27 +70,13 @@ enum Cmd {
 
 fn main() {
     mille_tools::run(|| match Args::parse().cmd {
-        Cmd::Prepare {
-            from,
-            add_inverse_edge,
-            scratch,
-            json,
-        } => bench_prepare(from, add_inverse_edge, scratch, json),
-        Cmd::Zstd {
-            store,
-            level,
-            scratch,
-            json,
-        } => bench_zstd(store, level, scratch, json),
+        Cmd::Prepare { from, add_inverse_edge, scratch, json } => bench_prepare(from, add_inverse_edge, scratch, json),
+        Cmd::Zstd { store, level, scratch, json } => bench_zstd(store, level, scratch, json),
+        Cmd::Partition { store, parts, methods, seed, json } => bench_partition(store, parts, &methods, seed, json),
     })
 }
 
-fn bench_prepare(
-    from: PathBuf,
-    inverse: bool,
-    scratch: PathBuf,
-    as_json: bool,
-) -> anyhow::Result<()> {
+fn bench_prepare(from: PathBuf, inverse: bool, scratch: PathBuf, as_json: bool) -> anyhow::Result<()> {
     let target = scratch.join(format!("mille-bench-prepare-{}", std::process::id()));
     let opts = PrepareOptions {
         name: "bench".into(),
@@ -84,15 +88,9 @@ fn bench_prepare(
         scratch_memory: None,
     };
     let rss0 = mille_tools::rss_bytes();
-    let r = ogb::prepare_dir(&from, &target, &opts)
-        .with_context(|| format!("preparing {}", from.display()))?;
+    let r = ogb::prepare_dir(&from, &target, &opts).with_context(|| format!("preparing {}", from.display()))?;
     let peak = mille_tools::peak_rss_bytes();
-    let out_bytes: u64 = Store::open(&target)?
-        .meta()
-        .arrays
-        .values()
-        .map(|a| a.bytes())
-        .sum();
+    let out_bytes: u64 = Store::open(&target)?.meta().arrays.values().map(|a| a.bytes()).sum();
     let _ = std::fs::remove_dir_all(&target);
     let mbps = r.input_bytes as f64 / 1e6 / r.seconds;
     let v = json!({
@@ -107,15 +105,8 @@ fn bench_prepare(
         println!("prepare {}", from.display());
         println!("  nodes {} / CSR entries {}", r.nodes, r.edges);
         println!("  seconds            {:.2}", r.seconds);
-        println!(
-            "  decompressed input {} ({:.0} MB/s)",
-            mille_tools::human_bytes(r.input_bytes),
-            mbps
-        );
-        println!(
-            "  store              {}",
-            mille_tools::human_bytes(out_bytes)
-        );
+        println!("  decompressed input {} ({:.0} MB/s)", mille_tools::human_bytes(r.input_bytes), mbps);
+        println!("  store              {}", mille_tools::human_bytes(out_bytes));
         println!("  peak RSS           {}", mille_tools::human_bytes(peak));
     }
     Ok(())
@@ -163,16 +154,50 @@ fn bench_zstd(store: PathBuf, level: i32, scratch: PathBuf, as_json: bool) -> an
             mille_tools::human_bytes(st.compressed_bytes),
             st.ratio()
         );
-        println!(
-            "  compress {:.2} s ({:.0} MB/s, all cores)",
-            compress_s,
-            st.raw_bytes as f64 / 1e6 / compress_s
-        );
-        println!(
-            "  decode   {:.2} s ({:.0} MB/s, one thread)",
-            decode_s,
-            decoded as f64 / 1e6 / decode_s
-        );
+        println!("  compress {:.2} s ({:.0} MB/s, all cores)", compress_s, st.raw_bytes as f64 / 1e6 / compress_s);
+        println!("  decode   {:.2} s ({:.0} MB/s, one thread)", decode_s, decoded as f64 / 1e6 / decode_s);
+    }
+    Ok(())
+}
+
+/// A sibling program of this one (they are built into the same folder).
+fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe()?;
+    Ok(me.with_file_name(name))
+}
+
+fn bench_partition(store: PathBuf, parts: u32, methods: &str, seed: u64, as_json: bool) -> anyhow::Result<()> {
+    let exe = sibling("partition")?;
+    let mut rows = Vec::new();
+    for m in methods.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+        if !as_json {
+            eprintln!("running {m} ...");
+        }
+        let out = std::process::Command::new(&exe)
+            .arg(&store)
+            .args(["--method", m, "--parts", &parts.to_string(), "--seed", &seed.to_string(), "--no-cache", "--json"])
+            .output()
+            .with_context(|| format!("running {}", exe.display()))?;
+        if !out.status.success() {
+            anyhow::bail!("partition --method {m} failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("partition's JSON")?;
+        rows.push(v);
+    }
+    if as_json {
+        println!("{}", serde_json::Value::Array(rows));
+    } else {
+        println!("{:<8} {:>9} {:>10} {:>8} {:>11}", "method", "seconds", "edge cut", "balance", "peak RSS");
+        for r in &rows {
+            println!(
+                "{:<8} {:>9.2} {:>10.4} {:>8.3} {:>11}",
+                r["method"].as_str().unwrap_or(""),
+                r["seconds"].as_f64().unwrap_or(0.0),
+                r["edge_cut_fraction"].as_f64().unwrap_or(0.0),
+                r["balance"].as_f64().unwrap_or(0.0),
+                mille_tools::human_bytes(r["peak_rss_bytes"].as_u64().unwrap_or(0))
+            );
+        }
     }
     Ok(())
 }

@@ -48,14 +48,8 @@ fn summary(s: &Store, verified: bool) -> Value {
     o.insert("edges".into(), json!(m.num_edges));
     o.insert("input_edges".into(), json!(m.num_input_edges));
     o.insert("add_inverse_edge".into(), json!(m.add_inverse_edge));
-    o.insert(
-        "node_feature_dim".into(),
-        json!(s.features().map_or(0, |f| f.cols)),
-    );
-    o.insert(
-        "edge_feature_dim".into(),
-        json!(s.edge_features().map_or(0, |f| f.cols)),
-    );
+    o.insert("node_feature_dim".into(), json!(s.features().map_or(0, |f| f.cols)));
+    o.insert("edge_feature_dim".into(), json!(s.edge_features().map_or(0, |f| f.cols)));
     o.insert("metric".into(), json!(m.metric));
     match s.labels() {
         Some(Labels::MultiClass(y)) => {
@@ -97,10 +91,8 @@ fn summary(s: &Store, verified: bool) -> Value {
     let mut splits = Map::new();
     for name in s.split_names() {
         if let Ok(sp) = s.split(name) {
-            splits.insert(
-                name.clone(),
-                json!({"train": sp.train.len(), "valid": sp.valid.len(), "test": sp.test.len()}),
-            );
+            splits
+                .insert(name.clone(), json!({"train": sp.train.len(), "valid": sp.valid.len(), "test": sp.test.len()}));
         }
     }
     o.insert("splits".into(), Value::Object(splits));
@@ -121,34 +113,18 @@ fn summary(s: &Store, verified: bool) -> Value {
     let arrays: Map<String, Value> = m
         .arrays
         .iter()
-        .map(|(k, a)| {
-            (
-                k.clone(),
-                json!({"dtype": a.dtype, "shape": a.shape, "bytes": a.bytes(), "xxh3": a.xxh3}),
-            )
-        })
+        .map(|(k, a)| (k.clone(), json!({"dtype": a.dtype, "shape": a.shape, "bytes": a.bytes(), "xxh3": a.xxh3})))
         .collect();
     o.insert("arrays".into(), Value::Object(arrays));
-    o.insert(
-        "bytes".into(),
-        json!(m.arrays.values().map(|a| a.bytes()).sum::<u64>()),
-    );
+    o.insert("bytes".into(), json!(m.arrays.values().map(|a| a.bytes()).sum::<u64>()));
     o.insert("verified".into(), json!(verified));
     Value::Object(o)
 }
 
 fn print_text(r: &Value) {
     let g = |k: &str| r.get(k).cloned().unwrap_or(Value::Null);
-    println!(
-        "store      {}  (format v{})",
-        g("path").as_str().unwrap_or(""),
-        g("format_version")
-    );
-    println!(
-        "dataset    {}  from {}",
-        g("name").as_str().unwrap_or(""),
-        g("source").as_str().unwrap_or("")
-    );
+    println!("store      {}  (format v{})", g("path").as_str().unwrap_or(""), g("format_version"));
+    println!("dataset    {}  from {}", g("name").as_str().unwrap_or(""), g("source").as_str().unwrap_or(""));
     println!("nodes      {}", g("nodes"));
     println!(
         "edges      {} directed CSR entries ({} input rows, inverse edges added: {})",
@@ -156,11 +132,7 @@ fn print_text(r: &Value) {
         g("input_edges"),
         g("add_inverse_edge")
     );
-    println!(
-        "features   node {}  edge {}",
-        g("node_feature_dim"),
-        g("edge_feature_dim")
-    );
+    println!("features   node {}  edge {}", g("node_feature_dim"), g("edge_feature_dim"));
     match g("label_kind").as_str() {
         Some("multi-class") => println!(
             "labels     {} classes, metric {}, {} unlabelled; counts {}",
@@ -179,10 +151,7 @@ fn print_text(r: &Value) {
     }
     if let Some(sp) = r["splits"].as_object() {
         for (k, v) in sp {
-            println!(
-                "split      {k}: train {} / valid {} / test {}",
-                v["train"], v["valid"], v["test"]
-            );
+            println!("split      {k}: train {} / valid {} / test {}", v["train"], v["valid"], v["test"]);
         }
     }
     let d = &r["in_degree"];
@@ -193,10 +162,7 @@ fn print_text(r: &Value) {
         d["max"],
         d["isolated"]
     );
-    println!(
-        "size       {}",
-        mille_tools::human_bytes(r["bytes"].as_u64().unwrap_or(0))
-    );
+    println!("size       {}", mille_tools::human_bytes(r["bytes"].as_u64().unwrap_or(0)));
     if let Some(arr) = r["arrays"].as_object() {
         for (k, v) in arr {
             println!(

@@ -77,14 +77,8 @@ fn main() {
                 balance_train_of: a.balance_train.clone(),
                 ..MetisOptions::default()
             }),
-            MethodArg::Fennel => Method::Fennel(StreamingOptions {
-                passes: a.passes,
-                ..StreamingOptions::default()
-            }),
-            MethodArg::Ldg => Method::Ldg(StreamingOptions {
-                passes: a.passes,
-                ..StreamingOptions::default()
-            }),
+            MethodArg::Fennel => Method::Fennel(StreamingOptions { passes: a.passes, ..StreamingOptions::default() }),
+            MethodArg::Ldg => Method::Ldg(StreamingOptions { passes: a.passes, ..StreamingOptions::default() }),
         };
         if !a.json {
             eprintln!(
@@ -96,12 +90,16 @@ fn main() {
             );
         }
         let t = Instant::now();
+        // METIS reports no progress of its own: a spinner with the elapsed time shows it is alive.
+        let spinner = (mille_tools::interactive() && !a.json).then(|| {
+            let pb = indicatif::ProgressBar::new_spinner();
+            pb.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"));
+            pb.set_message(format!("{} into {} parts", method.name(), a.parts));
+            pb.enable_steady_tick(std::time::Duration::from_millis(200));
+            pb
+        });
         let (p, path, cached): (Partition, Option<PathBuf>, bool) = if let Some(f) = &a.import {
-            (
-                Partition::read_gpmetis(f, store.num_nodes())?,
-                Some(f.clone()),
-                false,
-            )
+            (Partition::read_gpmetis(f, store.num_nodes())?, Some(f.clone()), false)
         } else if a.no_cache {
             (compute(&store, &method, a.parts, a.seed)?, None, false)
         } else {
@@ -109,10 +107,12 @@ fn main() {
             (p, Some(path), cached)
         };
         let seconds = t.elapsed().as_secs_f64();
+        if let Some(pb) = spinner {
+            pb.finish_and_clear();
+        }
         let q = quality(&store, &p);
         if let Some(f) = &a.export {
-            p.write_gpmetis(f)
-                .with_context(|| format!("writing {}", f.display()))?;
+            p.write_gpmetis(f).with_context(|| format!("writing {}", f.display()))?;
         }
         let relabelled = match &a.relabel {
             Some(out) => Some(relabel(&store, &p, out)?.path().to_path_buf()),
@@ -128,28 +128,12 @@ fn main() {
         if a.json {
             println!("{report}");
         } else {
-            println!(
-                "method      {}{}",
-                method.name(),
-                if cached { " (cached)" } else { "" }
-            );
-            println!(
-                "parts       {} (sizes {}..{}, {} empty)",
-                p.k(),
-                q.min_part,
-                q.max_part,
-                q.empty_parts
-            );
-            println!(
-                "edge cut    {:.4} of edges ({} entries)",
-                q.edge_cut_fraction, q.cut_edges
-            );
+            println!("method      {}{}", method.name(), if cached { " (cached)" } else { "" });
+            println!("parts       {} (sizes {}..{}, {} empty)", p.k(), q.min_part, q.max_part, q.empty_parts);
+            println!("edge cut    {:.4} of edges ({} entries)", q.edge_cut_fraction, q.cut_edges);
             println!("balance     {:.3} (largest part / mean)", q.balance);
             println!("seconds     {seconds:.2}");
-            println!(
-                "peak RSS    {}",
-                mille_tools::human_bytes(mille_tools::peak_rss_bytes())
-            );
+            println!("peak RSS    {}", mille_tools::human_bytes(mille_tools::peak_rss_bytes()));
             if let Some(path) = &path {
                 println!("partition   {}", path.display());
             }

@@ -79,20 +79,10 @@ fn main() {
             None => {
                 let info = info.expect("checked above");
                 let url = a.url.clone().unwrap_or_else(|| info.url.to_string());
-                let cache = a
-                    .cache
-                    .clone()
-                    .unwrap_or_else(|| mille_tools::cache_dir().join("downloads"));
+                let cache = a.cache.clone().unwrap_or_else(|| mille_tools::cache_dir().join("downloads"));
                 let dest = cache.join(format!("{}.zip", info.download_name));
                 eprintln!("downloading {url} -> {}", dest.display());
-                ogb::download(
-                    &url,
-                    &dest,
-                    &DownloadOptions {
-                        progress,
-                        ..Default::default()
-                    },
-                )?
+                ogb::download(&url, &dest, &DownloadOptions { progress, ..Default::default() })?
             }
         };
         let opts = PrepareOptions {
@@ -109,10 +99,7 @@ fn main() {
         if a.json {
             println!("{}", serde_json::to_string(&report)?);
         } else {
-            eprintln!(
-                "prepared {name}: {} nodes, {} edges in {:.1} s",
-                report.nodes, report.edges, report.seconds
-            );
+            eprintln!("prepared {name}: {} nodes, {} edges in {:.1} s", report.nodes, report.edges, report.seconds);
             println!("{}", report.path.display());
         }
         Ok(())
@@ -120,12 +107,7 @@ fn main() {
 }
 
 /// A zip is extracted next to the store (and removed after); a folder is read in place.
-fn prepare_path(
-    src: &Path,
-    target: &Path,
-    opts: &PrepareOptions,
-    root: &Path,
-) -> anyhow::Result<ogb::PrepareReport> {
+fn prepare_path(src: &Path, target: &Path, opts: &PrepareOptions, root: &Path) -> anyhow::Result<ogb::PrepareReport> {
     if !src.exists() {
         bail!("{}: no such file or folder", src.display());
     }

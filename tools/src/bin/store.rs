@@ -48,18 +48,9 @@ fn main() {
             Cmd::Verify { store } => {
                 let s = Store::open(&store)?;
                 s.verify()?;
-                println!(
-                    "{}: {} arrays verified",
-                    store.display(),
-                    s.meta().arrays.len()
-                );
+                println!("{}: {} arrays verified", store.display(), s.meta().arrays.len());
             }
-            Cmd::Compress {
-                store,
-                out,
-                level,
-                chunk_bytes,
-            } => {
+            Cmd::Compress { store, out, level, chunk_bytes } => {
                 let s = Store::open(&store)?;
                 let st = compress(&s, &out, level, chunk_bytes)?;
                 println!(

@@ -1,0 +1,245 @@
+//! One batch: the induced subgraph of a set of nodes, with everything a GNN step needs.
+
+use crate::error::Result;
+use mille_pipeline::{Labels, Store};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// Labels of a batch's nodes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BatchLabels {
+    /// The store has no labels.
+    None,
+    /// A class per node (-1 = unlabelled).
+    MultiClass(Vec<i32>),
+    /// `tasks` binary labels per node, row-major (-1 = missing).
+    MultiLabel {
+        /// Tasks per node.
+        tasks: usize,
+        /// `nodes x tasks` values.
+        values: Vec<i8>,
+    },
+}
+
+/// A mini-batch: the subgraph induced by `nodes`, in local ids `0..nodes.len()`.
+#[derive(Debug, PartialEq)]
+pub struct Batch {
+    /// Position of this batch in its epoch's plan.
+    pub index: usize,
+    /// Evaluation view this batch belongs to (0 for training plans).
+    pub view: u32,
+    /// Global node ids, ascending; local id `i` is `nodes[i]`.
+    pub nodes: Vec<u32>,
+    /// Local CSR by destination: row `i` holds the local sources of the edges into node `i`,
+    /// ascending.
+    pub indptr: Vec<u64>,
+    /// Local source ids.
+    pub indices: Vec<u32>,
+    /// Global CSR position of each entry (where its edge features and edge id live in the
+    /// store); `u64::MAX` for an added self loop.
+    pub edge_pos: Vec<u64>,
+    /// Node features, `nodes.len() x feature_dim`, row-major.
+    pub features: Vec<f32>,
+    /// Node feature width (0 when the store has none).
+    pub feature_dim: usize,
+    /// Edge features, one row per entry (zeros for added self loops), if requested.
+    pub edge_features: Vec<f32>,
+    /// Edge feature width (0 when absent or not requested).
+    pub edge_feature_dim: usize,
+    /// Labels.
+    pub labels: BatchLabels,
+    /// Which nodes are in the train / valid / test sets of the loader's split.
+    pub train_mask: Vec<bool>,
+    /// Validation mask.
+    pub valid_mask: Vec<bool>,
+    /// Test mask.
+    pub test_mask: Vec<bool>,
+}
+
+impl Batch {
+    fn empty() -> Batch {
+        LIVE.fetch_add(1, Ordering::Relaxed);
+        Batch {
+            index: 0,
+            view: 0,
+            nodes: Vec::new(),
+            indptr: Vec::new(),
+            indices: Vec::new(),
+            edge_pos: Vec::new(),
+            features: Vec::new(),
+            feature_dim: 0,
+            edge_features: Vec::new(),
+            edge_feature_dim: 0,
+            labels: BatchLabels::None,
+            train_mask: Vec::new(),
+            valid_mask: Vec::new(),
+            test_mask: Vec::new(),
+        }
+    }
+    /// Number of nodes.
+    pub fn num_nodes(&self) -> usize {
+        self.nodes.len()
+    }
+    /// Number of edges (CSR entries).
+    pub fn num_edges(&self) -> usize {
+        self.indices.len()
+    }
+    /// Bytes of data the batch holds (what a loader produces per batch).
+    pub fn bytes(&self) -> usize {
+        let labels = match &self.labels {
+            BatchLabels::None => 0,
+            BatchLabels::MultiClass(v) => v.len() * 4,
+            BatchLabels::MultiLabel { values, .. } => values.len(),
+        };
+        self.nodes.len() * 4
+            + self.indptr.len() * 8
+            + self.indices.len() * 4
+            + self.edge_pos.len() * 8
+            + (self.features.len() + self.edge_features.len()) * 4
+            + labels
+            + 3 * self.nodes.len()
+    }
+    /// Batches alive in this process (built and not yet dropped): what the prefetch bound limits.
+    pub fn live() -> usize {
+        LIVE.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        LIVE.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+const NONE: u32 = u32::MAX;
+
+/// Builds batches from a store. Keeps a node-sized map (4 bytes a node) reused from batch to
+/// batch, so that a batch costs O(sum of its nodes' degrees + B·D), never a pass over all edges.
+pub struct Builder {
+    store: Arc<Store>,
+    /// Role of every node in the split: 0 none, 1 train, 2 valid, 3 test.
+    roles: Arc<Vec<u8>>,
+    self_loops: bool,
+    edge_features: bool,
+    local: Vec<u32>,
+}
+
+impl Builder {
+    /// A builder over `store`; `roles` as made by [`Builder::roles`].
+    pub fn new(store: Arc<Store>, roles: Arc<Vec<u8>>, self_loops: bool, edge_features: bool) -> Builder {
+        let n = store.num_nodes();
+        Builder { store, roles, self_loops, edge_features, local: vec![NONE; n] }
+    }
+
+    /// Per-node roles from split `split` (or none).
+    pub fn roles(store: &Store, split: Option<&str>) -> Result<Vec<u8>> {
+        let mut roles = vec![0u8; store.num_nodes()];
+        if let Some(name) = split {
+            let s = store.split(name)?;
+            for (ids, r) in [(s.train, 1u8), (s.valid, 2), (s.test, 3)] {
+                for &v in ids {
+                    roles[v as usize] = r;
+                }
+            }
+        }
+        Ok(roles)
+    }
+
+    /// The batch induced by `nodes` (ascending global ids), reusing `into`'s buffers if given.
+    pub fn build(&mut self, nodes: &[u32], index: usize, view: u32, into: Option<Batch>) -> Result<Batch> {
+        // A file truncated since the store was opened would fault inside the mapping: check first.
+        self.store.check_unchanged()?;
+        let s = &*self.store;
+        let mut b = into.unwrap_or_else(Batch::empty);
+        b.index = index;
+        b.view = view;
+        b.nodes.clear();
+        b.nodes.extend_from_slice(nodes);
+        for (i, &v) in nodes.iter().enumerate() {
+            self.local[v as usize] = i as u32;
+        }
+        let indptr = s.indptr();
+        let indices = s.indices();
+        b.indptr.clear();
+        b.indices.clear();
+        b.edge_pos.clear();
+        b.indptr.push(0);
+        for (i, &v) in nodes.iter().enumerate() {
+            let (lo, hi) = (indptr[v as usize], indptr[v as usize + 1]);
+            let mut looped = !self.self_loops;
+            for (k, &u) in indices[lo as usize..hi as usize].iter().enumerate() {
+                let l = self.local[u as usize];
+                if l == NONE {
+                    continue;
+                }
+                if !looped && l >= i as u32 {
+                    looped = true;
+                    if l != i as u32 {
+                        b.indices.push(i as u32);
+                        b.edge_pos.push(u64::MAX);
+                    }
+                }
+                b.indices.push(l);
+                b.edge_pos.push(lo + k as u64);
+            }
+            if !looped {
+                b.indices.push(i as u32);
+                b.edge_pos.push(u64::MAX);
+            }
+            b.indptr.push(b.indices.len() as u64);
+        }
+        for &v in nodes {
+            self.local[v as usize] = NONE;
+        }
+        // Node features: one row copy per node (sequential runs on a relabelled store).
+        b.features.clear();
+        b.feature_dim = 0;
+        if let Some(f) = s.features() {
+            b.feature_dim = f.cols;
+            b.features.reserve(nodes.len() * f.cols);
+            for &v in nodes {
+                b.features.extend_from_slice(f.row(v as usize));
+            }
+        }
+        b.edge_features.clear();
+        b.edge_feature_dim = 0;
+        if self.edge_features {
+            if let Some(ef) = s.edge_features() {
+                b.edge_feature_dim = ef.cols;
+                for &p in &b.edge_pos {
+                    if p == u64::MAX {
+                        b.edge_features.extend(std::iter::repeat_n(0.0, ef.cols));
+                    } else {
+                        b.edge_features.extend_from_slice(ef.row(p as usize));
+                    }
+                }
+            }
+        }
+        b.labels = match s.labels() {
+            None => BatchLabels::None,
+            Some(Labels::MultiClass(y)) => {
+                let mut out = match std::mem::replace(&mut b.labels, BatchLabels::None) {
+                    BatchLabels::MultiClass(v) => v,
+                    _ => Vec::new(),
+                };
+                out.clear();
+                out.extend(nodes.iter().map(|&v| y[v as usize]));
+                BatchLabels::MultiClass(out)
+            }
+            Some(Labels::MultiLabel(m)) => {
+                let mut values = Vec::with_capacity(nodes.len() * m.cols);
+                for &v in nodes {
+                    values.extend_from_slice(m.row(v as usize));
+                }
+                BatchLabels::MultiLabel { tasks: m.cols, values }
+            }
+        };
+        for (mask, role) in [(&mut b.train_mask, 1u8), (&mut b.valid_mask, 2), (&mut b.test_mask, 3)] {
+            mask.clear();
+            mask.extend(nodes.iter().map(|&v| self.roles[v as usize] == role));
+        }
+        Ok(b)
+    }
+}

@@ -1,0 +1,186 @@
+//! The prefetching loader: worker threads build an epoch's batches into bounded channels;
+//! batches come out in plan order whatever the number of workers.
+
+use crate::batch::{Batch, Builder};
+use crate::error::{Error, Result};
+use crate::plan::{Plan, PlanSpec};
+use crossbeam::channel::{Receiver, Sender, bounded};
+use mille_pipeline::Store;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+/// Loader settings.
+#[derive(Debug, Clone)]
+pub struct LoaderConfig {
+    /// How epochs are cut into batches.
+    pub plan: PlanSpec,
+    /// Base seed; epoch `e`'s plan is drawn from (seed, e).
+    pub seed: u64,
+    /// Worker threads.
+    pub workers: usize,
+    /// Batches built ahead of the consumer, in all (the memory bound: about this many batches
+    /// plus one per worker being built).
+    pub prefetch: usize,
+    /// Add a self loop to every node (where it has none).
+    pub self_loops: bool,
+    /// Gather edge features too, when the store has them.
+    pub edge_features: bool,
+    /// Split whose train/valid/test sets become the masks (default: the store's first split).
+    pub split: Option<String>,
+    /// Keep only these nodes in every batch (e.g. a split's training nodes); `None`: all nodes.
+    pub restrict_to: Option<Arc<Vec<u32>>>,
+}
+
+impl Default for LoaderConfig {
+    fn default() -> Self {
+        LoaderConfig {
+            plan: PlanSpec::RandomParts { parts: 10 },
+            seed: 0,
+            workers: 2,
+            prefetch: 4,
+            self_loops: false,
+            edge_features: true,
+            split: None,
+            restrict_to: None,
+        }
+    }
+}
+
+/// A loader over one store.
+pub struct Loader {
+    store: Arc<Store>,
+    config: LoaderConfig,
+    roles: Arc<Vec<u8>>,
+}
+
+impl Loader {
+    /// A loader; reads the split masks once.
+    pub fn new(store: Arc<Store>, config: LoaderConfig) -> Result<Loader> {
+        let split = config.split.clone().or_else(|| store.split_names().first().cloned());
+        let roles = Arc::new(Builder::roles(&store, split.as_deref())?);
+        // Random gathers should not trigger read-ahead; a relabelled store read part by part
+        // should. (Only matters when the features are not in memory.)
+        let sequential = store.meta().arrays.contains_key(mille_partition::PART_PTR)
+            && matches!(config.plan, PlanSpec::ClusterGcn { .. } | PlanSpec::Full);
+        store.advise("node_feat", if sequential { memmap2::Advice::Sequential } else { memmap2::Advice::Random });
+        Ok(Loader { store, config, roles })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The plan of epoch `epoch`.
+    pub fn plan(&self, epoch: u64) -> Plan {
+        let n = self.store.num_nodes();
+        let plan = Plan::new(&self.config.plan, n, self.config.seed, epoch);
+        match &self.config.restrict_to {
+            Some(keep) => plan.restrict(keep, n),
+            None => plan,
+        }
+    }
+
+    /// The batches of epoch `epoch`, built ahead by the worker threads.
+    pub fn epoch(&self, epoch: u64) -> Epoch {
+        self.run(self.plan(epoch))
+    }
+
+    /// The batches of an explicit plan.
+    pub fn run(&self, plan: Plan) -> Epoch {
+        let plan = Arc::new(plan);
+        let workers = self.config.workers.max(1).min(plan.len().max(1));
+        let per_worker = self.config.prefetch.div_ceil(workers).max(1);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (recycle_tx, recycle_rx) = bounded::<Batch>(workers);
+        let mut rxs = Vec::with_capacity(workers);
+        let mut handles = Vec::with_capacity(workers);
+        for w in 0..workers {
+            let (tx, rx) = bounded::<Result<Batch>>(per_worker);
+            rxs.push(rx);
+            let mut builder =
+                Builder::new(self.store.clone(), self.roles.clone(), self.config.self_loops, self.config.edge_features);
+            let (plan, stop, recycle) = (plan.clone(), stop.clone(), recycle_rx.clone());
+            handles.push(std::thread::spawn(move || {
+                for i in (w..plan.len()).step_by(workers) {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let reuse = recycle.try_recv().ok();
+                    let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        builder.build(&plan.batches[i], i, plan.view[i], reuse)
+                    }))
+                    .unwrap_or_else(|p| Err(Error::WorkerPanic { batch: i, msg: panic_text(&p) }));
+                    if tx.send(built).is_err() {
+                        return; // the consumer is gone
+                    }
+                }
+            }));
+        }
+        Epoch { rxs, handles, stop, next: 0, total: plan.len(), recycle: recycle_tx }
+    }
+}
+
+fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// An epoch in progress: an iterator of batches in plan order. Dropping it stops and joins the
+/// workers.
+pub struct Epoch {
+    rxs: Vec<Receiver<Result<Batch>>>,
+    handles: Vec<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+    next: usize,
+    total: usize,
+    recycle: Sender<Batch>,
+}
+
+impl Epoch {
+    /// Batches in this epoch.
+    pub fn len(&self) -> usize {
+        self.total
+    }
+    /// True for an epoch without batches.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+    /// Hands a consumed batch back so a worker can reuse its buffers.
+    pub fn recycle(&self, batch: Batch) {
+        let _ = self.recycle.try_send(batch);
+    }
+}
+
+impl Iterator for Epoch {
+    type Item = Result<Batch>;
+    fn next(&mut self) -> Option<Result<Batch>> {
+        if self.next >= self.total {
+            return None;
+        }
+        let i = self.next;
+        self.next += 1;
+        match self.rxs[i % self.rxs.len()].recv() {
+            Ok(r) => Some(r),
+            Err(_) => {
+                // The worker ended without sending: it died outside a batch. End the epoch.
+                self.next = self.total;
+                Some(Err(Error::WorkerPanic { batch: i, msg: "worker thread ended unexpectedly".into() }))
+            }
+        }
+    }
+}
+
+impl Drop for Epoch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Dropping the receivers unblocks workers waiting on a full channel.
+        self.rxs.clear();
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
