@@ -205,15 +205,15 @@ impl Builder {
         }
         b.edge_features.clear();
         b.edge_feature_dim = 0;
-        if self.edge_features {
-            if let Some(ef) = s.edge_features() {
-                b.edge_feature_dim = ef.cols;
-                for &p in &b.edge_pos {
-                    if p == u64::MAX {
-                        b.edge_features.extend(std::iter::repeat_n(0.0, ef.cols));
-                    } else {
-                        b.edge_features.extend_from_slice(ef.row(p as usize));
-                    }
+        if self.edge_features
+            && let Some(ef) = s.edge_features()
+        {
+            b.edge_feature_dim = ef.cols;
+            for &p in &b.edge_pos {
+                if p == u64::MAX {
+                    b.edge_features.extend(std::iter::repeat_n(0.0, ef.cols));
+                } else {
+                    b.edge_features.extend_from_slice(ef.row(p as usize));
                 }
             }
         }

@@ -31,10 +31,10 @@ impl CacheKey {
     pub fn new(store: &Store, method: &Method, k: u32, seed: u64) -> Self {
         let arrays = &store.meta().arrays;
         let mut names = vec!["indptr".to_string(), "indices".to_string()];
-        if let Method::Metis(o) = method {
-            if let Some(s) = &o.balance_train_of {
-                names.push(format!("split/{s}/train"));
-            }
+        if let Method::Metis(o) = method
+            && let Some(s) = &o.balance_train_of
+        {
+            names.push(format!("split/{s}/train"));
         }
         let content = names.iter().map(|n| format!("{n}:{}", arrays.get(n).map_or("-", |a| a.xxh3.as_str()))).collect();
         CacheKey { content, method: method.clone(), k, seed }

@@ -317,10 +317,10 @@ impl Store {
     /// Passes an access hint for array `name` to the kernel (e.g. random for scattered row
     /// gathers, sequential for part-by-part reads of a relabelled store). Best effort.
     pub fn advise(&self, name: &str, advice: memmap2::Advice) {
-        if let Some(Some(m)) = self.maps.get(name) {
-            if let Err(e) = m.advise(advice) {
-                tracing::debug!("madvise {name}: {e}");
-            }
+        if let Some(Some(m)) = self.maps.get(name)
+            && let Err(e) = m.advise(advice)
+        {
+            tracing::debug!("madvise {name}: {e}");
         }
     }
 
