@@ -172,8 +172,8 @@ fn relabelled_store_round_trips_through_the_id_map() {
     let ptr: &[u64] = r.array(PART_PTR).unwrap();
     // Each part is one contiguous range of new ids.
     for q in 0..3 {
-        for new in ptr[q] as usize..ptr[q + 1] as usize {
-            assert_eq!(p.part_of(orig[new] as usize), q as u32);
+        for &o in &orig[ptr[q] as usize..ptr[q + 1] as usize] {
+            assert_eq!(p.part_of(o as usize), q as u32);
         }
     }
     // Every edge survives with its id and features: new (v <- u) is old (orig v <- orig u).
@@ -198,9 +198,9 @@ fn relabelled_store_round_trips_through_the_id_map() {
     assert!(seen.iter().all(|&x| x));
     // Node data and splits follow their nodes.
     let (Labels::MultiLabel(lr), Labels::MultiLabel(ls)) = (r.labels().unwrap(), s.labels().unwrap()) else { panic!() };
-    for v in 0..r.num_nodes() {
-        assert_eq!(lr.row(v), ls.row(orig[v] as usize));
-        assert_eq!(r.node_array("species").unwrap().row(v), s.node_array("species").unwrap().row(orig[v] as usize));
+    for (v, &o) in orig.iter().enumerate() {
+        assert_eq!(lr.row(v), ls.row(o as usize));
+        assert_eq!(r.node_array("species").unwrap().row(v), s.node_array("species").unwrap().row(o as usize));
     }
     let mut back: Vec<u32> = r.split("species").unwrap().train.iter().map(|&v| orig[v as usize]).collect();
     back.sort_unstable();
