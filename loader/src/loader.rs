@@ -52,6 +52,8 @@ pub struct Loader {
     store: Arc<Store>,
     config: LoaderConfig,
     roles: Arc<Vec<u8>>,
+    /// Consumed batches handed back for their buffers, kept from epoch to epoch.
+    pool: (Sender<Batch>, Receiver<Batch>),
 }
 
 impl Loader {
@@ -64,7 +66,8 @@ impl Loader {
         let sequential = store.meta().arrays.contains_key(mille_partition::PART_PTR)
             && matches!(config.plan, PlanSpec::ClusterGcn { .. } | PlanSpec::Full);
         store.advise("node_feat", if sequential { memmap2::Advice::Sequential } else { memmap2::Advice::Random });
-        Ok(Loader { store, config, roles })
+        let pool = bounded(config.workers.max(1) + config.prefetch);
+        Ok(Loader { store, config, roles, pool })
     }
 
     /// The store.
@@ -93,7 +96,6 @@ impl Loader {
         let workers = self.config.workers.max(1).min(plan.len().max(1));
         let per_worker = self.config.prefetch.div_ceil(workers).max(1);
         let stop = Arc::new(AtomicBool::new(false));
-        let (recycle_tx, recycle_rx) = bounded::<Batch>(workers);
         let mut rxs = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
         for w in 0..workers {
@@ -101,7 +103,7 @@ impl Loader {
             rxs.push(rx);
             let mut builder =
                 Builder::new(self.store.clone(), self.roles.clone(), self.config.self_loops, self.config.edge_features);
-            let (plan, stop, recycle) = (plan.clone(), stop.clone(), recycle_rx.clone());
+            let (plan, stop, recycle) = (plan.clone(), stop.clone(), self.pool.1.clone());
             handles.push(std::thread::spawn(move || {
                 for i in (w..plan.len()).step_by(workers) {
                     if stop.load(Ordering::Relaxed) {
@@ -118,7 +120,7 @@ impl Loader {
                 }
             }));
         }
-        Epoch { rxs, handles, stop, next: 0, total: plan.len(), recycle: recycle_tx }
+        Epoch { rxs, handles, stop, next: 0, total: plan.len(), recycle: self.pool.0.clone() }
     }
 }
 

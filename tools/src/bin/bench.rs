@@ -52,6 +52,34 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// The loader: batches, nodes, edges and GB of batch data per second over random-clustering
+    /// epochs, peak RSS, and this machine's memcpy bandwidth measured in the same run.
+    Loader {
+        /// The store.
+        store: PathBuf,
+        /// Random parts (= batches) per epoch.
+        #[arg(long, default_value_t = 10)]
+        parts: u32,
+        /// Worker threads.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Batches built ahead.
+        #[arg(long, default_value_t = 4)]
+        prefetch: usize,
+        /// Epochs to time (after one warm-up epoch unless --cold).
+        #[arg(long, default_value_t = 3)]
+        epochs: u64,
+        /// Time the first epoch too (for out-of-core runs with a cold page cache).
+        #[arg(long)]
+        cold: bool,
+        /// Use the store's Cluster-GCN order instead: batches are its relabelled parts (see
+        /// `tools/partition --relabel`), read sequentially.
+        #[arg(long)]
+        by_part: bool,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// The zstd-compressed store form: ratio, compression and decode speed.
     Zstd {
         /// The store.
@@ -73,6 +101,9 @@ fn main() {
         Cmd::Prepare { from, add_inverse_edge, scratch, json } => bench_prepare(from, add_inverse_edge, scratch, json),
         Cmd::Zstd { store, level, scratch, json } => bench_zstd(store, level, scratch, json),
         Cmd::Partition { store, parts, methods, seed, json } => bench_partition(store, parts, &methods, seed, json),
+        Cmd::Loader { store, parts, workers, prefetch, epochs, cold, by_part, json } => {
+            bench_loader(store, parts, workers, prefetch, epochs, cold, by_part, json)
+        }
     })
 }
 
@@ -198,6 +229,96 @@ fn bench_partition(store: PathBuf, parts: u32, methods: &str, seed: u64, as_json
                 mille_tools::human_bytes(r["peak_rss_bytes"].as_u64().unwrap_or(0))
             );
         }
+    }
+    Ok(())
+}
+
+/// Single-thread memcpy bandwidth over 256 MiB buffers, best of 5, in GB/s.
+fn memcpy_gb_per_second() -> f64 {
+    let n = 256 << 20;
+    let src = vec![1u8; n];
+    let mut dst = vec![0u8; n];
+    dst.copy_from_slice(&src); // fault the pages in first
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
+        dst.copy_from_slice(std::hint::black_box(&src));
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    std::hint::black_box(&dst);
+    n as f64 / 1e9 / best
+}
+
+#[allow(clippy::too_many_arguments)]
+fn bench_loader(
+    store: PathBuf,
+    parts: u32,
+    workers: usize,
+    prefetch: usize,
+    epochs: u64,
+    cold: bool,
+    by_part: bool,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    use mille_loader::{Loader, LoaderConfig, Plan, PlanSpec};
+    let memcpy = memcpy_gb_per_second();
+    let s = std::sync::Arc::new(Store::open(&store)?);
+    let cfg = LoaderConfig { plan: PlanSpec::RandomParts { parts }, workers, prefetch, ..Default::default() };
+    let loader = Loader::new(s.clone(), cfg)?;
+    let part_plan = if by_part {
+        let ptr: &[u64] = s.array(mille_partition::PART_PTR).context("--by-part needs a relabelled store")?;
+        let batches = ptr.windows(2).map(|w| (w[0] as u32..w[1] as u32).collect()).collect::<Vec<Vec<u32>>>();
+        Some(Plan { view: vec![0; batches.len()], batches })
+    } else {
+        None
+    };
+    let run = |e: u64| -> anyhow::Result<(u64, u64, u64, u64)> {
+        let mut epoch = match &part_plan {
+            Some(p) => loader.run(p.clone()),
+            None => loader.epoch(e),
+        };
+        let (mut b, mut n, mut m, mut bytes) = (0, 0, 0, 0);
+        while let Some(batch) = epoch.next() {
+            let batch = batch?;
+            b += 1;
+            n += batch.num_nodes() as u64;
+            m += batch.num_edges() as u64;
+            bytes += batch.bytes() as u64;
+            epoch.recycle(batch); // as a training loop would: buffers go back to the workers
+        }
+        Ok((b, n, m, bytes))
+    };
+    if !cold {
+        run(u64::MAX)?;
+    }
+    let t = Instant::now();
+    let (mut b, mut n, mut m, mut bytes) = (0, 0, 0, 0);
+    for e in 0..epochs {
+        let r = run(e)?;
+        b += r.0;
+        n += r.1;
+        m += r.2;
+        bytes += r.3;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let gbps = bytes as f64 / 1e9 / secs;
+    let v = json!({
+        "bench": "loader", "store": store, "parts": parts, "workers": workers, "prefetch": prefetch,
+        "epochs": epochs, "cold": cold, "by_part": by_part, "seconds": secs,
+        "batches_per_second": b as f64 / secs, "nodes_per_second": n as f64 / secs,
+        "edges_per_second": m as f64 / secs, "gb_per_second": gbps,
+        "memcpy_gb_per_second": memcpy, "memcpy_fraction": gbps / memcpy,
+        "bytes_per_batch": bytes / b.max(1), "peak_rss_bytes": mille_tools::peak_rss_bytes(),
+    });
+    if as_json {
+        println!("{v}");
+    } else {
+        println!("loader on {} ({} parts, {workers} workers, prefetch {prefetch})", store.display(), parts);
+        println!("  batches/s   {:.2}", b as f64 / secs);
+        println!("  nodes/s     {:.3e}", n as f64 / secs);
+        println!("  edges/s     {:.3e}", m as f64 / secs);
+        println!("  GB/s        {gbps:.2} of batch data ({:.0} % of memcpy's {memcpy:.2} GB/s)", 100.0 * gbps / memcpy);
+        println!("  peak RSS    {}", mille_tools::human_bytes(mille_tools::peak_rss_bytes()));
     }
     Ok(())
 }
