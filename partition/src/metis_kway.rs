@@ -14,6 +14,10 @@ pub const METIS_MAX_ADJACENCY: u64 = i32::MAX as u64;
 pub struct MetisOptions {
     /// Load imbalance allowed, in thousandths (METIS's `ufactor`; its default is 30 = 3 %).
     pub ufactor: Option<i32>,
+    /// Refinement iterations per level (METIS's `niter`; its default is 10).
+    pub niter: Option<i32>,
+    /// Partitionings computed, the best kept (METIS's `ncuts`; its default is 1).
+    pub ncuts: Option<i32>,
     /// Balance the nodes of this split's train set across parts too (a second constraint).
     pub balance_train_of: Option<String>,
     /// The adjacency limit; only tests lower it from [`METIS_MAX_ADJACENCY`].
@@ -23,7 +27,13 @@ pub struct MetisOptions {
 
 impl Default for MetisOptions {
     fn default() -> Self {
-        MetisOptions { ufactor: None, balance_train_of: None, max_adjacency: METIS_MAX_ADJACENCY }
+        MetisOptions {
+            ufactor: None,
+            niter: None,
+            ncuts: None,
+            balance_train_of: None,
+            max_adjacency: METIS_MAX_ADJACENCY,
+        }
     }
 }
 
@@ -127,6 +137,12 @@ pub fn metis(store: &Store, k: u32, seed: u64, opts: &MetisOptions) -> Result<Pa
         .set_option(metis::option::Seed(seed as i32));
     if let Some(u) = opts.ufactor {
         g = g.set_option(metis::option::UFactor(u));
+    }
+    if let Some(i) = opts.niter {
+        g = g.set_option(metis::option::NIter(i));
+    }
+    if let Some(c) = opts.ncuts {
+        g = g.set_option(metis::option::NCuts(c));
     }
     if let Some(w) = &weights {
         g = g.set_vwgt(w);

@@ -261,7 +261,6 @@ fn bench_loader(
     as_json: bool,
 ) -> anyhow::Result<()> {
     use mille_loader::{Loader, LoaderConfig, Plan, PlanSpec};
-    let memcpy = memcpy_gb_per_second();
     let s = std::sync::Arc::new(Store::open(&store)?);
     let cfg = LoaderConfig { plan: PlanSpec::RandomParts { parts }, workers, prefetch, ..Default::default() };
     let loader = Loader::new(s.clone(), cfg)?;
@@ -302,13 +301,15 @@ fn bench_loader(
     }
     let secs = t.elapsed().as_secs_f64();
     let gbps = bytes as f64 / 1e9 / secs;
+    let peak = mille_tools::peak_rss_bytes(); // before the memcpy buffers below
+    let memcpy = memcpy_gb_per_second();
     let v = json!({
         "bench": "loader", "store": store, "parts": parts, "workers": workers, "prefetch": prefetch,
         "epochs": epochs, "cold": cold, "by_part": by_part, "seconds": secs,
         "batches_per_second": b as f64 / secs, "nodes_per_second": n as f64 / secs,
         "edges_per_second": m as f64 / secs, "gb_per_second": gbps,
         "memcpy_gb_per_second": memcpy, "memcpy_fraction": gbps / memcpy,
-        "bytes_per_batch": bytes / b.max(1), "peak_rss_bytes": mille_tools::peak_rss_bytes(),
+        "bytes_per_batch": bytes / b.max(1), "peak_rss_bytes": peak,
     });
     if as_json {
         println!("{v}");
@@ -318,7 +319,7 @@ fn bench_loader(
         println!("  nodes/s     {:.3e}", n as f64 / secs);
         println!("  edges/s     {:.3e}", m as f64 / secs);
         println!("  GB/s        {gbps:.2} of batch data ({:.0} % of memcpy's {memcpy:.2} GB/s)", 100.0 * gbps / memcpy);
-        println!("  peak RSS    {}", mille_tools::human_bytes(mille_tools::peak_rss_bytes()));
+        println!("  peak RSS    {}", mille_tools::human_bytes(peak));
     }
     Ok(())
 }

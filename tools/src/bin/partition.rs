@@ -46,6 +46,12 @@ struct Args {
     /// METIS: allowed imbalance in thousandths (default 30).
     #[arg(long)]
     ufactor: Option<i32>,
+    /// METIS: refinement iterations per level (default 10).
+    #[arg(long)]
+    niter: Option<i32>,
+    /// METIS: partitionings to compute, keeping the best (default 1).
+    #[arg(long)]
+    ncuts: Option<i32>,
     /// Streaming: passes over the graph.
     #[arg(long, default_value_t = 2)]
     passes: u32,
@@ -74,6 +80,8 @@ fn main() {
             MethodArg::Random => Method::Random { uniform: a.uniform },
             MethodArg::Metis => Method::Metis(MetisOptions {
                 ufactor: a.ufactor,
+                niter: a.niter,
+                ncuts: a.ncuts,
                 balance_train_of: a.balance_train.clone(),
                 ..MetisOptions::default()
             }),
