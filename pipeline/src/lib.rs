@@ -5,6 +5,7 @@ pub mod error;
 pub mod ogb;
 pub mod store;
 pub mod synth;
+pub mod widen;
 
 pub use error::{Error, Result};
 pub use store::{Labels, Matrix, Split, Store};

@@ -260,22 +260,25 @@ fn bench_loader(
     by_part: bool,
     as_json: bool,
 ) -> anyhow::Result<()> {
-    use mille_loader::{Loader, LoaderConfig, Plan, PlanSpec};
+    use mille_loader::{Loader, LoaderConfig, PlanSpec};
     let s = std::sync::Arc::new(Store::open(&store)?);
-    let cfg = LoaderConfig { plan: PlanSpec::RandomParts { parts }, workers, prefetch, ..Default::default() };
-    let loader = Loader::new(s.clone(), cfg)?;
-    let part_plan = if by_part {
+    let plan = if by_part {
+        // The relabelled store's parts (contiguous rows) as Cluster-GCN batches of one part each:
+        // each batch reads one sequential range of the feature file.
         let ptr: &[u64] = s.array(mille_partition::PART_PTR).context("--by-part needs a relabelled store")?;
-        let batches = ptr.windows(2).map(|w| (w[0] as u32..w[1] as u32).collect()).collect::<Vec<Vec<u32>>>();
-        Some(Plan { view: vec![0; batches.len()], batches })
+        let mut part = vec![0u32; s.num_nodes()];
+        for (p, w) in ptr.windows(2).enumerate() {
+            part[w[0] as usize..w[1] as usize].fill(p as u32);
+        }
+        let partition = mille_partition::Partition::new(ptr.len() as u32 - 1, part)?;
+        PlanSpec::ClusterGcn { partition: std::sync::Arc::new(partition), per_batch: 1 }
     } else {
-        None
+        PlanSpec::RandomParts { parts }
     };
+    let cfg = LoaderConfig { plan, workers, prefetch, ..Default::default() };
+    let loader = Loader::new(s.clone(), cfg)?;
     let run = |e: u64| -> anyhow::Result<(u64, u64, u64, u64)> {
-        let mut epoch = match &part_plan {
-            Some(p) => loader.run(p.clone()),
-            None => loader.epoch(e),
-        };
+        let mut epoch = loader.epoch(e);
         let (mut b, mut n, mut m, mut bytes) = (0, 0, 0, 0);
         while let Some(batch) = epoch.next() {
             let batch = batch?;

@@ -33,6 +33,23 @@ enum Cmd {
         #[arg(long, default_value_t = 1 << 20)]
         chunk_bytes: usize,
     },
+    /// Copy a store with its node features replaced by wide synthetic ones (class centroid +
+    /// noise), e.g. to test the loader with features larger than memory.
+    Widen {
+        /// The store.
+        store: PathBuf,
+        /// The new store.
+        out: PathBuf,
+        /// Feature columns.
+        #[arg(long)]
+        features: usize,
+        /// Noise scale (unit-variance noise times this).
+        #[arg(long, default_value_t = 2.0)]
+        noise: f32,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Decode a compressed store back into a plain store (checksums verified).
     Decompress {
         /// The compressed folder.
@@ -60,6 +77,11 @@ fn main() {
                     mille_tools::human_bytes(st.compressed_bytes),
                     st.ratio()
                 );
+            }
+            Cmd::Widen { store, out, features, noise, seed } => {
+                let s = Store::open(&store)?;
+                let w = mille_pipeline::widen::widen_features(&s, &out, features, noise, seed)?;
+                println!("{}", w.path().display());
             }
             Cmd::Decompress { input, out } => {
                 let c = CompressedStore::open(&input)?;
