@@ -247,6 +247,38 @@ impl Row<'_> {
         Ok(v)
     }
 
+    /// A whole line of exactly two non-negative integers (an edge row). The common case is
+    /// parsed in one tight loop; anything else goes through [`Row::uint`] and [`Row::end`] for
+    /// their exact error messages.
+    #[inline]
+    pub fn uint_pair(&mut self) -> Result<(u64, u64)> {
+        let s = self.s;
+        if self.pos == 0 {
+            let digits = |from: usize| {
+                let mut v = 0u64;
+                let mut i = from;
+                while i < s.len() && s[i].is_ascii_digit() && i - from < 19 {
+                    v = v * 10 + (s[i] - b'0') as u64;
+                    i += 1;
+                }
+                (v, i)
+            };
+            let (a, i) = digits(0);
+            if i > 0 && i < 19 && s.get(i) == Some(&b',') {
+                let (b, j) = digits(i + 1);
+                if j == s.len() && j > i + 1 && j - i - 1 < 19 {
+                    self.pos = j;
+                    self.field = 2;
+                    return Ok((a, b));
+                }
+            }
+        }
+        let a = self.uint()?;
+        let b = self.uint()?;
+        self.end(2)?;
+        Ok((a, b))
+    }
+
     /// A signed integer field.
     #[inline]
     pub fn int(&mut self) -> Result<i64> {

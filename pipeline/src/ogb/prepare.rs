@@ -220,9 +220,7 @@ fn parse_edges_csv(path: &Path, n: u64, sink: &mut CsrBuilder, pb: &ProgressBar)
         s.clear();
         d.clear();
         while let Some(mut r) = rows.next_row() {
-            let u = r.uint()?;
-            let v = r.uint()?;
-            r.end(2)?;
+            let (u, v) = r.uint_pair()?;
             if u >= n || v >= n {
                 let bad = if u >= n { u } else { v };
                 return Err(
