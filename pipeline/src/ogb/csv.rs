@@ -279,6 +279,40 @@ impl Row<'_> {
         Ok((a, b))
     }
 
+    /// A whole line of exactly `cols` short decimals (see [`parse_short_decimal`]) appended to
+    /// `out`, in one pass without per-field bookkeeping. Returns false, with `out` and the row
+    /// untouched, when the line is anything else (the caller then parses field by field).
+    #[inline]
+    pub fn short_decimals(&mut self, cols: usize, out: &mut Vec<f32>) -> bool {
+        if self.pos != 0 {
+            return false;
+        }
+        let start = out.len();
+        let s = self.s;
+        let mut i = 0;
+        for c in 0..cols {
+            match parse_short_decimal(&s[i..]) {
+                Some((v, n)) => {
+                    out.push(v);
+                    i += n;
+                    let last = c + 1 == cols;
+                    if last && i == s.len() {
+                        self.pos = i;
+                        self.field = cols;
+                        return true;
+                    }
+                    if last || s.get(i) != Some(&b',') {
+                        break;
+                    }
+                    i += 1;
+                }
+                None => break,
+            }
+        }
+        out.truncate(start);
+        false
+    }
+
     /// A signed integer field.
     #[inline]
     pub fn int(&mut self) -> Result<i64> {

@@ -280,6 +280,10 @@ fn parse_floats_csv(
     let bytes = read_blocks_with_progress(path, pb, |rows| {
         buf.clear();
         while let Some(mut r) = rows.next_row() {
+            if r.short_decimals(cols, &mut buf) {
+                rows_read += 1;
+                continue;
+            }
             for _ in 0..cols {
                 let x = r.float()?;
                 if !x.is_finite() {
