@@ -1,7 +1,14 @@
-//! The trainer: RevGNN, weight-tied RevGNN, DEQ-GNN and ResGNN in tch (libtorch), with a
-//! reversible backward whose activation memory does not grow with depth.
+//! The trainer: RevGNN (grouped reversible GNN blocks) in tch (libtorch), with a reversible
+//! backward whose activation memory does not grow with depth.
 //!
-//! Until the trainer issue lands this crate only proves that libtorch links and runs.
+//! Built so far: batches as tensors with sparse CSR aggregation ([`graph`]), SAGE and GCN
+//! convolutions ([`conv`]), reversible blocks with their inverse and the reversible backward
+//! ([`rev`]). The models, training loop, multi-view inference and CLI are the trainer issue's
+//! remaining work.
+
+pub mod conv;
+pub mod graph;
+pub mod rev;
 
 /// The device training would use: the first CUDA device when libtorch sees one, else the CPU.
 pub fn default_device() -> tch::Device {

@@ -1,0 +1,112 @@
+//! Grouped reversible blocks (RevGNN) and the backward pass that reconstructs activations
+//! instead of storing them: activation memory O(N·D) whatever the depth.
+//!
+//! Channels are split into C groups X_1..X_C. Forward: `X'_0 = sum_{i>=2} X_i`,
+//! `X'_i = F_i(X'_{i-1}) + X_i`. Inverse: `X_i = X'_i - F_i(X'_{i-1})` for i = C..2, then
+//! `X'_0 = sum_{i>=2} X_i`, `X_1 = X'_1 - F_1(X'_0)`. `F_i` = LayerNorm -> ReLU -> dropout with
+//! a mask shared by every layer of one forward pass -> convolution.
+
+use crate::conv::{Conv, ConvKind};
+use tch::nn::{self, Module};
+use tch::{Kind, Tensor};
+
+/// One `F_i`.
+#[derive(Debug)]
+struct GroupFn {
+    norm: nn::LayerNorm,
+    conv: Conv,
+}
+
+impl GroupFn {
+    fn forward(&self, adj: &Tensor, h: &Tensor, mask: Option<&Tensor>) -> Tensor {
+        let z = self.norm.forward(h).relu();
+        let z = match mask {
+            Some(m) => z * m,
+            None => z,
+        };
+        self.conv.forward(adj, &z)
+    }
+}
+
+/// A reversible block of `groups` group functions over `dim` channels.
+#[derive(Debug)]
+pub struct RevBlock {
+    fns: Vec<GroupFn>,
+    groups: i64,
+}
+
+impl RevBlock {
+    /// A new block under `path`; `dim` must be divisible by `groups` (at least 2).
+    pub fn new(path: &nn::Path, kind: ConvKind, dim: i64, groups: i64) -> RevBlock {
+        assert!(groups >= 2 && dim % groups == 0, "{dim} channels do not split into {groups} groups");
+        let g = dim / groups;
+        let fns = (0..groups)
+            .map(|i| {
+                let p = path / format!("f{i}");
+                GroupFn {
+                    norm: nn::layer_norm(&p / "norm", vec![g], Default::default()),
+                    conv: Conv::new(&(&p / "conv"), kind, g),
+                }
+            })
+            .collect();
+        RevBlock { fns, groups }
+    }
+
+    /// `X -> X'`. `mask` is the shared dropout mask of one group's width (or none).
+    pub fn forward(&self, adj: &Tensor, x: &Tensor, mask: Option<&Tensor>) -> Tensor {
+        let xs = x.chunk(self.groups, 1);
+        let mut prev = xs[1..].iter().fold(xs[1].zeros_like(), |acc, t| acc + t);
+        let mut out = Vec::with_capacity(xs.len());
+        for (i, f) in self.fns.iter().enumerate() {
+            let y = f.forward(adj, &prev, mask) + &xs[i];
+            out.push(y.shallow_clone());
+            prev = y;
+        }
+        Tensor::cat(&out, 1)
+    }
+
+    /// `X' -> X`, the exact inverse of [`RevBlock::forward`] (same mask).
+    pub fn inverse(&self, adj: &Tensor, y: &Tensor, mask: Option<&Tensor>) -> Tensor {
+        let ys = y.chunk(self.groups, 1);
+        let c = ys.len();
+        let mut xs: Vec<Tensor> = (0..c).map(|_| Tensor::new()).collect();
+        for i in (1..c).rev() {
+            xs[i] = &ys[i] - self.fns[i].forward(adj, &ys[i - 1], mask);
+        }
+        let prev0 = xs[1..].iter().fold(xs[1].zeros_like(), |acc, t| acc + t);
+        xs[0] = &ys[0] - self.fns[0].forward(adj, &prev0, mask);
+        Tensor::cat(&xs, 1)
+    }
+}
+
+/// A dropout mask for `[n, width]` activations, scaled by 1/(1-p); `None` when p = 0.
+pub fn dropout_mask(n: i64, width: i64, p: f64, device: tch::Device) -> Option<Tensor> {
+    (p > 0.0).then(|| Tensor::rand([n, width], (Kind::Float, device)).ge(p).to_kind(Kind::Float) / (1.0 - p))
+}
+
+/// Runs `blocks` forward without keeping activations, then backpropagates `loss_of(h_L)`
+/// through them by reconstructing each block's input from its output. Parameter gradients
+/// accumulate in their `.grad()`; returns the loss value and the gradient at the blocks' input.
+pub fn reversible_backward(
+    blocks: &[&RevBlock],
+    adj: &Tensor,
+    x0: &Tensor,
+    mask: Option<&Tensor>,
+    loss_of: impl FnOnce(&Tensor) -> Tensor,
+) -> (f64, Tensor) {
+    let mut h = tch::no_grad(|| blocks.iter().fold(x0.detach(), |h, b| b.forward(adj, &h, mask)));
+    let top = h.detach().set_requires_grad(true);
+    let loss = loss_of(&top);
+    loss.backward();
+    let value = loss.double_value(&[]);
+    let mut g = top.grad();
+    for b in blocks.iter().rev() {
+        let x = tch::no_grad(|| b.inverse(adj, &h, mask));
+        let x_req = x.detach().set_requires_grad(true);
+        let y = b.forward(adj, &x_req, mask);
+        (y * &g).sum(Kind::Float).backward();
+        g = x_req.grad();
+        h = x;
+    }
+    (value, g)
+}
