@@ -68,3 +68,31 @@ pub fn human_bytes(b: u64) -> String {
     }
     if u == 0 { format!("{b} B") } else { format!("{x:.1} {}", units[u]) }
 }
+
+/// jemalloc replacing `malloc` for the whole process (libtorch's CPU tensors included), never
+/// returning freed pages to the kernel. With glibc's malloc, per-layer buffers freed during a
+/// deep reversible backward stay resident behind small long-lived allocations (fragmentation),
+/// so peak RSS grows with depth although live tensors don't; with decay off, jemalloc reuses
+/// them and the peak stays flat, and runs faster for the same reason. Binaries that train use it
+/// through [`use_jemalloc!`].
+#[macro_export]
+macro_rules! use_jemalloc {
+    () => {
+        #[global_allocator]
+        static GLOBAL: $crate::Jemalloc = $crate::Jemalloc;
+
+        /// jemalloc reads its options from this symbol (a C string) at start-up.
+        #[unsafe(no_mangle)]
+        #[used]
+        pub static malloc_conf: $crate::MallocConf =
+            $crate::MallocConf(c"dirty_decay_ms:-1,muzzy_decay_ms:-1".as_ptr());
+    };
+}
+
+pub use tikv_jemallocator::Jemalloc;
+
+/// A `const char *` that may live in a static.
+#[repr(transparent)]
+pub struct MallocConf(pub *const std::ffi::c_char);
+// SAFETY: points to a string literal, never written.
+unsafe impl Sync for MallocConf {}

@@ -37,23 +37,39 @@ pub struct GraphTensors {
 impl GraphTensors {
     /// Moves a batch to `device`.
     pub fn new(b: &Batch, device: Device) -> GraphTensors {
-        let n = b.num_nodes() as i64;
-        let x = Tensor::from_slice(&b.features).reshape([n, b.feature_dim as i64]).to_device(device);
-        let y = match &b.labels {
-            BatchLabels::MultiClass(y) => Some(Tensor::from_slice(y).to_kind(Kind::Int64).to_device(device)),
+        let labels = match &b.labels {
+            BatchLabels::MultiClass(y) => Some(&y[..]),
             _ => None,
         };
+        let masks = [&b.train_mask[..], &b.valid_mask[..], &b.test_mask[..]];
+        GraphTensors::from_parts(&b.indptr, &b.indices, &b.features, b.feature_dim, labels, masks, device)
+    }
+
+    /// From plain arrays: a local CSR by destination, row-major features, optional classes and
+    /// the three masks.
+    pub fn from_parts(
+        indptr: &[u64],
+        indices: &[u32],
+        features: &[f32],
+        dim: usize,
+        labels: Option<&[i32]>,
+        masks: [&[bool]; 3],
+        device: Device,
+    ) -> GraphTensors {
+        let n = (indptr.len() - 1) as i64;
+        let x = Tensor::from_slice(features).reshape([n, dim as i64]).to_device(device);
+        let y = labels.map(|y| Tensor::from_slice(y).to_kind(Kind::Int64).to_device(device));
         let mask = |m: &[bool]| Tensor::from_slice(m).to_device(device);
-        let crow: Vec<i64> = b.indptr.iter().map(|&p| p as i64).collect();
-        let cols: Vec<i64> = b.indices.iter().map(|&c| c as i64).collect();
-        let deg = b.indptr.windows(2).map(|w| (w[1] - w[0]) as f32).collect();
+        let crow: Vec<i64> = indptr.iter().map(|&p| p as i64).collect();
+        let cols: Vec<i64> = indices.iter().map(|&c| c as i64).collect();
+        let deg = indptr.windows(2).map(|w| (w[1] - w[0]) as f32).collect();
         GraphTensors {
             n,
             x,
             y,
-            train: mask(&b.train_mask),
-            valid: mask(&b.valid_mask),
-            test: mask(&b.test_mask),
+            train: mask(masks[0]),
+            valid: mask(masks[1]),
+            test: mask(masks[2]),
             crow: Tensor::from_slice(&crow).to_device(device),
             col: Tensor::from_slice(&cols).to_device(device),
             deg,

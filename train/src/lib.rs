@@ -8,7 +8,10 @@
 
 pub mod conv;
 pub mod graph;
+pub mod model;
 pub mod rev;
+
+pub use tch;
 
 /// The device training would use: the first CUDA device when libtorch sees one, else the CPU.
 pub fn default_device() -> tch::Device {

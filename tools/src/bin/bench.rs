@@ -80,6 +80,40 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Peak memory of one training step against depth, each (model, depth) in a fresh process
+    /// (peak RSS = VmHWM): ResGNN grows with depth, the reversible models should not.
+    MemoryDepth {
+        /// Depths, comma-separated.
+        #[arg(long, default_value = "7,28,112,448,1001")]
+        layers: String,
+        /// Hidden channels.
+        #[arg(long, default_value_t = 64)]
+        hidden: i64,
+        /// Nodes of the random graph (one batch).
+        #[arg(long, default_value_t = 50_000)]
+        nodes: usize,
+        /// Models, comma-separated.
+        #[arg(long, default_value = "resgnn,revgnn,wt-revgnn")]
+        models: String,
+        /// Skip ResGNN above this depth (its memory grows linearly).
+        #[arg(long, default_value_t = 112)]
+        max_resgnn_layers: usize,
+        /// One JSON list.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One training step of one model (run by memory-depth in a fresh process).
+    #[command(hide = true)]
+    MemoryStep {
+        #[arg(long)]
+        model: String,
+        #[arg(long)]
+        layers: usize,
+        #[arg(long)]
+        hidden: i64,
+        #[arg(long)]
+        nodes: usize,
+    },
     /// The zstd-compressed store form: ratio, compression and decode speed.
     Zstd {
         /// The store.
@@ -96,11 +130,17 @@ enum Cmd {
     },
 }
 
+mille_tools::use_jemalloc!();
+
 fn main() {
     mille_tools::run(|| match Args::parse().cmd {
         Cmd::Prepare { from, add_inverse_edge, scratch, json } => bench_prepare(from, add_inverse_edge, scratch, json),
         Cmd::Zstd { store, level, scratch, json } => bench_zstd(store, level, scratch, json),
         Cmd::Partition { store, parts, methods, seed, json } => bench_partition(store, parts, &methods, seed, json),
+        Cmd::MemoryDepth { layers, hidden, nodes, models, max_resgnn_layers, json } => {
+            bench_memory_depth(&layers, hidden, nodes, &models, max_resgnn_layers, json)
+        }
+        Cmd::MemoryStep { model, layers, hidden, nodes } => memory_step(&model, layers, hidden, nodes),
         Cmd::Loader { store, parts, workers, prefetch, epochs, cold, by_part, json } => {
             bench_loader(store, parts, workers, prefetch, epochs, cold, by_part, json)
         }
@@ -324,5 +364,120 @@ fn bench_loader(
         println!("  GB/s        {gbps:.2} of batch data ({:.0} % of memcpy's {memcpy:.2} GB/s)", 100.0 * gbps / memcpy);
         println!("  peak RSS    {}", mille_tools::human_bytes(peak));
     }
+    Ok(())
+}
+
+fn bench_memory_depth(
+    layers: &str,
+    hidden: i64,
+    nodes: usize,
+    models: &str,
+    max_res: usize,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let me = std::env::current_exe()?;
+    let mut rows = Vec::new();
+    for model in models.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+        for l in layers.split(',').map(|l| l.trim().parse::<usize>()) {
+            let l = l.context("--layers takes comma-separated integers")?;
+            if model == "resgnn" && l > max_res {
+                continue;
+            }
+            if !as_json {
+                eprintln!("{model} with {l} layers ...");
+            }
+            let out = std::process::Command::new(&me)
+                .args(["memory-step", "--model", model, "--layers", &l.to_string(), "--hidden", &hidden.to_string()])
+                .args(["--nodes", &nodes.to_string()])
+                .output()?;
+            if !out.status.success() {
+                anyhow::bail!("{model} with {l} layers failed: {}", String::from_utf8_lossy(&out.stderr));
+            }
+            rows.push(serde_json::from_slice::<serde_json::Value>(&out.stdout)?);
+        }
+    }
+    if as_json {
+        println!("{}", serde_json::Value::Array(rows));
+    } else {
+        println!("{:<10} {:>7} {:>10} {:>12} {:>9}", "model", "layers", "params", "peak RSS", "seconds");
+        for r in &rows {
+            println!(
+                "{:<10} {:>7} {:>10} {:>12} {:>9.2}",
+                r["model"].as_str().unwrap_or(""),
+                r["layers"].as_u64().unwrap_or(0),
+                r["params"].as_u64().unwrap_or(0),
+                mille_tools::human_bytes(r["peak_memory_bytes"].as_u64().unwrap_or(0)),
+                r["seconds"].as_f64().unwrap_or(0.0)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One step on a random graph of `nodes` nodes (10 random in-neighbours + a self loop each,
+/// 100 features, 47 classes), as the paper's memory figure does with one fixed batch.
+fn memory_step(model: &str, layers: usize, hidden: i64, nodes: usize) -> anyhow::Result<()> {
+    use mille_train::conv::ConvKind;
+    use mille_train::graph::{GraphTensors, Norm};
+    use mille_train::model::{Model, ModelConfig, ModelKind, num_params};
+    use mille_train::tch::{Device, Kind, Tensor, nn, nn::OptimizerConfig};
+    let kind = match model {
+        "resgnn" => ModelKind::ResGnn,
+        "revgnn" => ModelKind::RevGnn,
+        "wt-revgnn" => ModelKind::WtRevGnn,
+        other => anyhow::bail!("unknown model {other:?}"),
+    };
+    let (degree, dim, classes) = (10usize, 100usize, 47i64);
+    let mut r = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        r ^= r << 13;
+        r ^= r >> 7;
+        r ^= r << 17;
+        r
+    };
+    let mut indptr = vec![0u64];
+    let mut indices = Vec::with_capacity(nodes * (degree + 1));
+    for v in 0..nodes {
+        let mut row: Vec<u32> = (0..degree).map(|_| (next() % nodes as u64) as u32).chain([v as u32]).collect();
+        row.sort_unstable();
+        row.dedup();
+        indices.extend_from_slice(&row);
+        indptr.push(indices.len() as u64);
+    }
+    let feats: Vec<f32> = (0..nodes * dim).map(|_| (next() % 1000) as f32 / 1000.0 - 0.5).collect();
+    let labels: Vec<i32> = (0..nodes).map(|_| (next() % classes as u64) as i32).collect();
+    let all = vec![true; nodes];
+    let g = GraphTensors::from_parts(&indptr, &indices, &feats, dim, Some(&labels), [&all, &all, &all], Device::Cpu);
+    drop((indices, feats));
+    let adj = g.operator(Norm::Mean);
+    let y = g.y.as_ref().expect("labels");
+    let vs = nn::VarStore::new(Device::Cpu);
+    let cfg = ModelConfig {
+        kind,
+        conv: ConvKind::Sage,
+        layers,
+        hidden,
+        groups: 2,
+        dropout: 0.1,
+        in_dim: dim as i64,
+        out_dim: classes,
+    };
+    let m = Model::new(&vs.root(), cfg);
+    let mut opt = nn::Adam::default().build(&vs, 1e-3)?;
+    let before = mille_tools::rss_bytes();
+    let t = Instant::now();
+    opt.zero_grad();
+    let loss = m.backward(&adj, &g.x, |logits| logits.cross_entropy_for_logits(y));
+    opt.step();
+    let secs = t.elapsed().as_secs_f64();
+    let _ = Tensor::zeros([1], (Kind::Float, Device::Cpu));
+    println!(
+        "{}",
+        json!({
+            "model": model, "layers": layers, "hidden": hidden, "nodes": nodes,
+            "params": num_params(&vs), "peak_memory_bytes": mille_tools::peak_rss_bytes(),
+            "rss_before_step_bytes": before, "seconds": secs, "loss": loss,
+        })
+    );
     Ok(())
 }
