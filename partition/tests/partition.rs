@@ -12,15 +12,7 @@ fn repo() -> PathBuf {
 }
 
 fn prepare(src: &Path, name: &str, inverse: bool, root: &Path) -> Store {
-    let opts = PrepareOptions {
-        name: name.into(),
-        add_inverse_edge: inverse,
-        overwrite: false,
-        progress: false,
-        info: None,
-        source: "test".into(),
-        scratch_memory: None,
-    };
+    let opts = PrepareOptions::new(name, inverse);
     Store::open(prepare_dir(src, &root.join(name), &opts).unwrap().path).unwrap()
 }
 

@@ -21,15 +21,7 @@ fn revgnn_reaches_78_percent_on_cora() {
     tch::manual_seed(0);
     let tmp = tempfile::tempdir().unwrap();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/cora");
-    let opts = PrepareOptions {
-        name: "cora".into(),
-        add_inverse_edge: false,
-        overwrite: false,
-        progress: false,
-        info: None,
-        source: "test".into(),
-        scratch_memory: None,
-    };
+    let opts = PrepareOptions::new("cora", false);
     let s = Arc::new(
         mille_pipeline::Store::open(prepare_dir(&src, &tmp.path().join("cora"), &opts).unwrap().path).unwrap(),
     );

@@ -13,15 +13,7 @@ use tch::{Device, Kind, Tensor};
 fn batch() -> (GraphTensors, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/products_like");
-    let opts = PrepareOptions {
-        name: "p".into(),
-        add_inverse_edge: true,
-        overwrite: false,
-        progress: false,
-        info: None,
-        source: "test".into(),
-        scratch_memory: None,
-    };
+    let opts = PrepareOptions::new("p", true);
     let s =
         Arc::new(mille_pipeline::Store::open(prepare_dir(&src, &tmp.path().join("p"), &opts).unwrap().path).unwrap());
     let l = Loader::new(s, LoaderConfig { plan: PlanSpec::Full, self_loops: true, ..Default::default() }).unwrap();

@@ -40,6 +40,20 @@ pub struct PrepareOptions {
 }
 
 impl PrepareOptions {
+    /// Options for a dataset named `name`, quiet, not replacing an existing store, no catalog
+    /// facts, default scratch memory.
+    pub fn new(name: &str, add_inverse_edge: bool) -> Self {
+        PrepareOptions {
+            name: name.into(),
+            add_inverse_edge,
+            overwrite: false,
+            progress: false,
+            info: None,
+            source: String::new(),
+            scratch_memory: None,
+        }
+    }
+
     fn scratch_budget(&self) -> u64 {
         self.scratch_memory.unwrap_or(256 << 20)
     }

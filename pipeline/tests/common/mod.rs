@@ -36,15 +36,7 @@ pub fn csv_i64(path: &Path) -> Vec<Vec<i64>> {
 }
 
 pub fn prepare(src: &Path, name: &str, inverse: bool, root: &Path) -> Store {
-    let opts = PrepareOptions {
-        name: name.into(),
-        add_inverse_edge: inverse,
-        overwrite: false,
-        progress: false,
-        info: None,
-        source: src.display().to_string(),
-        scratch_memory: None,
-    };
+    let opts = PrepareOptions::new(name, inverse);
     let r = prepare_dir(src, &root.join(name), &opts).unwrap();
     Store::open(r.path).unwrap()
 }
