@@ -14,7 +14,7 @@ mod streaming;
 
 pub use cache::{CacheKey, cached_or_compute, partition_dir};
 pub use error::{Error, Result};
-pub use metis_kway::{METIS_MAX_ADJACENCY, MetisOptions, metis};
+pub use metis_kway::{METIS_MAX_ADJACENCY, MetisOptions, metis, symmetric_adjacency};
 pub use partition::Partition;
 pub use quality::{Quality, quality};
 pub use random::{random_balanced, random_uniform};
