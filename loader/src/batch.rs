@@ -1,6 +1,7 @@
 //! One batch: the induced subgraph of a set of nodes, with everything a GNN step needs.
 
 use crate::error::Result;
+use mille_pipeline::store::zstd::CompressedStore;
 use mille_pipeline::{Labels, Store};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -141,13 +142,32 @@ pub struct Builder {
     /// Membership bitset of the batch being built: 1/32 of `local`'s size, so it stays in cache
     /// and most neighbour tests (those outside the batch) never touch `local`.
     member: Vec<u64>,
+    /// The zstd form to take node features from, with the last frame decoded.
+    compressed: Option<(Arc<CompressedStore>, u64, Option<(usize, Vec<f32>)>)>,
 }
 
 impl Builder {
     /// A builder over `store`; `roles` as made by [`Builder::roles`].
     pub fn new(store: Arc<Store>, roles: Arc<Vec<u8>>, self_loops: bool, edge_features: bool) -> Builder {
         let n = store.num_nodes();
-        Builder { store, roles, self_loops, edge_features, local: vec![NONE; n], member: vec![0; n.div_ceil(64)] }
+        Builder {
+            store,
+            roles,
+            self_loops,
+            edge_features,
+            local: vec![NONE; n],
+            member: vec![0; n.div_ceil(64)],
+            compressed: None,
+        }
+    }
+
+    /// Takes node features from the zstd form of the store instead of its plain file, decoding
+    /// frames in this builder's thread (the last one is kept: consecutive rows, as on a
+    /// relabelled store read part by part, decode each frame once).
+    pub fn with_compressed_features(mut self, c: Arc<CompressedStore>) -> Result<Builder> {
+        let rows_per_frame = c.rows_per_frame("node_feat")?;
+        self.compressed = Some((c, rows_per_frame, None));
+        Ok(self)
     }
 
     /// Per-node roles from split `split` (or none).
@@ -221,7 +241,20 @@ impl Builder {
         // Node features: one row copy per node (sequential runs on a relabelled store).
         b.features.clear();
         b.feature_dim = 0;
-        if let Some(f) = s.features() {
+        if let Some((c, per, cache)) = &mut self.compressed {
+            let cols = c.meta().arrays["node_feat"].cols();
+            b.feature_dim = cols;
+            b.features.reserve(nodes.len() * cols);
+            for &v in nodes {
+                let (frame, row) = ((v as u64 / *per) as usize, (v as u64 % *per) as usize);
+                if cache.as_ref().is_none_or(|(f, _)| *f != frame) {
+                    let bytes = c.frame("node_feat", frame)?;
+                    *cache = Some((frame, bytemuck::pod_collect_to_vec(&bytes)));
+                }
+                let data = &cache.as_ref().expect("just filled").1;
+                b.features.extend_from_slice(&data[row * cols..(row + 1) * cols]);
+            }
+        } else if let Some(f) = s.features() {
             b.feature_dim = f.cols;
             b.features.reserve(nodes.len() * f.cols);
             let row_bytes = f.cols * 4;

@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::plan::{Plan, PlanSpec};
 use crossbeam::channel::{Receiver, Sender, bounded};
 use mille_pipeline::Store;
+use mille_pipeline::store::zstd::CompressedStore;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -30,6 +31,9 @@ pub struct LoaderConfig {
     pub split: Option<String>,
     /// Keep only these nodes in every batch (e.g. a split's training nodes); `None`: all nodes.
     pub restrict_to: Option<Arc<Vec<u32>>>,
+    /// Read node features from this zstd-compressed form of the store (`tools/store compress`),
+    /// decoded in the worker threads.
+    pub compressed_features: Option<std::path::PathBuf>,
 }
 
 impl Default for LoaderConfig {
@@ -43,6 +47,7 @@ impl Default for LoaderConfig {
             edge_features: true,
             split: None,
             restrict_to: None,
+            compressed_features: None,
         }
     }
 }
@@ -52,6 +57,7 @@ pub struct Loader {
     store: Arc<Store>,
     config: LoaderConfig,
     roles: Arc<Vec<u8>>,
+    compressed: Option<Arc<CompressedStore>>,
     /// Consumed batches handed back for their buffers, kept from epoch to epoch.
     pool: (Sender<Batch>, Receiver<Batch>),
 }
@@ -66,8 +72,23 @@ impl Loader {
         let sequential = store.meta().arrays.contains_key(mille_partition::PART_PTR)
             && matches!(config.plan, PlanSpec::ClusterGcn { .. } | PlanSpec::Full);
         store.advise("node_feat", if sequential { memmap2::Advice::Sequential } else { memmap2::Advice::Random });
+        let compressed = match &config.compressed_features {
+            Some(path) => {
+                let c = CompressedStore::open(path)?;
+                // The compressed copy must hold exactly this store's features.
+                if c.meta().arrays.get("node_feat") != store.meta().arrays.get("node_feat") {
+                    return Err(Error::Invalid(format!(
+                        "{}: its node_feat is not the one of store {}",
+                        path.display(),
+                        store.path().display()
+                    )));
+                }
+                Some(Arc::new(c))
+            }
+            None => None,
+        };
         let pool = bounded(config.workers.max(1) + config.prefetch);
-        Ok(Loader { store, config, roles, pool })
+        Ok(Loader { store, config, roles, compressed, pool })
     }
 
     /// The store.
@@ -103,6 +124,9 @@ impl Loader {
             rxs.push(rx);
             let mut builder =
                 Builder::new(self.store.clone(), self.roles.clone(), self.config.self_loops, self.config.edge_features);
+            if let Some(c) = &self.compressed {
+                builder = builder.with_compressed_features(c.clone()).expect("checked in Loader::new");
+            }
             let (plan, stop, recycle) = (plan.clone(), stop.clone(), self.pool.1.clone());
             handles.push(std::thread::spawn(move || {
                 for i in (w..plan.len()).step_by(workers) {

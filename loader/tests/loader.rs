@@ -226,3 +226,27 @@ fn dropping_an_epoch_midway_stops_and_joins_the_workers() {
         drop(e); // workers are blocked on full channels: drop must wake and join them
     });
 }
+
+#[test]
+fn features_decoded_from_the_zstd_form_equal_the_plain_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = cora(tmp.path());
+    let z = tmp.path().join("cora.zst");
+    // Small frames, so a batch spans many of them.
+    mille_pipeline::store::zstd::compress(&s, &z, 3, 64 * 1433 * 4).unwrap();
+    for plan in [PlanSpec::RandomParts { parts: 5 }, PlanSpec::Full] {
+        let plain = Loader::new(s.clone(), LoaderConfig { plan: plan.clone(), ..Default::default() }).unwrap();
+        let packed =
+            Loader::new(s.clone(), LoaderConfig { plan, compressed_features: Some(z.clone()), ..Default::default() })
+                .unwrap();
+        let a: Vec<Batch> = plain.epoch(2).map(|b| b.unwrap()).collect();
+        let b: Vec<Batch> = packed.epoch(2).map(|b| b.unwrap()).collect();
+        assert_eq!(a, b);
+    }
+    // A compressed copy of another store is refused.
+    let other = prepare(&repo().join("fixtures/products_like"), "p", true, tmp.path());
+    let z2 = tmp.path().join("p.zst");
+    mille_pipeline::store::zstd::compress(&other, &z2, 3, 1 << 20).unwrap();
+    let cfg = LoaderConfig { compressed_features: Some(z2), ..Default::default() };
+    assert!(Loader::new(s, cfg).err().unwrap().to_string().contains("is not the one of store"));
+}

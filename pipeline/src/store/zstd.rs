@@ -161,6 +161,17 @@ impl CompressedStore {
             .ok_or_else(|| Error::Invalid(format!("{} has no array {name}", self.path.display())))
     }
 
+    /// Rows per frame of array `name`.
+    pub fn rows_per_frame(&self, name: &str) -> Result<u64> {
+        self.array_meta(name)?;
+        Ok(self.index.frames[name].chunk_rows)
+    }
+
+    /// Decoded bytes of frame `c` of array `name` (rows `c * rows_per_frame ..`).
+    pub fn frame(&self, name: &str, c: usize) -> Result<Vec<u8>> {
+        self.decode_frame(name, c)
+    }
+
     fn decode_frame(&self, name: &str, c: usize) -> Result<Vec<u8>> {
         let a = self.array_meta(name)?;
         let fr = &self.index.frames[name];

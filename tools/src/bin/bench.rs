@@ -76,6 +76,10 @@ enum Cmd {
         /// `tools/partition --relabel`), read sequentially.
         #[arg(long)]
         by_part: bool,
+        /// Take node features from this zstd form of the store (`tools/store compress`),
+        /// decoded in the workers.
+        #[arg(long, value_name = "DIR")]
+        compressed: Option<PathBuf>,
         /// One JSON object.
         #[arg(long)]
         json: bool,
@@ -141,8 +145,8 @@ fn main() {
             bench_memory_depth(&layers, hidden, nodes, &models, max_resgnn_layers, json)
         }
         Cmd::MemoryStep { model, layers, hidden, nodes } => memory_step(&model, layers, hidden, nodes),
-        Cmd::Loader { store, parts, workers, prefetch, epochs, cold, by_part, json } => {
-            bench_loader(store, parts, workers, prefetch, epochs, cold, by_part, json)
+        Cmd::Loader { store, parts, workers, prefetch, epochs, cold, by_part, compressed, json } => {
+            bench_loader(store, parts, workers, prefetch, epochs, cold, by_part, compressed, json)
         }
     })
 }
@@ -298,6 +302,7 @@ fn bench_loader(
     epochs: u64,
     cold: bool,
     by_part: bool,
+    compressed: Option<PathBuf>,
     as_json: bool,
 ) -> anyhow::Result<()> {
     use mille_loader::{Loader, LoaderConfig, PlanSpec};
@@ -315,7 +320,7 @@ fn bench_loader(
     } else {
         PlanSpec::RandomParts { parts }
     };
-    let cfg = LoaderConfig { plan, workers, prefetch, ..Default::default() };
+    let cfg = LoaderConfig { plan, workers, prefetch, compressed_features: compressed.clone(), ..Default::default() };
     let loader = Loader::new(s.clone(), cfg)?;
     let run = |e: u64| -> anyhow::Result<(u64, u64, u64, u64)> {
         let mut epoch = loader.epoch(e);
@@ -348,7 +353,7 @@ fn bench_loader(
     let memcpy = memcpy_gb_per_second();
     let v = json!({
         "bench": "loader", "store": store, "parts": parts, "workers": workers, "prefetch": prefetch,
-        "epochs": epochs, "cold": cold, "by_part": by_part, "seconds": secs,
+        "epochs": epochs, "cold": cold, "by_part": by_part, "compressed": compressed, "seconds": secs,
         "batches_per_second": b as f64 / secs, "nodes_per_second": n as f64 / secs,
         "edges_per_second": m as f64 / secs, "gb_per_second": gbps,
         "memcpy_gb_per_second": memcpy, "memcpy_fraction": gbps / memcpy,
