@@ -115,6 +115,9 @@ impl Drop for Batch {
 }
 
 const NONE: u32 = u32::MAX;
+
+/// Node features read from the zstd store form: the store, rows per frame, the last frame.
+type Compressed = (Arc<CompressedStore>, u64, Option<(usize, Vec<f32>)>);
 /// How many nodes ahead rows and features are prefetched: a batch's nodes are scattered over
 /// the store, so each row starts with a cache miss that the hardware prefetcher can't predict.
 const AHEAD: usize = 12;
@@ -143,7 +146,7 @@ pub struct Builder {
     /// and most neighbour tests (those outside the batch) never touch `local`.
     member: Vec<u64>,
     /// The zstd form to take node features from, with the last frame decoded.
-    compressed: Option<(Arc<CompressedStore>, u64, Option<(usize, Vec<f32>)>)>,
+    compressed: Option<Compressed>,
 }
 
 impl Builder {
