@@ -63,25 +63,15 @@ pub fn relabel(store: &Store, p: &Partition, out: &Path) -> Result<Store> {
             let mut mapped: Vec<u32> = ids.iter().map(|&v| new_of[v as usize]).collect();
             mapped.sort_unstable();
             w.put(name, &mapped, None)?;
-        } else if first == store.num_edges() && (name == "edge_ids" || name.starts_with("edge")) {
+        } else if first == store.num_edges() && name.starts_with("edge") {
+            // Edge arrays follow their entries to the new CSR positions.
             let mut s = w.stream_raw(name, a.dtype, cols)?;
-            for chunk in pos_file.chunks(1 << 16) {
-                let mut buf = Vec::with_capacity(chunk.len() * row_bytes);
-                for &q in chunk {
-                    buf.extend_from_slice(&bytes[q as usize * row_bytes..(q as usize + 1) * row_bytes]);
-                }
-                s.push(&buf)?;
-            }
+            gather_rows(bytes, row_bytes, &pos_file, |buf| s.push(buf))?;
             s.finish()?;
         } else if first == n {
+            // Node arrays follow their nodes.
             let mut s = w.stream_raw(name, a.dtype, cols)?;
-            for chunk in order.chunks(1 << 14) {
-                let mut buf = Vec::with_capacity(chunk.len() * row_bytes);
-                for &old in chunk {
-                    buf.extend_from_slice(&bytes[old as usize * row_bytes..(old as usize + 1) * row_bytes]);
-                }
-                s.push(&buf)?;
-            }
+            gather_rows(bytes, row_bytes, order, |buf| s.push(buf))?;
             s.finish()?;
         } else {
             return Err(Error::Invalid(format!("don't know how to relabel array {name} ({:?})", a.shape)));
@@ -101,4 +91,23 @@ pub fn relabel(store: &Store, p: &Partition, out: &Path) -> Result<Store> {
     };
     let path = w.finish(new_meta)?;
     Ok(Store::open(path)?)
+}
+
+/// Rows `rows[i]` of a row-major byte array, in that order, handed to `out` a block at a time.
+fn gather_rows(
+    bytes: &[u8],
+    row_bytes: usize,
+    rows: &[u32],
+    mut out: impl FnMut(&[u8]) -> mille_pipeline::Result<()>,
+) -> Result<()> {
+    let mut buf = Vec::with_capacity((1 << 20).max(row_bytes));
+    for &r in rows {
+        buf.extend_from_slice(&bytes[r as usize * row_bytes..(r as usize + 1) * row_bytes]);
+        if buf.len() >= 1 << 20 {
+            out(&buf)?;
+            buf.clear();
+        }
+    }
+    out(&buf)?;
+    Ok(())
 }
