@@ -235,6 +235,17 @@ fn bench_zstd(store: PathBuf, level: i32, scratch: PathBuf, as_json: bool) -> an
     Ok(())
 }
 
+/// Runs `exe args` in a fresh process (so its peak RSS is its own) and parses the JSON object it
+/// prints.
+fn run_json(exe: &std::path::Path, args: &[&str]) -> anyhow::Result<serde_json::Value> {
+    let out =
+        std::process::Command::new(exe).args(args).output().with_context(|| format!("running {}", exe.display()))?;
+    if !out.status.success() {
+        anyhow::bail!("{} {} failed: {}", exe.display(), args.join(" "), String::from_utf8_lossy(&out.stderr));
+    }
+    serde_json::from_slice(&out.stdout).with_context(|| format!("JSON from {} {}", exe.display(), args.join(" ")))
+}
+
 /// A sibling program of this one (they are built into the same folder).
 fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     let me = std::env::current_exe()?;
@@ -248,16 +259,12 @@ fn bench_partition(store: PathBuf, parts: u32, methods: &str, seed: u64, as_json
         if !as_json {
             eprintln!("running {m} ...");
         }
-        let out = std::process::Command::new(&exe)
-            .arg(&store)
-            .args(["--method", m, "--parts", &parts.to_string(), "--seed", &seed.to_string(), "--no-cache", "--json"])
-            .output()
-            .with_context(|| format!("running {}", exe.display()))?;
-        if !out.status.success() {
-            anyhow::bail!("partition --method {m} failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("partition's JSON")?;
-        rows.push(v);
+        let store = store.to_string_lossy();
+        let (parts, seed) = (parts.to_string(), seed.to_string());
+        rows.push(run_json(
+            &exe,
+            &[&store, "--method", m, "--parts", &parts, "--seed", &seed, "--no-cache", "--json"],
+        )?);
     }
     if as_json {
         println!("{}", serde_json::Value::Array(rows));
@@ -391,14 +398,11 @@ fn bench_memory_depth(
             if !as_json {
                 eprintln!("{model} with {l} layers ...");
             }
-            let out = std::process::Command::new(&me)
-                .args(["memory-step", "--model", model, "--layers", &l.to_string(), "--hidden", &hidden.to_string()])
-                .args(["--nodes", &nodes.to_string()])
-                .output()?;
-            if !out.status.success() {
-                anyhow::bail!("{model} with {l} layers failed: {}", String::from_utf8_lossy(&out.stderr));
-            }
-            rows.push(serde_json::from_slice::<serde_json::Value>(&out.stdout)?);
+            let (l, h, n) = (l.to_string(), hidden.to_string(), nodes.to_string());
+            rows.push(run_json(
+                &me,
+                &["memory-step", "--model", model, "--layers", &l, "--hidden", &h, "--nodes", &n],
+            )?);
         }
     }
     if as_json {
