@@ -28,6 +28,8 @@ pub struct GraphTensors {
     /// Test mask.
     pub test: Tensor,
     crow: Tensor,
+    /// Row pointers on the host too, so building an operator never copies them back.
+    crow_host: Vec<i64>,
     col: Tensor,
     deg: Vec<f32>,
     cols: Vec<i64>,
@@ -71,6 +73,7 @@ impl GraphTensors {
             valid: mask(masks[1]),
             test: mask(masks[2]),
             crow: Tensor::from_slice(&crow).to_device(device),
+            crow_host: crow,
             col: Tensor::from_slice(&cols).to_device(device),
             deg,
             cols,
@@ -81,7 +84,7 @@ impl GraphTensors {
     /// The aggregation operator `A` (sparse CSR `[n, n]`): `A h` aggregates in-neighbours.
     pub fn operator(&self, norm: Norm) -> Tensor {
         let mut vals = Vec::with_capacity(self.cols.len());
-        let crow: Vec<i64> = Vec::<i64>::try_from(&self.crow.to_device(Device::Cpu)).expect("i64 row pointers");
+        let crow = &self.crow_host;
         for i in 0..self.n as usize {
             for p in crow[i] as usize..crow[i + 1] as usize {
                 let j = self.cols[p] as usize;

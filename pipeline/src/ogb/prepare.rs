@@ -128,7 +128,7 @@ pub fn prepare_dir(dir: &Path, target: &Path, opts: &PrepareOptions) -> Result<P
     } else {
         prepare_csv(&root, &mut w, &mut meta, opts, &mp)?
     };
-    meta.splits = read_splits(&root, &mut w, meta.num_nodes, &mp)?;
+    meta.splits = read_splits(&root, &mut w, meta.num_nodes)?;
     if let (Some(info), Some(LabelKind::MultiClass)) = (opts.info, meta.label_kind) {
         meta.num_classes = Some(meta.num_classes.unwrap_or(0).max(info.num_classes));
     }
@@ -777,7 +777,7 @@ fn one_count(z: &mut Npz, name: &str, path: &Path) -> Result<u64> {
 }
 
 /// Every `split/<name>/{train,valid,test}` file: node ids in range, no duplicates.
-fn read_splits(root: &Path, w: &mut StoreWriter, n: u64, _mp: &MultiProgress) -> Result<Vec<String>> {
+fn read_splits(root: &Path, w: &mut StoreWriter, n: u64) -> Result<Vec<String>> {
     let dir = root.join("split");
     if !dir.is_dir() {
         return Ok(Vec::new());
