@@ -1,54 +1,175 @@
-//! A loader batch as tensors: features, labels, masks, and the batch graph as sparse CSR
-//! operators (so aggregation is one sparse-dense product, never an E x D temporary).
+//! A loader batch as tensors: features, labels, masks, and the batch graph in the forms the
+//! convolutions need (sparse CSR operators, so SAGE/GCN aggregation is one sparse-dense product
+//! and never an E x D temporary; entry rows/columns for the attention-style operators).
 
 use mille_loader::{Batch, BatchLabels};
 use tch::{Device, Kind, Tensor};
 
-/// Which normalisation the aggregation operator applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Norm {
-    /// Mean over in-neighbours (GraphSAGE): `1 / deg(i)`.
-    Mean,
-    /// Symmetric GCN normalisation `1 / sqrt(deg(i) deg(j))` (self loops come from the loader).
-    Symmetric,
+/// Labels of a batch as tensors.
+#[derive(Debug)]
+pub enum Targets {
+    /// No labels.
+    None,
+    /// Class per node (int64, `-1` unlabelled).
+    Classes(Tensor),
+    /// Binary labels `[n, tasks]` as floats, with `[n, tasks]` bool "present" (not -1).
+    Binary {
+        /// Values 0/1.
+        y: Tensor,
+        /// Present entries.
+        present: Tensor,
+    },
 }
 
 /// One batch on a device.
+#[derive(Debug)]
 pub struct GraphTensors {
     /// Nodes.
     pub n: i64,
-    /// Node features `[n, d]`.
+    /// Node features `[n, d]` (when the store has none but edge features exist: the mean of
+    /// each node's incoming edge features, as DeeperGCN does for ogbn-proteins).
     pub x: Tensor,
-    /// Class per node (`-1` unlabelled), multi-class batches only.
-    pub y: Option<Tensor>,
+    /// Labels.
+    pub targets: Targets,
     /// Train / valid / test masks (bool `[n]`).
     pub train: Tensor,
     /// Validation mask.
     pub valid: Tensor,
     /// Test mask.
     pub test: Tensor,
-    crow: Tensor,
-    /// Row pointers on the host too, so building an operator never copies them back.
-    crow_host: Vec<i64>,
-    col: Tensor,
-    deg: Vec<f32>,
-    cols: Vec<i64>,
-    device: Device,
+    /// The batch graph.
+    pub adj: Adjacency,
+}
+
+/// The batch graph: CSR by destination (row `i` = edges into `i`).
+#[derive(Debug)]
+pub struct Adjacency {
+    /// Nodes.
+    pub n: i64,
+    /// Mean aggregation operator, sparse CSR `[n, n]` with values `1/deg(i)`.
+    pub mean: Tensor,
+    /// Symmetric GCN operator, values `1/sqrt(deg(i) deg(j))`.
+    pub sym: Tensor,
+    /// Destination of each entry (int64 `[E]`), ascending.
+    pub row: Tensor,
+    /// Source of each entry (int64 `[E]`).
+    pub col: Tensor,
+    /// In-degree `[n, 1]`, at least 1 (float).
+    pub deg: Tensor,
+    /// Edge features `[E, d_e]`, when the batch has them.
+    pub edge_attr: Option<Tensor>,
+}
+
+impl Adjacency {
+    /// From a local CSR.
+    pub fn new(indptr: &[u64], indices: &[u32], edge_attr: Option<(&[f32], usize)>, device: Device) -> Adjacency {
+        let n = (indptr.len() - 1) as i64;
+        let deg: Vec<f32> = indptr.windows(2).map(|w| ((w[1] - w[0]) as f32).max(1.0)).collect();
+        let mut row = Vec::with_capacity(indices.len());
+        let (mut mean, mut sym) = (Vec::with_capacity(indices.len()), Vec::with_capacity(indices.len()));
+        for i in 0..n as usize {
+            for &j in &indices[indptr[i] as usize..indptr[i + 1] as usize] {
+                row.push(i as i64);
+                mean.push(1.0 / deg[i]);
+                sym.push(1.0 / (deg[i] * deg[j as usize]).sqrt());
+            }
+        }
+        let crow = Tensor::from_slice(&indptr.iter().map(|&p| p as i64).collect::<Vec<_>>()).up(device);
+        let col = Tensor::from_slice(&indices.iter().map(|&c| c as i64).collect::<Vec<_>>()).up(device);
+        let csr = |vals: &[f32]| {
+            Tensor::sparse_csr_tensor_crow_col_value_size(
+                &crow,
+                &col,
+                &Tensor::from_slice(vals).up(device),
+                [n, n],
+                (Kind::Float, device),
+            )
+        };
+        Adjacency {
+            n,
+            mean: csr(&mean),
+            sym: csr(&sym),
+            row: Tensor::from_slice(&row).up(device),
+            col: col.shallow_clone(),
+            deg: Tensor::from_slice(&deg).reshape([n, 1]).up(device),
+            edge_attr: edge_attr.map(|(v, d)| Tensor::from_slice(v).reshape([-1, d as i64]).up(device)),
+        }
+    }
+
+    /// Number of entries (edges, self loops included).
+    pub fn num_entries(&self) -> i64 {
+        self.row.size()[0]
+    }
+
+    /// The same graph with float values of `kind` (e.g. double for finite-difference checks).
+    pub fn to_kind(&self, kind: Kind) -> Adjacency {
+        Adjacency {
+            n: self.n,
+            mean: self.mean.to_kind(kind),
+            sym: self.sym.to_kind(kind),
+            row: self.row.shallow_clone(),
+            col: self.col.shallow_clone(),
+            deg: self.deg.to_kind(kind),
+            edge_attr: self.edge_attr.as_ref().map(|e| e.to_kind(kind)),
+        }
+    }
+
+    /// Per-row softmax of entry scores `[E, k]` (max-shifted for stability).
+    pub fn softmax(&self, scores: &Tensor) -> Tensor {
+        let shape = [self.n, scores.size()[1]];
+        let zeros = Tensor::zeros(shape, (scores.kind(), scores.device()));
+        let max = zeros.index_reduce(0, &self.row, &scores.detach(), "amax", false);
+        let w = (scores - max.index_select(0, &self.row)).exp();
+        let den = zeros.index_add(0, &self.row, &w);
+        w / den.index_select(0, &self.row).clamp_min(1e-16)
+    }
+
+    /// Sum of entry values `[E, d]` into their destination rows: `[n, d]`.
+    pub fn sum_rows(&self, values: &Tensor) -> Tensor {
+        Tensor::zeros([self.n, values.size()[1]], (values.kind(), values.device())).index_add(0, &self.row, values)
+    }
+}
+
+trait Up {
+    fn up(self, device: Device) -> Tensor;
+}
+
+impl Up for Tensor {
+    fn up(self, device: Device) -> Tensor {
+        upload(self, device)
+    }
+}
+
+/// Copies a host tensor to `device`: straight for the CPU; for CUDA through pinned memory with
+/// a non-blocking copy, so the transfer overlaps the work already queued on the GPU.
+pub fn upload(t: Tensor, device: Device) -> Tensor {
+    match device {
+        Device::Cpu => t,
+        _ => t.pin_memory(device).to_device_(device, t.kind(), true, false),
+    }
 }
 
 impl GraphTensors {
     /// Moves a batch to `device`.
     pub fn new(b: &Batch, device: Device) -> GraphTensors {
-        let labels = match &b.labels {
-            BatchLabels::MultiClass(y) => Some(&y[..]),
-            _ => None,
-        };
         let masks = [&b.train_mask[..], &b.valid_mask[..], &b.test_mask[..]];
-        GraphTensors::from_parts(&b.indptr, &b.indices, &b.features, b.feature_dim, labels, masks, device)
+        let edges = (b.edge_feature_dim > 0).then_some((&b.edge_features[..], b.edge_feature_dim));
+        let mut g =
+            GraphTensors::from_parts(&b.indptr, &b.indices, &b.features, b.feature_dim, None, masks, edges, device);
+        g.targets = match &b.labels {
+            BatchLabels::None => Targets::None,
+            BatchLabels::MultiClass(y) => Targets::Classes(Tensor::from_slice(y).to_kind(Kind::Int64).up(device)),
+            BatchLabels::MultiLabel { tasks, values } => {
+                let v = Tensor::from_slice(values).reshape([-1, *tasks as i64]).up(device);
+                Targets::Binary { y: v.clamp_min(0).to_kind(Kind::Float), present: v.ge(0) }
+            }
+        };
+        g
     }
 
-    /// From plain arrays: a local CSR by destination, row-major features, optional classes and
-    /// the three masks.
+    /// From plain arrays: a local CSR by destination, row-major features, optional classes, the
+    /// three masks and optional edge features (one row per CSR entry).
+    #[allow(clippy::too_many_arguments)]
     pub fn from_parts(
         indptr: &[u64],
         indices: &[u32],
@@ -56,51 +177,28 @@ impl GraphTensors {
         dim: usize,
         labels: Option<&[i32]>,
         masks: [&[bool]; 3],
+        edge_features: Option<(&[f32], usize)>,
         device: Device,
     ) -> GraphTensors {
-        let n = (indptr.len() - 1) as i64;
-        let x = Tensor::from_slice(features).reshape([n, dim as i64]).to_device(device);
-        let y = labels.map(|y| Tensor::from_slice(y).to_kind(Kind::Int64).to_device(device));
-        let mask = |m: &[bool]| Tensor::from_slice(m).to_device(device);
-        let crow: Vec<i64> = indptr.iter().map(|&p| p as i64).collect();
-        let cols: Vec<i64> = indices.iter().map(|&c| c as i64).collect();
-        let deg = indptr.windows(2).map(|w| (w[1] - w[0]) as f32).collect();
-        GraphTensors {
-            n,
-            x,
-            y,
-            train: mask(masks[0]),
-            valid: mask(masks[1]),
-            test: mask(masks[2]),
-            crow: Tensor::from_slice(&crow).to_device(device),
-            crow_host: crow,
-            col: Tensor::from_slice(&cols).to_device(device),
-            deg,
-            cols,
-            device,
-        }
+        let adj = Adjacency::new(indptr, indices, edge_features, device);
+        let n = adj.n;
+        let x = match (&adj.edge_attr, dim) {
+            (Some(e), 0) => adj.sum_rows(e) / &adj.deg,
+            _ => Tensor::from_slice(features).reshape([n, dim as i64]).up(device),
+        };
+        let targets = match labels {
+            Some(y) => Targets::Classes(Tensor::from_slice(y).to_kind(Kind::Int64).up(device)),
+            None => Targets::None,
+        };
+        let mask = |m: &[bool]| Tensor::from_slice(m).up(device);
+        GraphTensors { n, x, targets, train: mask(masks[0]), valid: mask(masks[1]), test: mask(masks[2]), adj }
     }
 
-    /// The aggregation operator `A` (sparse CSR `[n, n]`): `A h` aggregates in-neighbours.
-    pub fn operator(&self, norm: Norm) -> Tensor {
-        let mut vals = Vec::with_capacity(self.cols.len());
-        let crow = &self.crow_host;
-        for i in 0..self.n as usize {
-            for p in crow[i] as usize..crow[i + 1] as usize {
-                let j = self.cols[p] as usize;
-                vals.push(match norm {
-                    Norm::Mean => 1.0 / self.deg[i].max(1.0),
-                    Norm::Symmetric => 1.0 / (self.deg[i].max(1.0) * self.deg[j].max(1.0)).sqrt(),
-                });
-            }
+    /// Classes, for multi-class batches.
+    pub fn classes(&self) -> Option<&Tensor> {
+        match &self.targets {
+            Targets::Classes(y) => Some(y),
+            _ => None,
         }
-        let vals = Tensor::from_slice(&vals).to_device(self.device);
-        Tensor::sparse_csr_tensor_crow_col_value_size(
-            &self.crow,
-            &self.col,
-            &vals,
-            [self.n, self.n],
-            (Kind::Float, self.device),
-        )
     }
 }

@@ -1,21 +1,39 @@
-//! The trainer: RevGNN (grouped reversible GNN blocks) in tch (libtorch), with a reversible
-//! backward whose activation memory does not grow with depth.
+//! The trainer: RevGNN (grouped reversible GNN blocks), its weight-tied form, DEQ-GNN and the
+//! ResGNN baseline in tch (libtorch), trained on loader batches with a backward whose activation
+//! memory does not grow with depth, evaluated with multi-view inference.
 //!
-//! Built so far: batches as tensors with sparse CSR aggregation ([`graph`]), SAGE and GCN
-//! convolutions ([`conv`]), reversible blocks with their inverse and the reversible backward
-//! ([`rev`]). The models, training loop, multi-view inference and CLI are the trainer issue's
-//! remaining work.
+//! - [`graph`]: a batch as tensors (sparse CSR operators, entry lists, edge features).
+//! - [`conv`]: SAGE, GCN, GEN and GAT convolutions.
+//! - [`rev`]: reversible blocks, their inverse and the reversible backward.
+//! - [`deq`]: Broyden's method and the implicit backward of DEQ-GNN.
+//! - [`model`]: the four models.
+//! - [`optim`]: Adam whose state can be checkpointed.
+//! - [`metric`], [`infer`]: OGB metrics, multi-view inference.
+//! - [`run`]: the training loop with checkpoints, resumption and metrics.
 
 pub mod conv;
+pub mod deq;
 pub mod graph;
+pub mod infer;
+pub mod metric;
 pub mod model;
+pub mod optim;
 pub mod rev;
+pub mod run;
 
 pub use tch;
 
-/// The device training would use: the first CUDA device when libtorch sees one, else the CPU.
-pub fn default_device() -> tch::Device {
-    tch::Device::cuda_if_available()
+/// Parses `auto`, `cpu`, `cuda` or `cuda:N`; `auto` is the first GPU libtorch sees, else the CPU.
+pub fn parse_device(s: &str) -> anyhow::Result<tch::Device> {
+    Ok(match s {
+        "auto" => tch::Device::cuda_if_available(),
+        "cpu" => tch::Device::Cpu,
+        "cuda" => tch::Device::Cuda(0),
+        _ => match s.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) {
+            Some(i) => tch::Device::Cuda(i),
+            None => anyhow::bail!("unknown device {s:?}: expected auto, cpu, cuda or cuda:N"),
+        },
+    })
 }
 
 #[cfg(test)]
@@ -29,5 +47,12 @@ mod tests {
         let got: Vec<f32> = b.reshape([-1]).try_into().unwrap();
         assert_eq!(got, vec![5.0, 11.0, 11.0, 25.0]);
         assert_eq!(b.kind(), Kind::Float);
+    }
+
+    #[test]
+    fn devices_parse() {
+        assert_eq!(super::parse_device("cpu").unwrap(), tch::Device::Cpu);
+        assert_eq!(super::parse_device("cuda:1").unwrap(), tch::Device::Cuda(1));
+        assert!(super::parse_device("tpu").is_err());
     }
 }

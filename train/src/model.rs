@@ -1,31 +1,62 @@
 //! Models: input encoder -> L blocks -> LayerNorm -> ReLU -> dropout -> linear head.
 //! ResGNN (pre-activation residual blocks, plain autograd), RevGNN (grouped reversible blocks,
-//! reversible backward) and WT-RevGNN (one reversible block's weights shared by every layer).
+//! reversible backward), WT-RevGNN (one reversible block's weights shared by every layer) and
+//! DEQ-GNN (one block iterated to its fixed point, implicit backward).
 
 use crate::conv::{Conv, ConvKind};
+use crate::deq::{DeqBlock, SolveStats, SolverOptions};
+use crate::graph::Adjacency;
 use crate::rev::{RevBlock, dropout_mask, reversible_backward};
+use serde::{Deserialize, Serialize};
+use std::cell::Cell;
+use tch::Tensor;
 use tch::nn::{self, Module};
-use tch::{Kind, Tensor};
 
 /// Which model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ModelKind {
     /// Pre-activation residual GNN: every activation is kept for autograd.
-    ResGnn,
+    Resgnn,
     /// Grouped reversible GNN.
-    RevGnn,
+    Revgnn,
     /// Weight-tied reversible GNN: parameters independent of depth.
-    WtRevGnn,
+    WtRevgnn,
+    /// Deep-equilibrium GNN.
+    Deq,
+}
+
+impl ModelKind {
+    /// Parses `resgnn|revgnn|wt-revgnn|deq`.
+    pub fn parse(s: &str) -> Option<ModelKind> {
+        Some(match s {
+            "resgnn" => ModelKind::Resgnn,
+            "revgnn" => ModelKind::Revgnn,
+            "wt-revgnn" => ModelKind::WtRevgnn,
+            "deq" => ModelKind::Deq,
+            _ => return None,
+        })
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ModelKind::Resgnn => "resgnn",
+            ModelKind::Revgnn => "revgnn",
+            ModelKind::WtRevgnn => "wt-revgnn",
+            ModelKind::Deq => "deq",
+        }
+    }
 }
 
 /// Model shape.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelConfig {
     /// Model kind.
     pub kind: ModelKind,
     /// Convolution in each block.
     pub conv: ConvKind,
-    /// Blocks L.
+    /// Blocks L (0: an MLP, encoder and head only).
     pub layers: usize,
     /// Hidden channels H.
     pub hidden: i64,
@@ -37,6 +68,45 @@ pub struct ModelConfig {
     pub in_dim: i64,
     /// Output classes (or tasks).
     pub out_dim: i64,
+    /// Edge feature width the convolutions encode (0: none).
+    #[serde(default)]
+    pub edge_dim: i64,
+    /// DEQ: most Broyden iterations (forward and adjoint).
+    #[serde(default = "default_deq_iter")]
+    pub deq_max_iter: usize,
+    /// DEQ: relative residual tolerance.
+    #[serde(default = "default_deq_tol")]
+    pub deq_tol: f64,
+}
+
+fn default_deq_iter() -> usize {
+    SolverOptions::default().max_iter
+}
+fn default_deq_tol() -> f64 {
+    SolverOptions::default().tol
+}
+
+impl ModelConfig {
+    /// A configuration with the defaults of everything but the shape.
+    pub fn new(kind: ModelKind, conv: ConvKind, layers: usize, hidden: i64, in_dim: i64, out_dim: i64) -> Self {
+        ModelConfig {
+            kind,
+            conv,
+            layers,
+            hidden,
+            groups: 2,
+            dropout: 0.0,
+            in_dim,
+            out_dim,
+            edge_dim: 0,
+            deq_max_iter: default_deq_iter(),
+            deq_tol: default_deq_tol(),
+        }
+    }
+
+    fn solver(&self) -> SolverOptions {
+        SolverOptions { max_iter: self.deq_max_iter, tol: self.deq_tol }
+    }
 }
 
 /// `x + Conv(Dropout(ReLU(Norm(x))))`.
@@ -51,6 +121,7 @@ enum Blocks {
     Res(Vec<ResBlock>),
     Rev(Vec<RevBlock>),
     Tied(RevBlock),
+    Deq(Box<DeqBlock>),
 }
 
 /// A model.
@@ -61,35 +132,37 @@ pub struct Model {
     blocks: Blocks,
     norm: nn::LayerNorm,
     head: nn::Linear,
+    solves: Cell<Option<(SolveStats, SolveStats)>>,
 }
 
 impl Model {
     /// A new model whose parameters live under `path`.
     pub fn new(path: &nn::Path, cfg: ModelConfig) -> Model {
-        let h = cfg.hidden;
+        let (h, e) = (cfg.hidden, cfg.edge_dim);
         let enc = nn::linear(path / "enc", cfg.in_dim, h, Default::default());
         let blocks = match cfg.kind {
-            ModelKind::ResGnn => Blocks::Res(
+            ModelKind::Resgnn => Blocks::Res(
                 (0..cfg.layers)
                     .map(|i| {
                         let p = path / format!("block{i}");
                         ResBlock {
                             norm: nn::layer_norm(&p / "norm", vec![h], Default::default()),
-                            conv: Conv::new(&(&p / "conv"), cfg.conv, h),
+                            conv: Conv::new(&(&p / "conv"), cfg.conv, h, e),
                         }
                     })
                     .collect(),
             ),
-            ModelKind::RevGnn => Blocks::Rev(
+            ModelKind::Revgnn => Blocks::Rev(
                 (0..cfg.layers)
-                    .map(|i| RevBlock::new(&(path / format!("block{i}")), cfg.conv, h, cfg.groups))
+                    .map(|i| RevBlock::new(&(path / format!("block{i}")), cfg.conv, h, cfg.groups, e))
                     .collect(),
             ),
-            ModelKind::WtRevGnn => Blocks::Tied(RevBlock::new(&(path / "block"), cfg.conv, h, cfg.groups)),
+            ModelKind::WtRevgnn => Blocks::Tied(RevBlock::new(&(path / "block"), cfg.conv, h, cfg.groups, e)),
+            ModelKind::Deq => Blocks::Deq(Box::new(DeqBlock::new(&(path / "deq"), cfg.conv, h, e))),
         };
         let norm = nn::layer_norm(path / "norm", vec![h], Default::default());
         let head = nn::linear(path / "head", h, cfg.out_dim, Default::default());
-        Model { cfg, enc, blocks, norm, head }
+        Model { cfg, enc, blocks, norm, head, solves: Cell::new(None) }
     }
 
     /// The configuration.
@@ -97,11 +170,16 @@ impl Model {
         &self.cfg
     }
 
+    /// DEQ only: the last training step's forward and adjoint solves.
+    pub fn last_solves(&self) -> Option<(SolveStats, SolveStats)> {
+        self.solves.get()
+    }
+
     fn rev_blocks(&self) -> Vec<&RevBlock> {
         match &self.blocks {
             Blocks::Rev(b) => b.iter().collect(),
             Blocks::Tied(b) => vec![b; self.cfg.layers],
-            Blocks::Res(_) => Vec::new(),
+            _ => Vec::new(),
         }
     }
 
@@ -109,24 +187,34 @@ impl Model {
         self.head.forward(&self.norm.forward(h).relu().dropout(self.cfg.dropout, train))
     }
 
+    fn deep(&self, adj: &Adjacency, h0: Tensor) -> Tensor {
+        if self.cfg.layers == 0 {
+            return h0;
+        }
+        match &self.blocks {
+            Blocks::Res(bs) => bs.iter().fold(h0, |h, b| &h + b.conv.forward(adj, &b.norm.forward(&h).relu())),
+            Blocks::Deq(b) => b.solve(adj, &h0, None, self.cfg.solver()).0,
+            _ => self.rev_blocks().iter().fold(h0, |h, b| b.forward(adj, &h, None)),
+        }
+    }
+
     /// Logits `[n, out_dim]` (evaluation: no dropout, no graph kept).
-    pub fn logits(&self, adj: &Tensor, x: &Tensor) -> Tensor {
-        tch::no_grad(|| {
-            let h0 = self.enc.forward(x);
-            let h = match &self.blocks {
-                Blocks::Res(bs) => bs.iter().fold(h0, |h, b| &h + b.conv.forward(adj, &b.norm.forward(&h).relu())),
-                _ => self.rev_blocks().iter().fold(h0, |h, b| b.forward(adj, &h, None)),
-            };
-            self.top(&h, false)
-        })
+    pub fn logits(&self, adj: &Adjacency, x: &Tensor) -> Tensor {
+        tch::no_grad(|| self.top(&self.deep(adj, self.enc.forward(x)), false))
     }
 
     /// One training step's forward and backward: gradients accumulate in the parameters;
     /// returns the loss. `loss_of` maps logits to the loss.
-    pub fn backward(&self, adj: &Tensor, x: &Tensor, loss_of: impl Fn(&Tensor) -> Tensor) -> f64 {
+    pub fn backward(&self, adj: &Adjacency, x: &Tensor, loss_of: impl Fn(&Tensor) -> Tensor) -> f64 {
         let p = self.cfg.dropout;
         let h0 = self.enc.forward(&x.dropout(p, true));
+        let n = h0.size()[0];
         match &self.blocks {
+            _ if self.cfg.layers == 0 => {
+                let loss = loss_of(&self.top(&h0, true));
+                loss.backward();
+                loss.double_value(&[])
+            }
             Blocks::Res(bs) => {
                 let h =
                     bs.iter().fold(h0, |h, b| &h + b.conv.forward(adj, &b.norm.forward(&h).relu().dropout(p, true)));
@@ -134,11 +222,22 @@ impl Model {
                 loss.backward();
                 loss.double_value(&[])
             }
+            Blocks::Deq(b) => {
+                let mask = dropout_mask(n, self.cfg.hidden, p, h0.device());
+                let (z, fwd) = b.solve(adj, &h0, mask.as_ref(), self.cfg.solver());
+                let z = z.set_requires_grad(true);
+                let loss = loss_of(&self.top(&z, true));
+                loss.backward();
+                let adjoint = b.backward(adj, &z, &h0, &z.grad(), mask.as_ref(), self.cfg.solver());
+                self.solves.set(Some((fwd, adjoint)));
+                loss.double_value(&[])
+            }
             _ => {
-                let mask = dropout_mask(h0.size()[0], self.cfg.hidden / self.cfg.groups, p, h0.device());
+                let mask = dropout_mask(n, self.cfg.hidden / self.cfg.groups, p, h0.device());
                 let blocks = self.rev_blocks();
                 let (loss, g) = reversible_backward(&blocks, adj, &h0, mask.as_ref(), |h| loss_of(&self.top(h, true)));
-                (h0 * g).sum(Kind::Float).backward();
+                let kind = g.kind();
+                (h0 * g).sum(kind).backward();
                 loss
             }
         }

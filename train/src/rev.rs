@@ -7,6 +7,7 @@
 //! a mask shared by every layer of one forward pass -> convolution.
 
 use crate::conv::{Conv, ConvKind};
+use crate::graph::Adjacency;
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
@@ -18,7 +19,7 @@ struct GroupFn {
 }
 
 impl GroupFn {
-    fn forward(&self, adj: &Tensor, h: &Tensor, mask: Option<&Tensor>) -> Tensor {
+    fn forward(&self, adj: &Adjacency, h: &Tensor, mask: Option<&Tensor>) -> Tensor {
         let z = self.norm.forward(h).relu();
         let z = match mask {
             Some(m) => z * m,
@@ -36,8 +37,9 @@ pub struct RevBlock {
 }
 
 impl RevBlock {
-    /// A new block under `path`; `dim` must be divisible by `groups` (at least 2).
-    pub fn new(path: &nn::Path, kind: ConvKind, dim: i64, groups: i64) -> RevBlock {
+    /// A new block under `path`; `dim` must be divisible by `groups` (at least 2); `edge_dim`:
+    /// width of the batches' edge features (0: none).
+    pub fn new(path: &nn::Path, kind: ConvKind, dim: i64, groups: i64, edge_dim: i64) -> RevBlock {
         assert!(groups >= 2 && dim % groups == 0, "{dim} channels do not split into {groups} groups");
         let g = dim / groups;
         let fns = (0..groups)
@@ -45,7 +47,7 @@ impl RevBlock {
                 let p = path / format!("f{i}");
                 GroupFn {
                     norm: nn::layer_norm(&p / "norm", vec![g], Default::default()),
-                    conv: Conv::new(&(&p / "conv"), kind, g),
+                    conv: Conv::new(&(&p / "conv"), kind, g, edge_dim),
                 }
             })
             .collect();
@@ -53,7 +55,7 @@ impl RevBlock {
     }
 
     /// `X -> X'`. `mask` is the shared dropout mask of one group's width (or none).
-    pub fn forward(&self, adj: &Tensor, x: &Tensor, mask: Option<&Tensor>) -> Tensor {
+    pub fn forward(&self, adj: &Adjacency, x: &Tensor, mask: Option<&Tensor>) -> Tensor {
         let xs = x.chunk(self.groups, 1);
         let mut prev = xs[1..].iter().fold(xs[1].zeros_like(), |acc, t| acc + t);
         let mut out = Vec::with_capacity(xs.len());
@@ -66,7 +68,7 @@ impl RevBlock {
     }
 
     /// `X' -> X`, the exact inverse of [`RevBlock::forward`] (same mask).
-    pub fn inverse(&self, adj: &Tensor, y: &Tensor, mask: Option<&Tensor>) -> Tensor {
+    pub fn inverse(&self, adj: &Adjacency, y: &Tensor, mask: Option<&Tensor>) -> Tensor {
         let ys = y.chunk(self.groups, 1);
         let c = ys.len();
         let mut xs: Vec<Tensor> = (0..c).map(|_| Tensor::new()).collect();
@@ -89,7 +91,7 @@ pub fn dropout_mask(n: i64, width: i64, p: f64, device: tch::Device) -> Option<T
 /// accumulate in their `.grad()`; returns the loss value and the gradient at the blocks' input.
 pub fn reversible_backward(
     blocks: &[&RevBlock],
-    adj: &Tensor,
+    adj: &Adjacency,
     x0: &Tensor,
     mask: Option<&Tensor>,
     loss_of: impl FnOnce(&Tensor) -> Tensor,
@@ -104,7 +106,7 @@ pub fn reversible_backward(
         let x = tch::no_grad(|| b.inverse(adj, &h, mask));
         let x_req = x.detach().set_requires_grad(true);
         let y = b.forward(adj, &x_req, mask);
-        (y * &g).sum(Kind::Float).backward();
+        (y * &g).sum(g.kind()).backward();
         g = x_req.grad();
         h = x;
     }

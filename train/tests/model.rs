@@ -1,34 +1,36 @@
-//! Model shapes: the weight-tied RevGNN's parameters do not depend on depth; the others grow
-//! linearly; every model trains a step and predicts on a real batch.
+//! Model shapes and DEQ-GNN: the weight-tied RevGNN's parameters do not depend on depth; every
+//! model trains a step and predicts; DEQ's forward converges below its tolerance and its
+//! implicit gradient matches finite differences.
+
+mod common;
 
 use mille_train::conv::ConvKind;
-use mille_train::graph::{GraphTensors, Norm};
+use mille_train::deq::{DeqBlock, SolverOptions};
+use mille_train::graph::GraphTensors;
 use mille_train::model::{Model, ModelConfig, ModelKind, num_params};
-use tch::Device;
-use tch::nn::{self, OptimizerConfig};
+use mille_train::optim::Adam;
+use tch::nn::{self, Module};
+use tch::{Device, Kind};
 
 fn params(kind: ModelKind, layers: usize) -> i64 {
     let vs = nn::VarStore::new(Device::Cpu);
-    let cfg =
-        ModelConfig { kind, conv: ConvKind::Sage, layers, hidden: 32, groups: 2, dropout: 0.1, in_dim: 10, out_dim: 3 };
-    let _m = Model::new(&vs.root(), cfg);
+    let _m = Model::new(&vs.root(), ModelConfig::new(kind, ConvKind::Sage, layers, 32, 10, 3));
     num_params(&vs)
 }
 
 #[test]
 fn weight_tied_parameters_do_not_grow_with_depth() {
-    assert_eq!(params(ModelKind::WtRevGnn, 2), params(ModelKind::WtRevGnn, 200));
-    let (r2, r200) = (params(ModelKind::RevGnn, 2), params(ModelKind::RevGnn, 200));
+    assert_eq!(params(ModelKind::WtRevgnn, 2), params(ModelKind::WtRevgnn, 200));
+    assert_eq!(params(ModelKind::Deq, 2), params(ModelKind::Deq, 200));
+    let (r2, r200) = (params(ModelKind::Revgnn, 2), params(ModelKind::Revgnn, 200));
     let per_block = (r200 - r2) / 198;
     assert_eq!(r2 + 198 * per_block, r200, "RevGNN grows by one block's parameters per layer");
-    assert_eq!(params(ModelKind::WtRevGnn, 7), params(ModelKind::RevGnn, 1));
-    assert!(params(ModelKind::ResGnn, 8) > params(ModelKind::RevGnn, 8), "groups shrink each convolution");
+    assert_eq!(params(ModelKind::WtRevgnn, 7), params(ModelKind::Revgnn, 1));
+    assert!(params(ModelKind::Resgnn, 8) > params(ModelKind::Revgnn, 8), "groups shrink each convolution");
 }
 
-#[test]
-fn every_model_takes_a_step_and_the_loss_falls() {
-    tch::manual_seed(3);
-    // A tiny two-community graph: 0..10 and 10..20, features hinting the community.
+/// A tiny two-community graph: 0..10 and 10..20, features hinting the community.
+fn communities() -> GraphTensors {
     let n = 20usize;
     let mut indptr = vec![0u64];
     let mut indices = Vec::new();
@@ -40,37 +42,106 @@ fn every_model_takes_a_step_and_the_loss_falls() {
     let feats: Vec<f32> = (0..n * 4).map(|i| if (i / 4 < 10) == (i % 2 == 0) { 1.0 } else { 0.0 }).collect();
     let labels: Vec<i32> = (0..n).map(|v| (v >= 10) as i32).collect();
     let all = vec![true; n];
-    let g = GraphTensors::from_parts(&indptr, &indices, &feats, 4, Some(&labels), [&all, &all, &all], Device::Cpu);
-    let adj = g.operator(Norm::Mean);
-    let y = g.y.as_ref().unwrap();
-    for kind in [ModelKind::ResGnn, ModelKind::RevGnn, ModelKind::WtRevGnn] {
-        let vs = nn::VarStore::new(Device::Cpu);
-        let cfg = ModelConfig {
-            kind,
-            conv: ConvKind::Gcn,
-            layers: 4,
-            hidden: 8,
-            groups: 2,
-            dropout: 0.0,
-            in_dim: 4,
-            out_dim: 2,
-        };
-        let m = Model::new(&vs.root(), cfg);
-        let mut opt = nn::Adam::default().build(&vs, 0.05).unwrap();
-        let mut losses = Vec::new();
-        for _ in 0..30 {
-            opt.zero_grad();
-            losses.push(m.backward(&adj, &g.x, |logits| logits.cross_entropy_for_logits(y)));
-            opt.step();
+    GraphTensors::from_parts(&indptr, &indices, &feats, 4, Some(&labels), [&all, &all, &all], None, Device::Cpu)
+}
+
+#[test]
+fn every_model_takes_a_step_and_the_loss_falls() {
+    tch::manual_seed(3);
+    let g = communities();
+    let y = g.classes().unwrap();
+    for kind in [ModelKind::Resgnn, ModelKind::Revgnn, ModelKind::WtRevgnn, ModelKind::Deq] {
+        for conv in [ConvKind::Gcn, ConvKind::Gen(mille_train::conv::Aggr::Softmax), ConvKind::Gat(2)] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let mut cfg = ModelConfig::new(kind, conv, 4, 8, 4, 2);
+            cfg.deq_max_iter = 80;
+            let m = Model::new(&vs.root(), cfg);
+            let mut opt = Adam::new(&vs, 0.01);
+            let mut losses = Vec::new();
+            for _ in 0..40 {
+                opt.zero_grad();
+                losses.push(m.backward(&g.adj, &g.x, |logits| logits.cross_entropy_for_logits(y)));
+                opt.step();
+            }
+            assert!(losses[39] < 0.5 * losses[0], "{kind:?} {conv:?}: {losses:?}");
+            let pred = m.logits(&g.adj, &g.x).argmax(1, false);
+            let acc = pred.eq_tensor(y).to_kind(Kind::Float).mean(Kind::Float).double_value(&[]);
+            assert_eq!(acc, 1.0, "{kind:?} {conv:?}");
         }
-        assert!(losses[29] < 0.5 * losses[0], "{kind:?}: {losses:?}");
-        let acc = m
-            .logits(&adj, &g.x)
-            .argmax(1, false)
-            .eq_tensor(y)
-            .to_kind(tch::Kind::Float)
-            .mean(tch::Kind::Float)
-            .double_value(&[]);
-        assert_eq!(acc, 1.0, "{kind:?}");
     }
+}
+
+#[test]
+fn deq_forward_converges_below_its_tolerance() {
+    tch::manual_seed(4);
+    let (g, _tmp) = common::fixture_batch();
+    let vs = nn::VarStore::new(Device::Cpu);
+    let block = DeqBlock::new(&(vs.root() / "deq"), ConvKind::Sage, 16, 0);
+    let enc = nn::linear(vs.root() / "enc", g.x.size()[1], 16, Default::default());
+    let x = tch::no_grad(|| enc.forward(&g.x));
+    let opts = SolverOptions { max_iter: 60, tol: 1e-4 };
+    let (z, stats) = block.solve(&g.adj, &x, None, opts);
+    eprintln!("DEQ forward: {} iterations, residual {:.2e}", stats.iterations, stats.residual);
+    assert!(stats.residual < opts.tol, "{stats:?}");
+    // The reported residual is the true one.
+    let fz = tch::no_grad(|| block.f(&g.adj, &z, &x, None));
+    let r = (&fz - &z).norm().double_value(&[]) / fz.norm().double_value(&[]);
+    assert!((r - stats.residual).abs() < 1e-6, "{r} vs {stats:?}");
+}
+
+#[test]
+fn deq_implicit_gradient_matches_finite_differences() {
+    tch::manual_seed(6);
+    let (g, _tmp) = common::fixture_batch();
+    let (adj, x_in) = (g.adj.to_kind(Kind::Double), g.x.to_kind(Kind::Double));
+    let y = g.classes().unwrap();
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let block = DeqBlock::new(&(vs.root() / "deq"), ConvKind::Gcn, 8, 0);
+    let enc = nn::linear(vs.root() / "enc", g.x.size()[1], 8, Default::default());
+    let head = nn::linear(vs.root() / "head", 8, 4, Default::default());
+    vs.double();
+    let opts = SolverOptions { max_iter: 200, tol: 1e-11 };
+    let loss = |with_grad: bool| -> f64 {
+        let x = enc.forward(&x_in);
+        let (z, stats) = block.solve(&adj, &x, None, opts);
+        assert!(stats.residual < 1e-9, "{stats:?}");
+        let z = z.set_requires_grad(with_grad);
+        // (tch's cross_entropy_for_logits computes in float32.)
+        let l = head.forward(&z).log_softmax(-1, Kind::Double).nll_loss(y);
+        if with_grad {
+            l.backward();
+            let s = block.backward(&adj, &z, &x, &z.grad(), None, opts);
+            assert!(s.residual < 1e-8, "adjoint {s:?}");
+        }
+        l.double_value(&[])
+    };
+    loss(true);
+    let vars = vs.variables();
+    let mut checked = 0;
+    for name in ["deq.conv1.lin.weight", "deq.norm1.weight", "deq.conv2.lin.bias", "enc.weight"] {
+        let mut p = vars[name].shallow_clone();
+        let grad = p.grad().copy();
+        for k in [0i64, 3] {
+            let flat = p.view([-1]);
+            let orig = flat.double_value(&[k]);
+            let eps = 1e-5;
+            let mut at = |v: f64| {
+                tch::no_grad(|| {
+                    let _ = p.view([-1]).get(k).fill_(v);
+                });
+                tch::no_grad(|| loss(false))
+            };
+            let (a, b) = (at(orig + eps), at(orig - eps));
+            let fd = (a - b) / (2.0 * eps);
+            at(orig);
+            let want = grad.view([-1]).double_value(&[k]);
+            assert!(
+                (fd - want).abs() <= 1e-5 * (1.0 + fd.abs()),
+                "{name}[{k}]: implicit {want}, finite differences {fd}"
+            );
+            checked += 1;
+        }
+        let _ = &mut p;
+    }
+    assert_eq!(checked, 8);
 }

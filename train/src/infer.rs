@@ -1,0 +1,136 @@
+//! Multi-view inference: every view is an independent partition of the graph; a node's logits
+//! are averaged over the views it was predicted in, then scored with the dataset's metric.
+
+use crate::graph::GraphTensors;
+use crate::metric;
+use crate::model::Model;
+use mille_loader::{Batch, Loader};
+use mille_pipeline::{Labels, Store};
+use tch::{Device, Kind, Tensor};
+
+/// How batches become model inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FeatureNorm {
+    /// Features as stored.
+    None,
+    /// Each row divided by its sum (bag-of-words features such as Cora's).
+    Row,
+}
+
+/// A batch as tensors, with its features normalised.
+pub fn batch_tensors(b: &Batch, device: Device, norm: FeatureNorm) -> GraphTensors {
+    let mut g = GraphTensors::new(b, device);
+    if norm == FeatureNorm::Row {
+        g.x = &g.x / g.x.sum_dim_intlist(1, true, Kind::Float).clamp_min(1e-12);
+    }
+    g
+}
+
+/// Sums of per-view logits and how many views saw each node.
+#[derive(Debug, Clone)]
+pub struct ViewAverage {
+    /// Output width.
+    pub dim: usize,
+    sum: Vec<f32>,
+    count: Vec<u32>,
+}
+
+impl ViewAverage {
+    /// Empty, for `n` nodes of `dim` outputs.
+    pub fn new(n: usize, dim: usize) -> ViewAverage {
+        ViewAverage { dim, sum: vec![0.0; n * dim], count: vec![0; n] }
+    }
+
+    /// Adds one batch's logits (`nodes.len() x dim`, row-major) for global `nodes`.
+    pub fn add(&mut self, nodes: &[u32], logits: &[f32]) {
+        for (i, &v) in nodes.iter().enumerate() {
+            let v = v as usize;
+            for (s, l) in self.sum[v * self.dim..(v + 1) * self.dim].iter_mut().zip(&logits[i * self.dim..]) {
+                *s += l;
+            }
+            self.count[v] += 1;
+        }
+    }
+
+    /// Per-node mean logits (`n x dim`); nodes never seen stay 0.
+    pub fn mean(&self) -> Vec<f32> {
+        let mut out = self.sum.clone();
+        for (v, &c) in self.count.iter().enumerate() {
+            if c > 1 {
+                for x in &mut out[v * self.dim..(v + 1) * self.dim] {
+                    *x /= c as f32;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Runs `model` over every batch of `loader`'s epoch `epoch` (a [`mille_loader::PlanSpec::Views`]
+/// plan for multi-view inference) and averages each node's logits over the views.
+pub fn predict(
+    model: &Model,
+    loader: &Loader,
+    epoch: u64,
+    device: Device,
+    norm: FeatureNorm,
+    mut each: impl FnMut(),
+) -> mille_loader::Result<ViewAverage> {
+    let n = loader.store().num_nodes();
+    let mut avg = ViewAverage::new(n, model.config().out_dim as usize);
+    let mut batches = loader.epoch(epoch);
+    while let Some(b) = batches.next() {
+        let b = b?;
+        let g = batch_tensors(&b, device, norm);
+        let logits = model.logits(&g.adj, &g.x).to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
+        let flat: Vec<f32> = logits.reshape([-1]).try_into().expect("float logits");
+        avg.add(&b.nodes, &flat);
+        batches.recycle(b);
+        each();
+    }
+    Ok(avg)
+}
+
+/// Scores on train / valid / test.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Scores {
+    /// Training nodes.
+    pub train: f64,
+    /// Validation nodes.
+    pub valid: f64,
+    /// Test nodes.
+    pub test: f64,
+}
+
+/// The dataset's metric name: `acc` (multi-class) or `rocauc` (multi-label).
+pub fn metric_name(store: &Store) -> &'static str {
+    match store.labels() {
+        Some(Labels::MultiLabel(_)) => "rocauc",
+        _ => "acc",
+    }
+}
+
+/// Scores `logits` (`n x dim`) on the split's three sets with the dataset's metric.
+pub fn score(store: &Store, split: Option<&str>, logits: &[f32], dim: usize) -> anyhow::Result<Scores> {
+    let split = match split {
+        Some(s) => store.split(s)?,
+        None => {
+            store.default_split().ok_or_else(|| anyhow::anyhow!("store {} has no split", store.path().display()))?
+        }
+    };
+    let rows = |ids: &[u32]| ids.iter().map(|&v| v as usize).collect::<Vec<_>>();
+    let labels = store.labels().ok_or_else(|| anyhow::anyhow!("store {} has no labels", store.path().display()))?;
+    let f = |ids: &[u32]| match labels {
+        Labels::MultiClass(y) => metric::accuracy(logits, dim, y, &rows(ids)),
+        Labels::MultiLabel(y) => metric::mean_roc_auc(logits, y.data, y.cols, &rows(ids)),
+    };
+    Ok(Scores { train: f(split.train), valid: f(split.valid), test: f(split.test) })
+}
+
+/// Writes `n x dim` logits as a float32 `.npy` file (readable by numpy and the `ogb` Evaluator).
+pub fn write_npy(path: &std::path::Path, logits: &[f32], dim: usize) -> anyhow::Result<()> {
+    let t = Tensor::from_slice(logits).reshape([-1, dim as i64]);
+    t.write_npy(path)?;
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! Adam with gradient-norm clipping, its state in plain tensors so a checkpoint can hold it and a
+//! resumed run continues exactly where it stopped (tch's optimiser keeps its state out of reach).
+
+use std::path::Path;
+use tch::{Kind, Tensor, nn};
+
+/// Adam (Kingma & Ba), with optional L2 weight decay added to the gradient.
+#[derive(Debug)]
+pub struct Adam {
+    /// Learning rate.
+    pub lr: f64,
+    /// First-moment decay.
+    pub beta1: f64,
+    /// Second-moment decay.
+    pub beta2: f64,
+    /// Denominator epsilon.
+    pub eps: f64,
+    /// L2 penalty added to gradients.
+    pub weight_decay: f64,
+    /// Steps taken.
+    pub step: i64,
+    names: Vec<String>,
+    params: Vec<Tensor>,
+    m: Vec<Tensor>,
+    v: Vec<Tensor>,
+}
+
+impl Adam {
+    /// Adam over every trainable variable of `vs` (in name order, so state files line up).
+    pub fn new(vs: &nn::VarStore, lr: f64) -> Adam {
+        let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        let m = named.iter().map(|(_, t)| t.zeros_like()).collect();
+        let v = named.iter().map(|(_, t)| t.zeros_like()).collect();
+        let (names, params) = named.into_iter().unzip();
+        Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, step: 0, names, params, m, v }
+    }
+
+    /// Zeroes every gradient.
+    pub fn zero_grad(&mut self) {
+        for p in &mut self.params {
+            p.zero_grad();
+        }
+    }
+
+    /// Scales gradients so their global L2 norm is at most `max` (none when `max <= 0`);
+    /// returns the norm before clipping.
+    pub fn clip_grad_norm(&mut self, max: f64) -> f64 {
+        let grads: Vec<Tensor> = self.params.iter().map(|p| p.grad()).filter(|g| g.defined()).collect();
+        let total = grads.iter().map(|g| g.square().sum(Kind::Double).double_value(&[])).sum::<f64>().sqrt();
+        if max > 0.0 && total > max {
+            let s = max / (total + 1e-6);
+            tch::no_grad(|| {
+                for mut g in grads {
+                    let _ = g.g_mul_scalar_(s);
+                }
+            });
+        }
+        total
+    }
+
+    /// One update.
+    pub fn step(&mut self) {
+        self.step += 1;
+        let (b1, b2) = (self.beta1, self.beta2);
+        let c1 = 1.0 - b1.powi(self.step as i32);
+        let c2 = 1.0 - b2.powi(self.step as i32);
+        tch::no_grad(|| {
+            for ((p, m), v) in self.params.iter_mut().zip(&mut self.m).zip(&mut self.v) {
+                let g = p.grad();
+                if !g.defined() {
+                    continue;
+                }
+                let g = if self.weight_decay > 0.0 { &g + &*p * self.weight_decay } else { g };
+                let _ = m.g_mul_scalar_(b1).g_add_(&(&g * (1.0 - b1)));
+                let _ = v.g_mul_scalar_(b2).g_add_(&(g.square() * (1.0 - b2)));
+                let denom = (&*v / c2).sqrt() + self.eps;
+                let _ = p.g_sub_(&(&*m / &denom * (self.lr / c1)));
+            }
+        });
+    }
+
+    /// Writes the moments (safetensors) under `m.NAME` / `v.NAME`.
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        let mut named: Vec<(String, &Tensor)> = Vec::new();
+        for (i, n) in self.names.iter().enumerate() {
+            named.push((format!("m.{n}"), &self.m[i]));
+            named.push((format!("v.{n}"), &self.v[i]));
+        }
+        Tensor::write_safetensors(&named, path)?;
+        Ok(())
+    }
+
+    /// Reads moments written by [`Adam::save`]; every parameter's must be there with its shape.
+    pub fn load(&mut self, path: &Path, step: i64) -> anyhow::Result<()> {
+        let read: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(path)?.into_iter().collect();
+        for (i, n) in self.names.iter().enumerate() {
+            for (prefix, dst) in [("m", &mut self.m[i]), ("v", &mut self.v[i])] {
+                let t = read
+                    .get(&format!("{prefix}.{n}"))
+                    .ok_or_else(|| anyhow::anyhow!("{}: no optimiser state for {n}", path.display()))?;
+                anyhow::ensure!(
+                    t.size() == dst.size(),
+                    "{}: state of {n} has shape {:?}, the model {:?}",
+                    path.display(),
+                    t.size(),
+                    dst.size()
+                );
+                tch::no_grad(|| dst.copy_(t));
+            }
+        }
+        self.step = step;
+        Ok(())
+    }
+}

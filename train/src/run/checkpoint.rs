@@ -1,0 +1,67 @@
+//! Checkpoints: `RUN/checkpoint-EPOCH/` holds the weights and Adam's moments (safetensors) and
+//! the loop's state (JSON); `RUN/checkpoint.json` names the latest and is replaced atomically,
+//! so a run killed at any moment resumes from a complete checkpoint.
+
+use crate::infer::Scores;
+use crate::optim::Adam;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use tch::nn;
+
+/// What the training loop needs besides weights and optimiser moments.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoopState {
+    /// Epochs completed.
+    pub epoch: u64,
+    /// Adam steps taken.
+    pub step: i64,
+    /// Best validation score so far, and the epoch and scores it came with.
+    pub best: Option<(u64, Scores)>,
+    /// Seconds of every completed epoch (training loop only).
+    pub epoch_seconds: Vec<f64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Pointer {
+    dir: String,
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, bytes).map_err(|e| anyhow::anyhow!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(())
+}
+
+/// Saves a checkpoint of `epoch` and points `RUN/checkpoint.json` at it; removes the previous.
+pub fn save(run: &Path, vs: &nn::VarStore, adam: &Adam, state: &LoopState) -> anyhow::Result<()> {
+    let name = format!("checkpoint-{:05}", state.epoch);
+    let dir = run.join(&name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    vs.save(dir.join("model.safetensors"))?;
+    adam.save(&dir.join("adam.safetensors"))?;
+    write_atomic(&dir.join("state.json"), &serde_json::to_vec_pretty(state)?)?;
+    let previous = latest_dir(run);
+    write_atomic(&run.join("checkpoint.json"), &serde_json::to_vec(&Pointer { dir: name })?)?;
+    if let Some(p) = previous.filter(|p| *p != dir) {
+        let _ = std::fs::remove_dir_all(p);
+    }
+    Ok(())
+}
+
+fn latest_dir(run: &Path) -> Option<PathBuf> {
+    let p: Pointer = serde_json::from_slice(&std::fs::read(run.join("checkpoint.json")).ok()?).ok()?;
+    Some(run.join(p.dir))
+}
+
+/// Loads the latest checkpoint into `vs` and `adam`; `None` when the run has none.
+pub fn load(run: &Path, vs: &mut nn::VarStore, adam: &mut Adam) -> anyhow::Result<Option<LoopState>> {
+    let Some(dir) = latest_dir(run) else { return Ok(None) };
+    let state_path = dir.join("state.json");
+    let state: LoopState = serde_json::from_slice(&std::fs::read(&state_path)?)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", state_path.display()))?;
+    vs.load(dir.join("model.safetensors"))?;
+    adam.load(&dir.join("adam.safetensors"), state.step)?;
+    Ok(Some(state))
+}

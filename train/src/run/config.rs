@@ -1,0 +1,142 @@
+//! A run's settings: everything that decides its result, saved as `RUN/config.toml` so the run
+//! can be reproduced or resumed.
+
+use crate::conv::ConvKind;
+use crate::infer::FeatureNorm;
+use crate::model::ModelKind;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// How training epochs are cut into batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Batching {
+    /// A fresh random partition into `parts` parts every epoch (the paper's protocol).
+    Random,
+    /// A METIS partition into `metis_parts` clusters, regrouped at random into `parts` batches
+    /// every epoch (Cluster-GCN).
+    Metis,
+}
+
+/// Settings of a training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// The prepared store.
+    pub store: PathBuf,
+    /// Model kind.
+    pub model: ModelKind,
+    /// Convolution.
+    pub conv: ConvKind,
+    /// Blocks (0: an MLP).
+    pub layers: usize,
+    /// Hidden channels.
+    pub hidden: i64,
+    /// Groups of the reversible models.
+    pub groups: i64,
+    /// Dropout probability.
+    pub dropout: f64,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// L2 weight decay.
+    pub weight_decay: f64,
+    /// Gradient-norm clipping (0: off).
+    pub clip: f64,
+    /// Training epochs.
+    pub epochs: u64,
+    /// Training batches per epoch.
+    pub parts: u32,
+    /// Random clustering or METIS clusters.
+    pub batching: Batching,
+    /// METIS clusters (Cluster-GCN); default `10 * parts`.
+    pub metis_parts: Option<u32>,
+    /// Views of the final multi-view inference.
+    pub views: u32,
+    /// Parts per evaluation view.
+    pub eval_parts: u32,
+    /// Evaluate every this many epochs (single view); the last epoch always is.
+    pub eval_every: u64,
+    /// Seed of partitions, initialisation and dropout.
+    pub seed: u64,
+    /// `auto`, `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+    /// Loader worker threads.
+    pub workers: usize,
+    /// Split (default: the store's first).
+    pub split: Option<String>,
+    /// Feature normalisation.
+    pub feature_norm: FeatureNorm,
+    /// DEQ: most Broyden iterations.
+    pub deq_max_iter: usize,
+    /// DEQ: relative residual tolerance.
+    pub deq_tol: f64,
+}
+
+impl RunConfig {
+    /// The paper's products setup at a small size: RevGNN, SAGE, 2 groups, dropout 0.5, lr 0.003,
+    /// 10 random parts.
+    pub fn new(store: impl Into<PathBuf>) -> RunConfig {
+        RunConfig {
+            store: store.into(),
+            model: ModelKind::Revgnn,
+            conv: ConvKind::Sage,
+            layers: 7,
+            hidden: 64,
+            groups: 2,
+            dropout: 0.5,
+            lr: 0.003,
+            weight_decay: 0.0,
+            clip: 1.0,
+            epochs: 20,
+            parts: 10,
+            batching: Batching::Random,
+            metis_parts: None,
+            views: 1,
+            eval_parts: 1,
+            eval_every: 1,
+            seed: 0,
+            device: "auto".into(),
+            workers: 1,
+            split: None,
+            feature_norm: FeatureNorm::None,
+            deq_max_iter: 30,
+            deq_tol: 1e-4,
+        }
+    }
+
+    /// Reads a TOML file.
+    pub fn load(path: &Path) -> anyhow::Result<RunConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    /// The TOML text.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a run config serialises")
+    }
+
+    /// Rejects settings that cannot work, naming the setting.
+    pub fn check(&self) -> anyhow::Result<()> {
+        use anyhow::ensure;
+        ensure!(self.hidden > 0, "--hidden must be positive");
+        let reversible = matches!(self.model, ModelKind::Revgnn | ModelKind::WtRevgnn);
+        ensure!(
+            !reversible || (self.groups >= 2 && self.hidden % self.groups == 0),
+            "--hidden {} must split into --groups {} (at least 2) for a reversible model",
+            self.hidden,
+            self.groups
+        );
+        ensure!((0.0..1.0).contains(&self.dropout), "--dropout must be in [0, 1), got {}", self.dropout);
+        ensure!(self.lr > 0.0, "--lr must be positive");
+        ensure!(
+            self.parts >= 1 && self.eval_parts >= 1 && self.views >= 1,
+            "--parts, --eval-parts, --views must be >= 1"
+        );
+        ensure!(self.eval_every >= 1, "--eval-every must be >= 1");
+        if let Some(m) = self.metis_parts {
+            ensure!(m >= self.parts, "--metis-parts {m} must be at least --parts {}", self.parts);
+        }
+        crate::parse_device(&self.device)?;
+        Ok(())
+    }
+}

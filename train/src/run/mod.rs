@@ -1,0 +1,379 @@
+//! The training loop: epochs of loader batches, Adam with clipping, evaluation and best-validation
+//! selection, checkpoints that a killed run resumes from exactly, metrics as JSON lines, and a
+//! final multi-view inference whose predictions and summary land in the run folder.
+//!
+//! Run folder: `config.toml` (the exact settings), `metrics.jsonl` (one line per epoch),
+//! `checkpoint.json` + `checkpoint-EPOCH/`, `best.safetensors` (best-validation weights),
+//! `predictions.npy` (multi-view logits of every node), `summary.json`.
+//!
+//! Randomness is drawn from (seed, epoch) alone: the loader's plan and libtorch's generator are
+//! reseeded at the start of every epoch, so the RNG state to resume is the epoch number.
+
+mod checkpoint;
+mod config;
+
+pub use checkpoint::LoopState;
+pub use config::{Batching, RunConfig};
+
+use crate::graph::{GraphTensors, Targets};
+use crate::infer::{self, Scores};
+use crate::model::{Model, ModelConfig, num_params};
+use crate::optim::Adam;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mille_loader::{Loader, LoaderConfig, PlanSpec};
+use mille_pipeline::{Labels, Store};
+use serde_json::json;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+use tch::{Device, Kind, Reduction, Tensor, nn};
+
+/// What a finished run reports (`RUN/summary.json`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Summary {
+    /// Metric name (`acc` or `rocauc`).
+    pub metric: String,
+    /// Single-view train score of the best-validation model.
+    pub train: f64,
+    /// Its validation score.
+    pub valid: f64,
+    /// Its test score.
+    pub test: f64,
+    /// Epoch the best validation score came from.
+    pub best_epoch: u64,
+    /// Multi-view scores of the best-validation model.
+    pub multi_view: Scores,
+    /// Views and parts per view of that inference.
+    pub views: u32,
+    /// Parts per evaluation view.
+    pub eval_parts: u32,
+    /// Trainable parameters.
+    pub params: i64,
+    /// Peak memory: the process's peak RSS on the CPU.
+    pub peak_memory_bytes: u64,
+    /// Seconds of every training epoch (batches, forward, backward, step; no evaluation).
+    pub epoch_seconds: Vec<f64>,
+    /// Their median.
+    pub epoch_seconds_median: f64,
+    /// Device trained on.
+    pub device: String,
+    /// Model and convolution.
+    pub model: String,
+    /// Blocks.
+    pub layers: usize,
+    /// Hidden channels.
+    pub hidden: i64,
+}
+
+/// Peak resident memory of this process (`VmHWM`), bytes.
+pub fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .map_or(0, |kb: u64| kb * 1024)
+}
+
+/// A training run.
+pub struct Trainer {
+    cfg: RunConfig,
+    out: PathBuf,
+    store: Arc<Store>,
+    device: Device,
+    vs: nn::VarStore,
+    model: Model,
+    adam: Adam,
+    train_loader: Loader,
+    state: LoopState,
+    /// Draw progress bars (else one log line per epoch).
+    pub progress: bool,
+}
+
+fn epoch_seed(seed: u64, epoch: u64) -> i64 {
+    (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch.wrapping_add(1).wrapping_mul(0xD1B5_4A32_D192_ED03)) as i64
+        & i64::MAX
+}
+
+impl Trainer {
+    /// A new run writing into `out`, or (with `resume`) the run already there continued from
+    /// its latest checkpoint, with the settings it was started with except `cfg.epochs`.
+    pub fn new(mut cfg: RunConfig, out: &Path, resume: bool) -> anyhow::Result<Trainer> {
+        let saved = out.join("config.toml");
+        if resume && saved.exists() {
+            let epochs = cfg.epochs;
+            cfg = RunConfig::load(&saved)?;
+            cfg.epochs = epochs;
+        }
+        cfg.check()?;
+        let device = crate::parse_device(&cfg.device)?;
+        if let Device::Cuda(i) = device {
+            anyhow::ensure!(
+                (i as i64) < tch::Cuda::device_count(),
+                "device cuda:{i} requested, but libtorch sees {} CUDA device(s)",
+                tch::Cuda::device_count()
+            );
+        }
+        let store = Arc::new(Store::open(&cfg.store)?);
+        let (in_dim, edge_dim) = match (store.features(), store.edge_features()) {
+            (Some(f), e) => (f.cols as i64, e.map_or(0, |e| e.cols as i64)),
+            (None, Some(e)) => (e.cols as i64, e.cols as i64),
+            (None, None) => anyhow::bail!("store {} has neither node nor edge features", store.path().display()),
+        };
+        let out_dim = match store.labels() {
+            Some(Labels::MultiClass(y)) => y.iter().copied().max().unwrap_or(0) as i64 + 1,
+            Some(Labels::MultiLabel(y)) => y.cols as i64,
+            None => anyhow::bail!("store {} has no labels to train on", store.path().display()),
+        };
+        let mut mc = ModelConfig::new(cfg.model, cfg.conv, cfg.layers, cfg.hidden, in_dim, out_dim);
+        mc.groups = cfg.groups;
+        mc.dropout = cfg.dropout;
+        mc.edge_dim = edge_dim;
+        mc.deq_max_iter = cfg.deq_max_iter;
+        mc.deq_tol = cfg.deq_tol;
+        tch::manual_seed(cfg.seed as i64);
+        let mut vs = nn::VarStore::new(device);
+        let model = Model::new(&vs.root(), mc);
+        let mut adam = Adam::new(&vs, cfg.lr);
+        adam.weight_decay = cfg.weight_decay;
+
+        let plan = match cfg.batching {
+            Batching::Random => PlanSpec::RandomParts { parts: cfg.parts },
+            Batching::Metis => {
+                let k = cfg.metis_parts.unwrap_or(10 * cfg.parts);
+                let method = mille_partition::Method::Metis(Default::default());
+                let (p, _, _) = mille_partition::cached_or_compute(&store, &method, k, cfg.seed)?;
+                PlanSpec::ClusterGcn { partition: Arc::new(p), per_batch: k.div_ceil(cfg.parts) }
+            }
+        };
+        let train_loader = Loader::new(store.clone(), loader_config(&cfg, plan))?;
+
+        std::fs::create_dir_all(out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+        let state = if resume {
+            checkpoint::load(out, &mut vs, &mut adam)?.unwrap_or_default()
+        } else {
+            for stale in ["metrics.jsonl", "checkpoint.json", "summary.json", "best.safetensors"] {
+                let _ = std::fs::remove_file(out.join(stale));
+            }
+            LoopState::default()
+        };
+        std::fs::write(&saved, cfg.to_toml())?;
+        truncate_metrics(&out.join("metrics.jsonl"), state.epoch)?;
+        Ok(Trainer {
+            cfg,
+            out: out.to_path_buf(),
+            store,
+            device,
+            vs,
+            model,
+            adam,
+            train_loader,
+            state,
+            progress: false,
+        })
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The weights.
+    pub fn var_store(&self) -> &nn::VarStore {
+        &self.vs
+    }
+
+    /// The loop state (epochs done, best validation).
+    pub fn state(&self) -> &LoopState {
+        &self.state
+    }
+
+    fn bar(&self, len: u64, what: &str) -> ProgressBar {
+        let bar = ProgressBar::new(len);
+        if !self.progress {
+            bar.set_draw_target(ProgressDrawTarget::hidden());
+        }
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {per_sec} {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(what.to_string());
+        bar
+    }
+
+    /// One training epoch; returns (mean loss over batches, seconds).
+    fn train_epoch(&mut self, epoch: u64) -> anyhow::Result<(f64, f64)> {
+        tch::manual_seed(epoch_seed(self.cfg.seed, epoch));
+        let t0 = Instant::now();
+        let mut batches = self.train_loader.epoch(epoch);
+        let bar = self.bar(batches.len() as u64, &format!("epoch {}", epoch + 1));
+        let (mut total, mut count) = (0.0, 0usize);
+        while let Some(b) = batches.next() {
+            let b = b?;
+            let g = infer::batch_tensors(&b, self.device, self.cfg.feature_norm);
+            batches.recycle(b);
+            let rows = g.train.nonzero().squeeze_dim(1);
+            if rows.size()[0] == 0 {
+                bar.inc(1);
+                continue;
+            }
+            self.adam.zero_grad();
+            let loss = self.model.backward(&g.adj, &g.x, |logits| loss_on(logits, &g, &rows));
+            self.adam.clip_grad_norm(self.cfg.clip);
+            self.adam.step();
+            total += loss;
+            count += 1;
+            bar.set_message(format!("loss {loss:.4}"));
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        Ok((total / count.max(1) as f64, t0.elapsed().as_secs_f64()))
+    }
+
+    /// Scores of the current weights with `views` views of `eval_parts` parts, and the averaged
+    /// logits.
+    pub fn evaluate(&self, views: u32) -> anyhow::Result<(Scores, Vec<f32>)> {
+        let loader = Loader::new(
+            self.store.clone(),
+            loader_config(&self.cfg, PlanSpec::Views { views, parts: self.cfg.eval_parts }),
+        )?;
+        let bar = self.bar((views * self.cfg.eval_parts) as u64, "evaluate");
+        let avg = infer::predict(&self.model, &loader, 0, self.device, self.cfg.feature_norm, || bar.inc(1))?;
+        bar.finish_and_clear();
+        let logits = avg.mean();
+        Ok((infer::score(&self.store, self.cfg.split.as_deref(), &logits, avg.dim)?, logits))
+    }
+
+    /// Trains the remaining epochs (checkpointing after each), then evaluates the best model
+    /// with multi-view inference and writes predictions and the summary.
+    pub fn fit(&mut self) -> anyhow::Result<Summary> {
+        let metrics_path = self.out.join("metrics.jsonl");
+        while self.state.epoch < self.cfg.epochs {
+            let epoch = self.state.epoch;
+            let (loss, seconds) = self.train_epoch(epoch)?;
+            anyhow::ensure!(loss.is_finite(), "training diverged at epoch {} (loss {loss})", epoch + 1);
+            let mut line = json!({
+                "epoch": epoch + 1, "loss": loss, "seconds": seconds,
+                "batches_per_second": self.cfg.parts as f64 / seconds,
+                "peak_memory_bytes": peak_rss_bytes(),
+            });
+            if let Some((fwd, adj)) = self.model.last_solves() {
+                line["deq_forward_iterations"] = json!(fwd.iterations);
+                line["deq_forward_residual"] = json!(fwd.residual);
+                line["deq_adjoint_iterations"] = json!(adj.iterations);
+            }
+            if (epoch + 1).is_multiple_of(self.cfg.eval_every) || epoch + 1 == self.cfg.epochs {
+                let (s, _) = self.evaluate(1)?;
+                line["train"] = json!(s.train);
+                line["valid"] = json!(s.valid);
+                line["test"] = json!(s.test);
+                if self.state.best.is_none_or(|(_, b)| s.valid > b.valid) {
+                    self.state.best = Some((epoch + 1, s));
+                    self.vs.save(self.out.join("best.safetensors"))?;
+                }
+            }
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&metrics_path)?;
+            writeln!(f, "{line}")?;
+            tracing::info!("epoch {}: {line}", epoch + 1);
+            if !self.progress {
+                eprintln!("{line}");
+            }
+            self.state.epoch = epoch + 1;
+            self.state.step = self.adam.step;
+            self.state.epoch_seconds.push(seconds);
+            checkpoint::save(&self.out, &self.vs, &self.adam, &self.state)?;
+        }
+        self.finish()
+    }
+
+    /// Loads the best weights, runs multi-view inference, writes `predictions.npy` and
+    /// `summary.json`.
+    pub fn finish(&mut self) -> anyhow::Result<Summary> {
+        let best = self.out.join("best.safetensors");
+        if best.exists() {
+            self.vs.load(&best)?;
+        }
+        let (single, best_epoch) = match self.state.best {
+            Some((e, s)) => (s, e),
+            None => (self.evaluate(1)?.0, self.state.epoch),
+        };
+        let (multi, logits) = self.evaluate(self.cfg.views)?;
+        infer::write_npy(&self.out.join("predictions.npy"), &logits, self.model.config().out_dim as usize)?;
+        let mut sorted = self.state.epoch_seconds.clone();
+        sorted.sort_by(f64::total_cmp);
+        let summary = Summary {
+            metric: infer::metric_name(&self.store).into(),
+            train: single.train,
+            valid: single.valid,
+            test: single.test,
+            best_epoch,
+            multi_view: multi,
+            views: self.cfg.views,
+            eval_parts: self.cfg.eval_parts,
+            params: num_params(&self.vs),
+            peak_memory_bytes: peak_rss_bytes(),
+            epoch_seconds: self.state.epoch_seconds.clone(),
+            epoch_seconds_median: sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN),
+            device: format!("{:?}", self.device),
+            model: format!("{}/{}", self.cfg.model.name(), self.cfg.conv.name()),
+            layers: self.cfg.layers,
+            hidden: self.cfg.hidden,
+        };
+        std::fs::write(self.out.join("summary.json"), serde_json::to_vec_pretty(&summary)?)?;
+        Ok(summary)
+    }
+}
+
+fn loader_config(cfg: &RunConfig, plan: PlanSpec) -> LoaderConfig {
+    LoaderConfig {
+        plan,
+        seed: cfg.seed,
+        workers: cfg.workers.max(1),
+        prefetch: 2,
+        self_loops: true,
+        edge_features: true,
+        split: cfg.split.clone(),
+        ..Default::default()
+    }
+}
+
+/// Cross-entropy (classes) or BCE-with-logits over present labels (binary tasks) on `rows`.
+fn loss_on(logits: &Tensor, g: &GraphTensors, rows: &Tensor) -> Tensor {
+    let out = logits.index_select(0, rows);
+    match &g.targets {
+        Targets::Classes(y) => out.cross_entropy_for_logits(&y.index_select(0, rows)),
+        Targets::Binary { y, present } => {
+            let w = present.index_select(0, rows).to_kind(out.kind());
+            let l = out.binary_cross_entropy_with_logits(
+                &y.index_select(0, rows),
+                Some(w.shallow_clone()),
+                None,
+                Reduction::Sum,
+            );
+            l / w.sum(Kind::Float).clamp_min(1.0)
+        }
+        Targets::None => unreachable!("the trainer checks the store has labels"),
+    }
+}
+
+/// Drops metric lines of epochs after `epoch` (written by a run killed before its checkpoint).
+fn truncate_metrics(path: &Path, epoch: u64) -> anyhow::Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v["epoch"].as_u64())
+                .is_some_and(|e| e <= epoch)
+        })
+        .collect();
+    let mut body = kept.join("\n");
+    if !body.is_empty() {
+        body.push('\n');
+    }
+    std::fs::write(path, body)?;
+    Ok(())
+}
