@@ -1,5 +1,7 @@
 //! Shared pieces of mille's command-line programs: logging, exit codes, memory figures.
 
+pub mod plot;
+
 use std::path::PathBuf;
 
 /// Sets up `tracing` on stderr (`RUST_LOG` or `MILLE_LOG` picks the level; default `warn`).
@@ -96,3 +98,24 @@ pub use tikv_jemallocator::Jemalloc;
 pub struct MallocConf(pub *const std::ffi::c_char);
 // SAFETY: points to a string literal, never written.
 unsafe impl Sync for MallocConf {}
+
+/// Prints a finished run's summary as a small table.
+pub fn print_summary(s: &mille_train::run::Summary, run: &std::path::Path) {
+    println!("run {} ({} x {} layers, {} channels, {})", run.display(), s.model, s.layers, s.hidden, s.device);
+    println!("  {:<28} {:>8} {:>8} {:>8}", s.metric, "train", "valid", "test");
+    println!(
+        "  {:<28} {:>8.4} {:>8.4} {:>8.4}",
+        format!("single view (best epoch {})", s.best_epoch),
+        s.train,
+        s.valid,
+        s.test
+    );
+    let mv = format!("multi-view ({} x {} parts)", s.views, s.eval_parts);
+    println!("  {:<28} {:>8.4} {:>8.4} {:>8.4}", mv, s.multi_view.train, s.multi_view.valid, s.multi_view.test);
+    println!(
+        "  parameters {}   seconds/epoch (median) {:.2}   peak memory {}",
+        s.params,
+        s.epoch_seconds_median,
+        human_bytes(s.peak_memory_bytes)
+    );
+}

@@ -71,7 +71,7 @@ fn reference(
             let mut m = hj;
             if let Some(e) = e {
                 let rows: Vec<i64> = (g.0[i] as i64..g.0[i + 1] as i64).collect();
-                m = m + lin(w, "c/edge", &e.index_select(0, &Tensor::from_slice(&rows)));
+                m += lin(w, "c/edge", &e.index_select(0, &Tensor::from_slice(&rows)));
             }
             let m = m.relu() + MESSAGE_EPS;
             let agg = match aggr {
@@ -132,7 +132,7 @@ fn every_operator_matches_its_dense_reference() {
         tch::no_grad(|| {
             for (name, mut t) in vs.variables() {
                 if name.ends_with(".t") || name.contains("norm") || name.contains("att") || name.ends_with("bias") {
-                    let _ = t.copy_(&(Tensor::randn(t.size(), (Kind::Double, Device::Cpu)) * 0.5 + &t));
+                    t.copy_(&(Tensor::randn(t.size(), (Kind::Double, Device::Cpu)) * 0.5 + &t));
                 }
             }
         });

@@ -49,3 +49,35 @@ fn multi_view_logits_are_the_mean_of_per_view_logits() {
         assert!((g - want).abs() <= 1e-5 * (1.0 + want.abs()), "entry {i}: {g} vs {want}");
     }
 }
+
+#[test]
+fn multi_label_training_with_edge_features_scores_rocauc() {
+    // The proteins-like fixture: no node features (the trainer averages incoming edge
+    // features, as DeeperGCN does), 8 edge features, binary tasks scored by mean ROC-AUC.
+    let (store, _tmp) =
+        common::store(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/proteins_like"), true);
+    let run = tempfile::tempdir().unwrap();
+    let mut cfg = mille_train::run::RunConfig::new(&store);
+    cfg.conv = ConvKind::parse("gen:max").unwrap();
+    cfg.layers = 4;
+    cfg.hidden = 16;
+    cfg.dropout = 0.1;
+    cfg.lr = 0.01;
+    cfg.epochs = 5;
+    cfg.parts = 2;
+    cfg.eval_parts = 2;
+    cfg.views = 2;
+    cfg.device = "cpu".into();
+    let s = mille_train::run::Trainer::new(cfg, run.path(), false).unwrap().fit().unwrap();
+    assert_eq!(s.metric, "rocauc");
+    for v in [s.train, s.valid, s.test, s.multi_view.test] {
+        assert!((0.0..=1.0).contains(&v), "{s:?}");
+    }
+    // The stored predictions score the same as the summary says.
+    let st = Store::open(&store).unwrap();
+    let pred = tch::Tensor::read_npy(run.path().join("predictions.npy")).unwrap();
+    let dim = pred.size()[1] as usize;
+    let flat: Vec<f32> = pred.reshape([-1]).try_into().unwrap();
+    let again = mille_train::infer::score(&st, None, &flat, dim).unwrap();
+    assert_eq!(again, s.multi_view);
+}

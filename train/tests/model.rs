@@ -125,7 +125,7 @@ fn deq_implicit_gradient_matches_finite_differences() {
             let flat = p.view([-1]);
             let orig = flat.double_value(&[k]);
             let eps = 1e-5;
-            let mut at = |v: f64| {
+            let at = |v: f64| {
                 tch::no_grad(|| {
                     let _ = p.view([-1]).get(k).fill_(v);
                 });

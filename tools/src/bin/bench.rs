@@ -97,8 +97,11 @@ enum Cmd {
         #[arg(long, default_value_t = 50_000)]
         nodes: usize,
         /// Models, comma-separated.
-        #[arg(long, default_value = "resgnn,revgnn,wt-revgnn")]
+        #[arg(long, default_value = "resgnn,revgnn,wt-revgnn,deq")]
         models: String,
+        /// Write a PNG plot of peak memory against depth here.
+        #[arg(long, value_name = "PNG")]
+        plot: Option<PathBuf>,
         /// Skip ResGNN above this depth (its memory grows linearly).
         #[arg(long, default_value_t = 112)]
         max_resgnn_layers: usize,
@@ -141,8 +144,8 @@ fn main() {
         Cmd::Prepare { from, add_inverse_edge, scratch, json } => bench_prepare(from, add_inverse_edge, scratch, json),
         Cmd::Zstd { store, level, scratch, json } => bench_zstd(store, level, scratch, json),
         Cmd::Partition { store, parts, methods, seed, json } => bench_partition(store, parts, &methods, seed, json),
-        Cmd::MemoryDepth { layers, hidden, nodes, models, max_resgnn_layers, json } => {
-            bench_memory_depth(&layers, hidden, nodes, &models, max_resgnn_layers, json)
+        Cmd::MemoryDepth { layers, hidden, nodes, models, max_resgnn_layers, plot, json } => {
+            bench_memory_depth(&layers, hidden, nodes, &models, max_resgnn_layers, plot, json)
         }
         Cmd::MemoryStep { model, layers, hidden, nodes } => memory_step(&model, layers, hidden, nodes),
         Cmd::Loader { store, parts, workers, prefetch, epochs, cold, by_part, compressed, json } => {
@@ -385,6 +388,7 @@ fn bench_memory_depth(
     nodes: usize,
     models: &str,
     max_res: usize,
+    plot: Option<PathBuf>,
     as_json: bool,
 ) -> anyhow::Result<()> {
     let me = std::env::current_exe()?;
@@ -392,6 +396,8 @@ fn bench_memory_depth(
     for model in models.split(',').map(str::trim).filter(|m| !m.is_empty()) {
         for l in layers.split(',').map(|l| l.trim().parse::<usize>()) {
             let l = l.context("--layers takes comma-separated integers")?;
+            // ResGNN grows linearly; DEQ's memory does not depend on depth at all (its depth is
+            // the solver's iteration count), so one depth-free point is measured per listed depth.
             if model == "resgnn" && l > max_res {
                 continue;
             }
@@ -403,6 +409,23 @@ fn bench_memory_depth(
                 &me,
                 &["memory-step", "--model", model, "--layers", &l, "--hidden", &h, "--nodes", &n],
             )?);
+        }
+    }
+    if let Some(path) = &plot {
+        let mut series: Vec<mille_tools::plot::Series> = Vec::new();
+        for r in &rows {
+            let name = r["model"].as_str().unwrap_or("").to_string();
+            let point =
+                (r["layers"].as_f64().unwrap_or(0.0), r["peak_memory_bytes"].as_f64().unwrap_or(0.0) / 1048576.0);
+            match series.iter_mut().find(|s| s.name == name) {
+                Some(s) => s.points.push(point),
+                None => series.push(mille_tools::plot::Series { name, points: vec![point] }),
+            }
+        }
+        let title = format!("Peak memory of one training step ({nodes} nodes, {hidden} channels)");
+        mille_tools::plot::line_chart(path, &title, "layers", "peak RSS (MiB)", &series, true)?;
+        if !as_json {
+            eprintln!("plot: {}", path.display());
         }
     }
     if as_json {
@@ -427,15 +450,11 @@ fn bench_memory_depth(
 /// 100 features, 47 classes), as the paper's memory figure does with one fixed batch.
 fn memory_step(model: &str, layers: usize, hidden: i64, nodes: usize) -> anyhow::Result<()> {
     use mille_train::conv::ConvKind;
-    use mille_train::graph::{GraphTensors, Norm};
+    use mille_train::graph::GraphTensors;
     use mille_train::model::{Model, ModelConfig, ModelKind, num_params};
-    use mille_train::tch::{Device, Kind, Tensor, nn, nn::OptimizerConfig};
-    let kind = match model {
-        "resgnn" => ModelKind::ResGnn,
-        "revgnn" => ModelKind::RevGnn,
-        "wt-revgnn" => ModelKind::WtRevGnn,
-        other => anyhow::bail!("unknown model {other:?}"),
-    };
+    use mille_train::optim::Adam;
+    use mille_train::tch::{Device, Kind, Tensor, nn};
+    let kind = ModelKind::parse(model).ok_or_else(|| anyhow::anyhow!("unknown model {model:?}"))?;
     let (degree, dim, classes) = (10usize, 100usize, 47i64);
     let mut r = 0x9E37_79B9_7F4A_7C15u64;
     let mut next = || {
@@ -456,27 +475,19 @@ fn memory_step(model: &str, layers: usize, hidden: i64, nodes: usize) -> anyhow:
     let feats: Vec<f32> = (0..nodes * dim).map(|_| (next() % 1000) as f32 / 1000.0 - 0.5).collect();
     let labels: Vec<i32> = (0..nodes).map(|_| (next() % classes as u64) as i32).collect();
     let all = vec![true; nodes];
-    let g = GraphTensors::from_parts(&indptr, &indices, &feats, dim, Some(&labels), [&all, &all, &all], Device::Cpu);
+    let g =
+        GraphTensors::from_parts(&indptr, &indices, &feats, dim, Some(&labels), [&all, &all, &all], None, Device::Cpu);
     drop((indices, feats));
-    let adj = g.operator(Norm::Mean);
-    let y = g.y.as_ref().expect("labels");
+    let y = g.classes().expect("labels");
     let vs = nn::VarStore::new(Device::Cpu);
-    let cfg = ModelConfig {
-        kind,
-        conv: ConvKind::Sage,
-        layers,
-        hidden,
-        groups: 2,
-        dropout: 0.1,
-        in_dim: dim as i64,
-        out_dim: classes,
-    };
+    let mut cfg = ModelConfig::new(kind, ConvKind::Sage, layers, hidden, dim as i64, classes);
+    cfg.dropout = 0.1;
     let m = Model::new(&vs.root(), cfg);
-    let mut opt = nn::Adam::default().build(&vs, 1e-3)?;
+    let mut opt = Adam::new(&vs, 1e-3);
     let before = mille_tools::rss_bytes();
     let t = Instant::now();
     opt.zero_grad();
-    let loss = m.backward(&adj, &g.x, |logits| logits.cross_entropy_for_logits(y));
+    let loss = m.backward(&g.adj, &g.x, |logits| logits.cross_entropy_for_logits(y));
     opt.step();
     let secs = t.elapsed().as_secs_f64();
     let _ = Tensor::zeros([1], (Kind::Float, Device::Cpu));
@@ -486,6 +497,7 @@ fn memory_step(model: &str, layers: usize, hidden: i64, nodes: usize) -> anyhow:
             "model": model, "layers": layers, "hidden": hidden, "nodes": nodes,
             "params": num_params(&vs), "peak_memory_bytes": mille_tools::peak_rss_bytes(),
             "rss_before_step_bytes": before, "seconds": secs, "loss": loss,
+            "deq_forward_iterations": m.last_solves().map(|s| s.0.iterations),
         })
     );
     Ok(())

@@ -99,12 +99,17 @@ fn epoch_seed(seed: u64, epoch: u64) -> i64 {
 impl Trainer {
     /// A new run writing into `out`, or (with `resume`) the run already there continued from
     /// its latest checkpoint, with the settings it was started with except `cfg.epochs`.
-    pub fn new(mut cfg: RunConfig, out: &Path, resume: bool) -> anyhow::Result<Trainer> {
+    pub fn new(cfg: RunConfig, out: &Path, resume: bool) -> anyhow::Result<Trainer> {
+        Trainer::build(cfg, out, resume, true)
+    }
+
+    fn build(mut cfg: RunConfig, out: &Path, resume: bool, write: bool) -> anyhow::Result<Trainer> {
         let saved = out.join("config.toml");
         if resume && saved.exists() {
-            let epochs = cfg.epochs;
+            // What decides the result comes from the run; how long and where to run, from now.
+            let (epochs, device, workers) = (cfg.epochs, cfg.device.clone(), cfg.workers);
             cfg = RunConfig::load(&saved)?;
-            cfg.epochs = epochs;
+            (cfg.epochs, cfg.device, cfg.workers) = (epochs, device, workers);
         }
         cfg.check()?;
         let device = crate::parse_device(&cfg.device)?;
@@ -158,8 +163,10 @@ impl Trainer {
             }
             LoopState::default()
         };
-        std::fs::write(&saved, cfg.to_toml())?;
-        truncate_metrics(&out.join("metrics.jsonl"), state.epoch)?;
+        if write {
+            std::fs::write(&saved, cfg.to_toml())?;
+            truncate_metrics(&out.join("metrics.jsonl"), state.epoch)?;
+        }
         Ok(Trainer {
             cfg,
             out: out.to_path_buf(),
@@ -187,6 +194,16 @@ impl Trainer {
     /// The loop state (epochs done, best validation).
     pub fn state(&self) -> &LoopState {
         &self.state
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &RunConfig {
+        &self.cfg
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
     }
 
     fn bar(&self, len: u64, what: &str) -> ProgressBar {
@@ -232,14 +249,34 @@ impl Trainer {
         Ok((total / count.max(1) as f64, t0.elapsed().as_secs_f64()))
     }
 
+    /// A finished (or interrupted) run opened for evaluation: its settings, its best-validation
+    /// weights (else its latest checkpoint's), on `device` if given.
+    pub fn open(run: &Path, device: Option<&str>) -> anyhow::Result<Trainer> {
+        let saved = run.join("config.toml");
+        anyhow::ensure!(saved.exists(), "{} is not a run folder (no config.toml)", run.display());
+        let mut cfg = RunConfig::load(&saved)?;
+        if let Some(d) = device {
+            cfg.device = d.to_string();
+        }
+        let mut t = Trainer::build(cfg, run, true, false)?;
+        let best = run.join("best.safetensors");
+        if best.exists() {
+            t.vs.load(&best)?;
+        }
+        Ok(t)
+    }
+
     /// Scores of the current weights with `views` views of `eval_parts` parts, and the averaged
     /// logits.
     pub fn evaluate(&self, views: u32) -> anyhow::Result<(Scores, Vec<f32>)> {
-        let loader = Loader::new(
-            self.store.clone(),
-            loader_config(&self.cfg, PlanSpec::Views { views, parts: self.cfg.eval_parts }),
-        )?;
-        let bar = self.bar((views * self.cfg.eval_parts) as u64, "evaluate");
+        self.evaluate_with(views, self.cfg.eval_parts)
+    }
+
+    /// Scores with `views` views of `parts` parts each, and the averaged logits.
+    pub fn evaluate_with(&self, views: u32, parts: u32) -> anyhow::Result<(Scores, Vec<f32>)> {
+        anyhow::ensure!(views >= 1 && parts >= 1, "views and parts must be at least 1");
+        let loader = Loader::new(self.store.clone(), loader_config(&self.cfg, PlanSpec::Views { views, parts }))?;
+        let bar = self.bar((views * parts) as u64, "evaluate");
         let avg = infer::predict(&self.model, &loader, 0, self.device, self.cfg.feature_norm, || bar.inc(1))?;
         bar.finish_and_clear();
         let logits = avg.mean();

@@ -1,0 +1,194 @@
+//! `tools/train`: train a RevGNN (or WT-RevGNN, DEQ-GNN, ResGNN, MLP with `--layers 0`) on a
+//! prepared store, evaluate it with multi-view inference, and leave a run folder to look at.
+
+use clap::{Parser, ValueEnum};
+use mille_train::conv::ConvKind;
+use mille_train::infer::FeatureNorm;
+use mille_train::model::ModelKind;
+use mille_train::run::{Batching, RunConfig, Trainer};
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModelArg {
+    Revgnn,
+    WtRevgnn,
+    Deq,
+    Resgnn,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BatchingArg {
+    Random,
+    Metis,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum NormArg {
+    None,
+    Row,
+}
+
+/// Train a deep GNN on subgraph batches of a store and evaluate it with multi-view inference.
+///
+/// Writes RUN/config.toml (the exact settings), RUN/metrics.jsonl (one JSON line per epoch),
+/// checkpoints (RUN/checkpoint-EPOCH, resumable with --resume), RUN/best.safetensors,
+/// RUN/predictions.npy (multi-view logits of every node), RUN/summary.json, and PNG plots of
+/// loss and accuracy. Settings come from --config (TOML, keys as in RUN/config.toml), then
+/// from the flags given.
+#[derive(Parser)]
+#[command(name = "train", version)]
+struct Args {
+    /// The prepared store (`tools/prepare`); optional with --config or --resume.
+    store: Option<PathBuf>,
+    /// Model.
+    #[arg(long, value_enum)]
+    model: Option<ModelArg>,
+    /// Convolution: sage, gcn, gat[:HEADS], gen[:softmax|max|mean|sum].
+    #[arg(long)]
+    conv: Option<String>,
+    /// Blocks (0: an MLP of encoder and head).
+    #[arg(long)]
+    layers: Option<usize>,
+    /// Hidden channels.
+    #[arg(long)]
+    hidden: Option<i64>,
+    /// Groups of the reversible models.
+    #[arg(long)]
+    groups: Option<i64>,
+    /// Dropout probability.
+    #[arg(long)]
+    dropout: Option<f64>,
+    /// Learning rate (Adam).
+    #[arg(long)]
+    lr: Option<f64>,
+    /// L2 weight decay.
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// Gradient-norm clipping (0: off).
+    #[arg(long)]
+    clip: Option<f64>,
+    /// Epochs.
+    #[arg(long)]
+    epochs: Option<u64>,
+    /// Training batches (parts) per epoch.
+    #[arg(long)]
+    parts: Option<u32>,
+    /// Random clustering every epoch, or METIS clusters (Cluster-GCN).
+    #[arg(long, value_enum)]
+    batching: Option<BatchingArg>,
+    /// METIS clusters (default 10 x --parts).
+    #[arg(long)]
+    metis_parts: Option<u32>,
+    /// Views of the final multi-view inference.
+    #[arg(long)]
+    views: Option<u32>,
+    /// Parts per evaluation view.
+    #[arg(long)]
+    eval_parts: Option<u32>,
+    /// Evaluate (single view) every N epochs.
+    #[arg(long)]
+    eval_every: Option<u64>,
+    /// Seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long)]
+    device: Option<String>,
+    /// Loader worker threads.
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Split to train on (default: the store's first).
+    #[arg(long)]
+    split: Option<String>,
+    /// Feature normalisation.
+    #[arg(long, value_enum)]
+    feature_norm: Option<NormArg>,
+    /// DEQ: most Broyden iterations.
+    #[arg(long)]
+    deq_max_iter: Option<usize>,
+    /// DEQ: relative residual tolerance.
+    #[arg(long)]
+    deq_tol: Option<f64>,
+    /// Run folder.
+    #[arg(long, default_value = "runs/latest")]
+    out: PathBuf,
+    /// Settings file (TOML).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Continue the run in --out from its latest checkpoint (its own settings; --epochs,
+    /// --device and --workers may change).
+    #[arg(long)]
+    resume: bool,
+    /// Print the summary as one JSON line.
+    #[arg(long)]
+    json: bool,
+}
+
+mille_tools::use_jemalloc!();
+
+fn main() {
+    mille_tools::run(|| {
+        let a = Args::parse();
+        let saved = a.out.join("config.toml");
+        let mut c = match (&a.config, a.resume && saved.exists()) {
+            (_, true) => RunConfig::load(&saved)?,
+            (Some(f), false) => RunConfig::load(f)?,
+            (None, false) => match &a.store {
+                Some(s) => RunConfig::new(s),
+                None => anyhow::bail!("give the STORE to train on (or --config FILE, or --resume)"),
+            },
+        };
+        if let Some(s) = a.store {
+            c.store = s;
+        }
+        if let Some(m) = a.model {
+            c.model = match m {
+                ModelArg::Revgnn => ModelKind::Revgnn,
+                ModelArg::WtRevgnn => ModelKind::WtRevgnn,
+                ModelArg::Deq => ModelKind::Deq,
+                ModelArg::Resgnn => ModelKind::Resgnn,
+            };
+        }
+        if let Some(s) = &a.conv {
+            c.conv = ConvKind::parse(s).ok_or_else(|| {
+                anyhow::anyhow!("--conv {s:?}: expected sage, gcn, gat[:HEADS] or gen[:softmax|max|mean|sum]")
+            })?;
+        }
+        macro_rules! set {
+            ($($f:ident),*) => { $(if let Some(v) = a.$f { c.$f = v; })* };
+        }
+        set!(layers, hidden, groups, dropout, lr, weight_decay, clip, epochs, parts, views, eval_parts, eval_every);
+        set!(seed, device, workers, deq_max_iter, deq_tol);
+        if a.metis_parts.is_some() {
+            c.metis_parts = a.metis_parts;
+        }
+        if a.split.is_some() {
+            c.split = a.split;
+        }
+        if let Some(b) = a.batching {
+            c.batching = match b {
+                BatchingArg::Random => Batching::Random,
+                BatchingArg::Metis => Batching::Metis,
+            };
+        }
+        if let Some(n) = a.feature_norm {
+            c.feature_norm = match n {
+                NormArg::None => FeatureNorm::None,
+                NormArg::Row => FeatureNorm::Row,
+            };
+        }
+        let mut t = Trainer::new(c, &a.out, a.resume)?;
+        t.progress = mille_tools::interactive() && !a.json;
+        let s = t.fit()?;
+        let plots = mille_tools::plot::run_plots(&a.out, &s.metric)?;
+        if a.json {
+            println!("{}", serde_json::to_string(&s)?);
+        } else {
+            mille_tools::print_summary(&s, &a.out);
+            for p in plots {
+                println!("  plot: {}", p.display());
+            }
+        }
+        Ok(())
+    })
+}
