@@ -89,6 +89,9 @@ pub fn broyden(
     (best, SolveStats { iterations, residual: best_res })
 }
 
+/// Initial scale of the DEQ block's `Z -> Z'` convolution.
+pub const DEQ_INIT_SCALE: f64 = 0.1;
+
 /// The DEQ block.
 #[derive(Debug)]
 pub struct DeqBlock {
@@ -99,10 +102,18 @@ pub struct DeqBlock {
 }
 
 impl DeqBlock {
-    /// New weights under `path`.
+    /// New weights under `path`. The `Z -> Z'` convolution starts scaled by
+    /// [`DEQ_INIT_SCALE`]: LayerNorm makes `f` expansive when `Z'` is as large as the injected
+    /// input, and Broyden then finds no equilibrium; a weak `Z` path starts `f` contractive.
     pub fn new(path: &nn::Path, kind: ConvKind, dim: i64, edge_dim: i64) -> DeqBlock {
+        let conv1 = Conv::new(&(path / "conv1"), kind, dim, edge_dim);
+        tch::no_grad(|| {
+            for mut p in conv1.output_params() {
+                let _ = p.g_mul_scalar_(DEQ_INIT_SCALE);
+            }
+        });
         DeqBlock {
-            conv1: Conv::new(&(path / "conv1"), kind, dim, edge_dim),
+            conv1,
             norm1: nn::layer_norm(path / "norm1", vec![dim], Default::default()),
             conv2: Conv::new(&(path / "conv2"), kind, dim, edge_dim),
             norm2: nn::layer_norm(path / "norm2", vec![dim], Default::default()),

@@ -15,6 +15,7 @@ pub mod conv;
 pub mod deq;
 pub mod graph;
 pub mod infer;
+pub mod layers;
 pub mod metric;
 pub mod model;
 pub mod optim;

@@ -6,6 +6,7 @@
 use crate::conv::{Conv, ConvKind};
 use crate::deq::{DeqBlock, SolveStats, SolverOptions};
 use crate::graph::Adjacency;
+use crate::layers::linear;
 use crate::rev::{RevBlock, dropout_mask, reversible_backward};
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
@@ -139,7 +140,7 @@ impl Model {
     /// A new model whose parameters live under `path`.
     pub fn new(path: &nn::Path, cfg: ModelConfig) -> Model {
         let (h, e) = (cfg.hidden, cfg.edge_dim);
-        let enc = nn::linear(path / "enc", cfg.in_dim, h, Default::default());
+        let enc = linear(path / "enc", cfg.in_dim, h, true);
         let blocks = match cfg.kind {
             ModelKind::Resgnn => Blocks::Res(
                 (0..cfg.layers)
@@ -161,7 +162,7 @@ impl Model {
             ModelKind::Deq => Blocks::Deq(Box::new(DeqBlock::new(&(path / "deq"), cfg.conv, h, e))),
         };
         let norm = nn::layer_norm(path / "norm", vec![h], Default::default());
-        let head = nn::linear(path / "head", h, cfg.out_dim, Default::default());
+        let head = linear(path / "head", h, cfg.out_dim, true);
         Model { cfg, enc, blocks, norm, head, solves: Cell::new(None) }
     }
 
@@ -207,7 +208,7 @@ impl Model {
     /// returns the loss. `loss_of` maps logits to the loss.
     pub fn backward(&self, adj: &Adjacency, x: &Tensor, loss_of: impl Fn(&Tensor) -> Tensor) -> f64 {
         let p = self.cfg.dropout;
-        let h0 = self.enc.forward(&x.dropout(p, true));
+        let h0 = self.enc.forward(x);
         let n = h0.size()[0];
         match &self.blocks {
             _ if self.cfg.layers == 0 => {

@@ -1,6 +1,7 @@
 //! GAT: multi-head attention over in-neighbours, heads concatenated.
 
 use crate::graph::Adjacency;
+use crate::layers::glorot_linear;
 use tch::Tensor;
 use tch::nn::{self, Module};
 
@@ -8,10 +9,10 @@ use tch::nn::{self, Module};
 #[derive(Debug)]
 pub struct Gat {
     heads: i64,
-    lin: nn::Linear,
+    pub(crate) lin: nn::Linear,
     att_src: Tensor,
     att_dst: Tensor,
-    bias: Tensor,
+    pub(crate) bias: Tensor,
 }
 
 impl Gat {
@@ -23,7 +24,7 @@ impl Gat {
         let glorot = nn::Init::Uniform { lo: -(6.0 / (per + 1) as f64).sqrt(), up: (6.0 / (per + 1) as f64).sqrt() };
         Gat {
             heads,
-            lin: nn::linear(path / "lin", dim, dim, nn::LinearConfig { bias: false, ..Default::default() }),
+            lin: glorot_linear(path / "lin", dim, dim, false),
             att_src: path.var("att_src", &[1, heads, per], glorot),
             att_dst: path.var("att_dst", &[1, heads, per], glorot),
             bias: path.var("bias", &[dim], nn::Init::Const(0.0)),

@@ -2,6 +2,7 @@
 //! `MLP(h_i + m_i)` (two layers, expansion 2, LayerNorm between).
 
 use crate::graph::Adjacency;
+use crate::layers::linear;
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
@@ -54,21 +55,21 @@ pub struct Gen {
     edge: Option<nn::Linear>,
     lin1: nn::Linear,
     norm: nn::LayerNorm,
-    lin2: nn::Linear,
+    pub(crate) lin2: nn::Linear,
 }
 
 impl Gen {
     /// New weights under `path`; `edge_dim > 0` adds an edge encoder `Linear(edge_dim, dim)`.
     pub fn new(path: &nn::Path, dim: i64, aggr: Aggr, edge_dim: i64) -> Gen {
         let t = (aggr == Aggr::Softmax).then(|| path.var("t", &[1], nn::Init::Const(1.0)));
-        let edge = (edge_dim > 0).then(|| nn::linear(path / "edge", edge_dim, dim, Default::default()));
+        let edge = (edge_dim > 0).then(|| linear(path / "edge", edge_dim, dim, true));
         Gen {
             aggr,
             t,
             edge,
-            lin1: nn::linear(path / "mlp1", dim, 2 * dim, Default::default()),
+            lin1: linear(path / "mlp1", dim, 2 * dim, true),
             norm: nn::layer_norm(path / "mlp_norm", vec![2 * dim], Default::default()),
-            lin2: nn::linear(path / "mlp2", 2 * dim, dim, Default::default()),
+            lin2: linear(path / "mlp2", 2 * dim, dim, true),
         }
     }
 

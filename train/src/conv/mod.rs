@@ -94,6 +94,17 @@ impl Conv {
         }
     }
 
+    /// The parameters that scale the output linearly (the last layer's weights and bias).
+    pub fn output_params(&self) -> Vec<Tensor> {
+        let lin = |l: &nn::Linear| l.bs.iter().chain([&l.ws]).map(Tensor::shallow_clone).collect::<Vec<_>>();
+        match self {
+            Conv::Sage(c) => lin(&c.lin).into_iter().chain(lin(&c.root)).collect(),
+            Conv::Gcn(c) => lin(&c.lin),
+            Conv::Gen(c) => lin(&c.lin2),
+            Conv::Gat(c) => lin(&c.lin).into_iter().chain([c.bias.shallow_clone()]).collect(),
+        }
+    }
+
     /// Applies the convolution.
     pub fn forward(&self, adj: &Adjacency, h: &Tensor) -> Tensor {
         match self {

@@ -1,21 +1,22 @@
 //! SAGE and GCN: one sparse CSR product each, no E x D temporary.
 
 use crate::graph::Adjacency;
+use crate::layers::{glorot_linear, linear};
 use tch::Tensor;
 use tch::nn::{self, Module};
 
 /// GraphSAGE, mean aggregation: `W_l mean_{j in N(i)} h_j + W_r h_i`.
 #[derive(Debug)]
 pub struct Sage {
-    lin: nn::Linear,
-    root: nn::Linear,
+    pub(crate) lin: nn::Linear,
+    pub(crate) root: nn::Linear,
 }
 
 impl Sage {
     /// New weights under `path`.
     pub fn new(path: &nn::Path, dim: i64) -> Sage {
-        let lin = nn::linear(path / "lin", dim, dim, Default::default());
-        let root = nn::linear(path / "root", dim, dim, nn::LinearConfig { bias: false, ..Default::default() });
+        let lin = linear(path / "lin", dim, dim, true);
+        let root = linear(path / "root", dim, dim, false);
         Sage { lin, root }
     }
 
@@ -28,13 +29,13 @@ impl Sage {
 /// GCN: `W (D^-1/2 A D^-1/2 h) + b`.
 #[derive(Debug)]
 pub struct Gcn {
-    lin: nn::Linear,
+    pub(crate) lin: nn::Linear,
 }
 
 impl Gcn {
     /// New weights under `path`.
     pub fn new(path: &nn::Path, dim: i64) -> Gcn {
-        Gcn { lin: nn::linear(path / "lin", dim, dim, Default::default()) }
+        Gcn { lin: glorot_linear(path / "lin", dim, dim, true) }
     }
 
     /// Applies it. Transforming first keeps the sparse product at the (equal) output width.
