@@ -26,9 +26,7 @@ pub fn run(body: impl FnOnce() -> anyhow::Result<()>) {
 }
 
 /// Peak resident memory of this process so far (`VmHWM`), in bytes.
-pub fn peak_rss_bytes() -> u64 {
-    proc_status_kb("VmHWM:") * 1024
-}
+pub use mille_train::run::peak_rss_bytes;
 
 /// Current resident memory (`VmRSS`), in bytes.
 pub fn rss_bytes() -> u64 {

@@ -30,6 +30,18 @@ fn register_font() {
     });
 }
 
+/// Axis numbers without trailing zeros: 112, 0.25, 1.5e6.
+fn short(v: f64) -> String {
+    if v != 0.0 && (v.abs() >= 1e6 || v.abs() < 1e-3) {
+        format!("{v:.1e}")
+    } else if v == v.round() {
+        format!("{v:.0}")
+    } else {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').to_string()
+    }
+}
+
 fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values.filter(|v| v.is_finite()).fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
     if lo > hi {
@@ -71,6 +83,8 @@ pub fn line_chart(
         .configure_mesh()
         .x_desc(x_label)
         .y_desc(y_label)
+        .x_label_formatter(&|x| short(*x))
+        .y_label_formatter(&|y| short(*y))
         .label_style(("sans-serif", 14))
         .draw()
         .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -14,6 +14,10 @@ fn run(bin: &str, args: &[&str]) -> Output {
         "synth" => env!("CARGO_BIN_EXE_synth"),
         "store" => env!("CARGO_BIN_EXE_store"),
         "bench" => env!("CARGO_BIN_EXE_bench"),
+        "partition" => env!("CARGO_BIN_EXE_partition"),
+        "train" => env!("CARGO_BIN_EXE_train"),
+        "evaluate" => env!("CARGO_BIN_EXE_evaluate"),
+        "report" => env!("CARGO_BIN_EXE_report"),
         _ => unreachable!(),
     };
     Command::new(exe).args(args).current_dir(repo()).output().unwrap()
@@ -125,7 +129,7 @@ fn unknown_dataset_names_the_known_ones() {
 
 #[test]
 fn every_program_has_help() {
-    for bin in ["prepare", "inspect", "synth", "store", "bench"] {
+    for bin in ["prepare", "inspect", "synth", "store", "bench", "partition", "train", "evaluate", "report"] {
         let out = run(bin, &["--help"]);
         assert!(out.status.success(), "{bin}");
         assert!(text(&out.stdout).contains("Usage"), "{bin}");
@@ -149,4 +153,110 @@ fn store_compress_and_decompress_round_trip() {
     let a = mille_pipeline::Store::open(format!("{root}/q")).unwrap();
     let b = mille_pipeline::Store::open(format!("{root}/q2")).unwrap();
     assert_eq!(a.meta().arrays, b.meta().arrays, "same arrays and checksums");
+}
+
+#[test]
+fn train_evaluate_and_report_a_run_on_cora() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_str().unwrap();
+    let out = run("prepare", &["--from", "../shared/datasets/cora", "--name", "cora", "--root", root]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let store = format!("{root}/cora");
+    let run_dir = format!("{root}/run");
+    let args = [
+        store.as_str(),
+        "--model",
+        "wt-revgnn",
+        "--conv",
+        "gen:softmax",
+        "--layers",
+        "4",
+        "--hidden",
+        "16",
+        "--epochs",
+        "3",
+        "--parts",
+        "2",
+        "--eval-parts",
+        "2",
+        "--views",
+        "3",
+        "--feature-norm",
+        "row",
+        "--device",
+        "cpu",
+        "--out",
+        &run_dir,
+        "--json",
+    ];
+    let out = run("train", &args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["metric"], "acc");
+    assert_eq!(s["epoch_seconds"].as_array().unwrap().len(), 3);
+    for f in ["config.toml", "metrics.jsonl", "summary.json", "predictions.npy", "loss.png", "accuracy.png"] {
+        assert!(Path::new(&run_dir).join(f).exists(), "{f} missing");
+    }
+    // The PNGs are real images.
+    let png = std::fs::read(Path::new(&run_dir).join("loss.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    // Re-evaluating with the run's own multi-view settings gives its numbers back.
+    let out = run("evaluate", &[&run_dir, "--views", "3", "--eval-parts", "2", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(e["test"], s["multi_view"]["test"]);
+    assert_eq!(e["valid"], s["multi_view"]["valid"]);
+    // The saved config reruns the run exactly.
+    let again = format!("{root}/again");
+    let out = run("train", &["--config", &format!("{run_dir}/config.toml"), "--out", &again, "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s2: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((&s2["test"], &s2["multi_view"]), (&s["test"], &s["multi_view"]));
+    let out = run("report", &[&run_dir, &again]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).matches("wt-revgnn/gen:softmax").count(), 2);
+}
+
+#[test]
+fn train_rejects_bad_settings_with_clear_messages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("run");
+    let o = out_dir.to_str().unwrap();
+    for (args, want) in [
+        (vec!["/nonexistent/store", "--out", o], "/nonexistent/store"),
+        (vec!["fixtures/products_like", "--conv", "gcm", "--out", o], "--conv \"gcm\": expected sage, gcn"),
+        (vec!["--out", o], "give the STORE"),
+    ] {
+        let out = run("train", &args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    let prepared = tmp.path().join("p");
+    let out = run(
+        "prepare",
+        &[
+            "--from",
+            "fixtures/products_like",
+            "--name",
+            "p",
+            "--add-inverse-edge",
+            "--root",
+            tmp.path().to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let p = prepared.to_str().unwrap();
+    for (args, want) in [
+        (vec![p, "--hidden", "15", "--groups", "2", "--out", o], "--hidden 15 must split into --groups 2"),
+        (vec![p, "--device", "tpu", "--out", o], "unknown device \"tpu\""),
+        (vec![p, "--dropout", "1.5", "--out", o], "--dropout must be in [0, 1)"),
+    ] {
+        let out = run("train", &args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    let out = run("evaluate", &[tmp.path().to_str().unwrap()]);
+    assert!(text(&out.stderr).contains("is not a run folder"), "{}", text(&out.stderr));
 }

@@ -102,6 +102,9 @@ enum Cmd {
         /// Write a PNG plot of peak memory against depth here.
         #[arg(long, value_name = "PNG")]
         plot: Option<PathBuf>,
+        /// Take the rows from this earlier `--json` output instead of measuring (to re-plot).
+        #[arg(long, value_name = "JSON")]
+        from_json: Option<PathBuf>,
         /// Skip ResGNN above this depth (its memory grows linearly).
         #[arg(long, default_value_t = 112)]
         max_resgnn_layers: usize,
@@ -144,8 +147,8 @@ fn main() {
         Cmd::Prepare { from, add_inverse_edge, scratch, json } => bench_prepare(from, add_inverse_edge, scratch, json),
         Cmd::Zstd { store, level, scratch, json } => bench_zstd(store, level, scratch, json),
         Cmd::Partition { store, parts, methods, seed, json } => bench_partition(store, parts, &methods, seed, json),
-        Cmd::MemoryDepth { layers, hidden, nodes, models, max_resgnn_layers, plot, json } => {
-            bench_memory_depth(&layers, hidden, nodes, &models, max_resgnn_layers, plot, json)
+        Cmd::MemoryDepth { layers, hidden, nodes, models, max_resgnn_layers, plot, from_json, json } => {
+            bench_memory_depth(&layers, hidden, nodes, &models, max_resgnn_layers, plot, from_json, json)
         }
         Cmd::MemoryStep { model, layers, hidden, nodes } => memory_step(&model, layers, hidden, nodes),
         Cmd::Loader { store, parts, workers, prefetch, epochs, cold, by_part, compressed, json } => {
@@ -389,11 +392,17 @@ fn bench_memory_depth(
     models: &str,
     max_res: usize,
     plot: Option<PathBuf>,
+    from_json: Option<PathBuf>,
     as_json: bool,
 ) -> anyhow::Result<()> {
     let me = std::env::current_exe()?;
     let mut rows = Vec::new();
-    for model in models.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+    if let Some(f) = &from_json {
+        let text = std::fs::read_to_string(f).with_context(|| f.display().to_string())?;
+        rows =
+            serde_json::from_str(&text).with_context(|| format!("{}: not a memory-depth --json list", f.display()))?;
+    }
+    for model in models.split(',').map(str::trim).filter(|m| !m.is_empty() && from_json.is_none()) {
         for l in layers.split(',').map(|l| l.trim().parse::<usize>()) {
             let l = l.context("--layers takes comma-separated integers")?;
             // ResGNN grows linearly; DEQ's memory does not depend on depth at all (its depth is
