@@ -385,6 +385,7 @@ fn bench_loader(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn bench_memory_depth(
     layers: &str,
     hidden: i64,
