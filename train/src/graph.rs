@@ -3,6 +3,7 @@
 //! and never an E x D temporary; entry rows/columns for the attention-style operators).
 
 use mille_loader::{Batch, BatchLabels};
+use std::cell::OnceCell;
 use tch::{Device, Kind, Tensor};
 
 /// Labels of a batch as tensors.
@@ -41,76 +42,104 @@ pub struct GraphTensors {
     pub adj: Adjacency,
 }
 
-/// The batch graph: CSR by destination (row `i` = edges into `i`).
+/// The batch graph: CSR by destination (row `i` = edges into `i`). The operators a convolution
+/// needs are built on first use and kept: SAGE never pays for GCN's operator or the per-entry
+/// row ids (at ogbn-products scale each is a gigabyte).
 #[derive(Debug)]
 pub struct Adjacency {
     /// Nodes.
     pub n: i64,
-    /// Mean aggregation operator, sparse CSR `[n, n]` with values `1/deg(i)`.
-    pub mean: Tensor,
-    /// Symmetric GCN operator, values `1/sqrt(deg(i) deg(j))`.
-    pub sym: Tensor,
-    /// Destination of each entry (int64 `[E]`), ascending.
-    pub row: Tensor,
     /// Source of each entry (int64 `[E]`).
     pub col: Tensor,
-    /// In-degree `[n, 1]`, at least 1 (float).
+    /// In-degree `[n, 1]`, at least 1.
     pub deg: Tensor,
     /// Edge features `[E, d_e]`, when the batch has them.
     pub edge_attr: Option<Tensor>,
+    crow: Tensor,
+    /// Entries per row (int64 `[n]`).
+    counts: Tensor,
+    kind: Kind,
+    mean: OnceCell<Tensor>,
+    sym: OnceCell<Tensor>,
+    row: OnceCell<Tensor>,
 }
 
 impl Adjacency {
     /// From a local CSR.
     pub fn new(indptr: &[u64], indices: &[u32], edge_attr: Option<(&[f32], usize)>, device: Device) -> Adjacency {
         let n = (indptr.len() - 1) as i64;
-        let deg: Vec<f32> = indptr.windows(2).map(|w| ((w[1] - w[0]) as f32).max(1.0)).collect();
-        let mut row = Vec::with_capacity(indices.len());
-        let (mut mean, mut sym) = (Vec::with_capacity(indices.len()), Vec::with_capacity(indices.len()));
-        for i in 0..n as usize {
-            for &j in &indices[indptr[i] as usize..indptr[i + 1] as usize] {
-                row.push(i as i64);
-                mean.push(1.0 / deg[i]);
-                sym.push(1.0 / (deg[i] * deg[j as usize]).sqrt());
-            }
-        }
+        let counts: Vec<i64> = indptr.windows(2).map(|w| (w[1] - w[0]) as i64).collect();
+        let deg: Vec<f32> = counts.iter().map(|&c| (c as f32).max(1.0)).collect();
         let crow = Tensor::from_slice(&indptr.iter().map(|&p| p as i64).collect::<Vec<_>>()).up(device);
         let col = Tensor::from_slice(&indices.iter().map(|&c| c as i64).collect::<Vec<_>>()).up(device);
-        let csr = |vals: &[f32]| {
-            Tensor::sparse_csr_tensor_crow_col_value_size(
-                &crow,
-                &col,
-                &Tensor::from_slice(vals).up(device),
-                [n, n],
-                (Kind::Float, device),
-            )
-        };
         Adjacency {
             n,
-            mean: csr(&mean),
-            sym: csr(&sym),
-            row: Tensor::from_slice(&row).up(device),
-            col: col.shallow_clone(),
+            col,
             deg: Tensor::from_slice(&deg).reshape([n, 1]).up(device),
             edge_attr: edge_attr.map(|(v, d)| Tensor::from_slice(v).reshape([-1, d as i64]).up(device)),
+            crow,
+            counts: Tensor::from_slice(&counts).up(device),
+            kind: Kind::Float,
+            mean: OnceCell::new(),
+            sym: OnceCell::new(),
+            row: OnceCell::new(),
         }
     }
 
     /// Number of entries (edges, self loops included).
     pub fn num_entries(&self) -> i64 {
-        self.row.size()[0]
+        self.col.size()[0]
+    }
+
+    /// A per-row value repeated over the row's entries: `[n] -> [E]`, without per-entry row ids.
+    fn per_entry(&self, v: &Tensor) -> Tensor {
+        v.repeat_interleave_self_tensor(&self.counts, 0, self.num_entries())
+    }
+
+    fn csr(&self, values: &Tensor) -> Tensor {
+        Tensor::sparse_csr_tensor_crow_col_value_size(
+            &self.crow,
+            &self.col,
+            values,
+            [self.n, self.n],
+            (self.kind, self.col.device()),
+        )
+    }
+
+    /// Mean aggregation operator, sparse CSR `[n, n]` with values `1/deg(i)`.
+    pub fn mean(&self) -> &Tensor {
+        self.mean.get_or_init(|| self.csr(&self.per_entry(&self.deg.reciprocal().reshape([-1]))))
+    }
+
+    /// Symmetric GCN operator, values `1/sqrt(deg(i) deg(j))`.
+    pub fn sym(&self) -> &Tensor {
+        self.sym.get_or_init(|| {
+            let d = self.deg.rsqrt().reshape([-1]);
+            self.csr(&(self.per_entry(&d) * d.index_select(0, &self.col)))
+        })
+    }
+
+    /// Destination of each entry (int64 `[E]`), ascending.
+    pub fn row(&self) -> &Tensor {
+        self.row.get_or_init(|| {
+            let ids = Tensor::arange(self.n, (Kind::Int64, self.col.device()));
+            self.per_entry(&ids)
+        })
     }
 
     /// The same graph with float values of `kind` (e.g. double for finite-difference checks).
     pub fn to_kind(&self, kind: Kind) -> Adjacency {
         Adjacency {
             n: self.n,
-            mean: self.mean.to_kind(kind),
-            sym: self.sym.to_kind(kind),
-            row: self.row.shallow_clone(),
             col: self.col.shallow_clone(),
             deg: self.deg.to_kind(kind),
             edge_attr: self.edge_attr.as_ref().map(|e| e.to_kind(kind)),
+            crow: self.crow.shallow_clone(),
+            counts: self.counts.shallow_clone(),
+            kind,
+            mean: OnceCell::new(),
+            sym: OnceCell::new(),
+            row: OnceCell::new(),
         }
     }
 
@@ -118,15 +147,15 @@ impl Adjacency {
     pub fn softmax(&self, scores: &Tensor) -> Tensor {
         let shape = [self.n, scores.size()[1]];
         let zeros = Tensor::zeros(shape, (scores.kind(), scores.device()));
-        let max = zeros.index_reduce(0, &self.row, &scores.detach(), "amax", false);
-        let w = (scores - max.index_select(0, &self.row)).exp();
-        let den = zeros.index_add(0, &self.row, &w);
-        w / den.index_select(0, &self.row).clamp_min(1e-16)
+        let max = zeros.index_reduce(0, self.row(), &scores.detach(), "amax", false);
+        let w = (scores - max.index_select(0, self.row())).exp();
+        let den = zeros.index_add(0, self.row(), &w);
+        w / den.index_select(0, self.row()).clamp_min(1e-16)
     }
 
     /// Sum of entry values `[E, d]` into their destination rows: `[n, d]`.
     pub fn sum_rows(&self, values: &Tensor) -> Tensor {
-        Tensor::zeros([self.n, values.size()[1]], (values.kind(), values.device())).index_add(0, &self.row, values)
+        Tensor::zeros([self.n, values.size()[1]], (values.kind(), values.device())).index_add(0, self.row(), values)
     }
 }
 

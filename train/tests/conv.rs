@@ -146,7 +146,6 @@ fn every_operator_matches_its_dense_reference() {
             )
         });
         let e = max_rel(&got, &want);
-        // The operators' normalisation values are computed in float32: 1e-6 leaves room for that.
-        assert!(e < 1e-6, "{kind:?} (edge features: {with_edges}): relative error {e}");
+        assert!(e < 1e-10, "{kind:?} (edge features: {with_edges}): relative error {e}");
     }
 }

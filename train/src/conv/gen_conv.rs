@@ -86,7 +86,7 @@ impl Gen {
             Aggr::Max => {
                 // Rows without entries stay 0 (messages are positive, so 0 is below any of them).
                 let zeros = Tensor::zeros([adj.n, msg.size()[1]], (msg.kind(), msg.device()));
-                zeros.index_reduce(0, &adj.row, &msg, "amax", false)
+                zeros.index_reduce(0, adj.row(), &msg, "amax", false)
             }
             Aggr::Softmax => {
                 let t = self.t.as_ref().expect("softmax aggregation has a temperature");
