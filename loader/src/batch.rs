@@ -1,6 +1,6 @@
 //! One batch: the induced subgraph of a set of nodes, with everything a GNN step needs.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use mille_pipeline::store::zstd::CompressedStore;
 use mille_pipeline::{Labels, Store};
 use std::sync::Arc;
@@ -114,8 +114,6 @@ impl Drop for Batch {
     }
 }
 
-const NONE: u32 = u32::MAX;
-
 /// Node features read from the zstd store form: the store, rows per frame, the last frame.
 type Compressed = (Arc<CompressedStore>, u64, Option<(usize, Vec<f32>)>);
 /// How many nodes ahead rows and features are prefetched: a batch's nodes are scattered over
@@ -133,18 +131,22 @@ fn prefetch<T>(p: *const T) {
     let _ = p;
 }
 
-/// Builds batches from a store. Keeps a node-sized map (4 bytes a node) reused from batch to
-/// batch, so that a batch costs O(sum of its nodes' degrees + B·D), never a pass over all edges.
+/// Builds batches from a store. Keeps a membership bitset over all nodes (1 bit a node) and a
+/// rank per 64-node word, reused from batch to batch, so that a batch costs O(sum of its nodes'
+/// degrees + B·D), never a pass over all edges.
 pub struct Builder {
     store: Arc<Store>,
     /// Role of every node in the split: 0 none, 1 train, 2 valid, 3 test.
     roles: Arc<Vec<u8>>,
     self_loops: bool,
     edge_features: bool,
-    local: Vec<u32>,
-    /// Membership bitset of the batch being built: 1/32 of `local`'s size, so it stays in cache
-    /// and most neighbour tests (those outside the batch) never touch `local`.
+    /// Membership bitset of the batch being built.
     member: Vec<u64>,
+    /// For each word of `member` holding a batch node: how many batch nodes come before it. As
+    /// a batch's nodes are ascending, a member's local id is its word's rank plus the set bits
+    /// below it: no lookup in a node-sized table, whose random reads missed the cache on every
+    /// in-batch edge, and both arrays are 1/32 of such a table, so they stay in cache.
+    rank: Vec<u32>,
     /// The zstd form to take node features from, with the last frame decoded.
     compressed: Option<Compressed>,
 }
@@ -158,8 +160,8 @@ impl Builder {
             roles,
             self_loops,
             edge_features,
-            local: vec![NONE; n],
             member: vec![0; n.div_ceil(64)],
+            rank: vec![0; n.div_ceil(64)],
             compressed: None,
         }
     }
@@ -192,14 +194,25 @@ impl Builder {
         // A file truncated since the store was opened would fault inside the mapping: check first.
         self.store.check_unchanged()?;
         let s = &*self.store;
+        if let Some(w) = nodes.windows(2).find(|w| w[0] >= w[1]) {
+            return Err(Error::Invalid(format!(
+                "batch {index}: node ids must be strictly ascending ({} then {})",
+                w[0], w[1]
+            )));
+        }
         let mut b = into.unwrap_or_else(Batch::empty);
         b.index = index;
         b.view = view;
         b.nodes.clear();
         b.nodes.extend_from_slice(nodes);
+        let mut word = usize::MAX;
         for (i, &v) in nodes.iter().enumerate() {
-            self.local[v as usize] = i as u32;
-            self.member[v as usize >> 6] |= 1 << (v & 63);
+            let w = v as usize >> 6;
+            if w != word {
+                self.rank[w] = i as u32;
+                word = w;
+            }
+            self.member[w] |= 1 << (v & 63);
         }
         let indptr = s.indptr();
         let indices = s.indices();
@@ -217,10 +230,12 @@ impl Builder {
             let (lo, hi) = (indptr[v as usize], indptr[v as usize + 1]);
             let mut looped = !self.self_loops;
             for (k, &u) in indices[lo as usize..hi as usize].iter().enumerate() {
-                if self.member[u as usize >> 6] >> (u & 63) & 1 == 0 {
+                let (w, bit) = (u as usize >> 6, u & 63);
+                let bits = self.member[w];
+                if bits >> bit & 1 == 0 {
                     continue;
                 }
-                let l = self.local[u as usize];
+                let l = self.rank[w] + (bits & ((1u64 << bit) - 1)).count_ones();
                 if !looped && l >= i as u32 {
                     looped = true;
                     if l != i as u32 {
@@ -238,7 +253,6 @@ impl Builder {
             b.indptr.push(b.indices.len() as u64);
         }
         for &v in nodes {
-            self.local[v as usize] = NONE;
             self.member[v as usize >> 6] = 0;
         }
         // Node features: one row copy per node (sequential runs on a relabelled store).

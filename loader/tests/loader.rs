@@ -202,6 +202,20 @@ fn a_panicking_worker_reaches_the_consumer_as_an_error() {
     assert!(e.contains("panicked building batch 1"), "{e}");
 }
 
+#[test]
+fn a_batch_whose_nodes_are_not_ascending_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = cora(tmp.path());
+    let l = Loader::new(s, LoaderConfig::default()).unwrap();
+    let plan = Plan { batches: vec![vec![0, 1, 2], vec![7, 5], vec![3, 3]], view: vec![0; 3] };
+    let got: Vec<_> = l.run(plan).collect();
+    assert!(got[0].is_ok());
+    for (i, r) in got.iter().enumerate().skip(1) {
+        let e = r.as_ref().unwrap_err().to_string();
+        assert!(e.contains(&format!("batch {i}: node ids must be strictly ascending")), "{e}");
+    }
+}
+
 /// Runs `f` on another thread and fails the test if it does not finish in time.
 fn within(secs: u64, f: impl FnOnce() + Send + 'static) {
     let (tx, rx) = std::sync::mpsc::channel();
