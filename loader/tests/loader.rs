@@ -116,6 +116,25 @@ fn batches_equal_the_brute_force_induced_subgraph() {
 }
 
 #[test]
+fn rows_of_a_multiple_of_four_floats_are_copied_exactly() {
+    // 8 and 12 columns take the streaming-store path, 6 (the fixture's own) the plain one.
+    let tmp = tempfile::tempdir().unwrap();
+    let s = prepare(&repo().join("fixtures/products_like"), "p", true, tmp.path());
+    for dim in [8usize, 12] {
+        let wide = Arc::new(
+            mille_pipeline::widen::widen_features(&s, &tmp.path().join(format!("w{dim}")), dim, 0.5, 3).unwrap(),
+        );
+        assert_eq!(wide.features().unwrap().cols, dim);
+        let l =
+            Loader::new(wide.clone(), LoaderConfig { plan: PlanSpec::RandomParts { parts: 3 }, ..Default::default() })
+                .unwrap();
+        for b in l.epoch(0) {
+            check_batch(&wide, &b.unwrap(), false);
+        }
+    }
+}
+
+#[test]
 fn cluster_gcn_groups_keep_the_edges_between_their_parts() {
     let tmp = tempfile::tempdir().unwrap();
     let s = cora(tmp.path());
