@@ -51,7 +51,7 @@ impl ModelKind {
 }
 
 /// Model shape.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct ModelConfig {
     /// Model kind.
     pub kind: ModelKind,
@@ -70,26 +70,17 @@ pub struct ModelConfig {
     /// Output classes (or tasks).
     pub out_dim: i64,
     /// Edge feature width the convolutions encode (0: none).
-    #[serde(default)]
     pub edge_dim: i64,
     /// DEQ: most Broyden iterations (forward and adjoint).
-    #[serde(default = "default_deq_iter")]
     pub deq_max_iter: usize,
     /// DEQ: relative residual tolerance.
-    #[serde(default = "default_deq_tol")]
     pub deq_tol: f64,
-}
-
-fn default_deq_iter() -> usize {
-    SolverOptions::default().max_iter
-}
-fn default_deq_tol() -> f64 {
-    SolverOptions::default().tol
 }
 
 impl ModelConfig {
     /// A configuration with the defaults of everything but the shape.
     pub fn new(kind: ModelKind, conv: ConvKind, layers: usize, hidden: i64, in_dim: i64, out_dim: i64) -> Self {
+        let solver = SolverOptions::default();
         ModelConfig {
             kind,
             conv,
@@ -100,8 +91,8 @@ impl ModelConfig {
             in_dim,
             out_dim,
             edge_dim: 0,
-            deq_max_iter: default_deq_iter(),
-            deq_tol: default_deq_tol(),
+            deq_max_iter: solver.max_iter,
+            deq_tol: solver.tol,
         }
     }
 

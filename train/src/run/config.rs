@@ -76,6 +76,7 @@ impl RunConfig {
     /// The paper's products setup at a small size: RevGNN, SAGE, 2 groups, dropout 0.5, lr 0.003,
     /// 10 random parts.
     pub fn new(store: impl Into<PathBuf>) -> RunConfig {
+        let solver = crate::deq::SolverOptions::default();
         RunConfig {
             store: store.into(),
             model: ModelKind::Revgnn,
@@ -99,8 +100,8 @@ impl RunConfig {
             workers: 1,
             split: None,
             feature_norm: FeatureNorm::None,
-            deq_max_iter: 30,
-            deq_tol: 1e-4,
+            deq_max_iter: solver.max_iter,
+            deq_tol: solver.tol,
         }
     }
 
