@@ -85,7 +85,11 @@ pub struct Trainer {
     vs: nn::VarStore,
     model: Model,
     adam: Adam,
-    train_loader: Loader,
+    /// Built on the first training epoch (evaluating a saved run never needs it, nor its METIS
+    /// partition).
+    train_loader: Option<Loader>,
+    /// The last evaluation loader and its (views, parts): evaluating every epoch reuses it.
+    eval_loader: Option<((u32, u32), Loader)>,
     state: LoopState,
     /// Draw progress bars (else one log line per epoch).
     pub progress: bool,
@@ -143,17 +147,6 @@ impl Trainer {
         let mut adam = Adam::new(&vs, cfg.lr);
         adam.weight_decay = cfg.weight_decay;
 
-        let plan = match cfg.batching {
-            Batching::Random => PlanSpec::RandomParts { parts: cfg.parts },
-            Batching::Metis => {
-                let k = cfg.metis_parts.unwrap_or(10 * cfg.parts);
-                let method = mille_partition::Method::Metis(Default::default());
-                let (p, _, _) = mille_partition::cached_or_compute(&store, &method, k, cfg.seed)?;
-                PlanSpec::ClusterGcn { partition: Arc::new(p), per_batch: k.div_ceil(cfg.parts) }
-            }
-        };
-        let train_loader = Loader::new(store.clone(), loader_config(&cfg, plan))?;
-
         std::fs::create_dir_all(out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
         let state = if resume {
             checkpoint::load(out, &mut vs, &mut adam)?.unwrap_or_default()
@@ -175,7 +168,8 @@ impl Trainer {
             vs,
             model,
             adam,
-            train_loader,
+            train_loader: None,
+            eval_loader: None,
             state,
             progress: false,
         })
@@ -220,11 +214,31 @@ impl Trainer {
         bar
     }
 
-    /// One training epoch; returns (mean loss over batches, seconds).
-    fn train_epoch(&mut self, epoch: u64) -> anyhow::Result<(f64, f64)> {
+    /// The loader of training epochs: random clustering, or a (cached) METIS partition's
+    /// clusters.
+    fn train_loader(&mut self) -> anyhow::Result<&Loader> {
+        if self.train_loader.is_none() {
+            let (cfg, store) = (&self.cfg, &self.store);
+            let plan = match cfg.batching {
+                Batching::Random => PlanSpec::RandomParts { parts: cfg.parts },
+                Batching::Metis => {
+                    let k = cfg.metis_parts.unwrap_or(10 * cfg.parts);
+                    let method = mille_partition::Method::Metis(Default::default());
+                    let (p, _, _) = mille_partition::cached_or_compute(store, &method, k, cfg.seed)?;
+                    PlanSpec::ClusterGcn { partition: Arc::new(p), per_batch: k.div_ceil(cfg.parts) }
+                }
+            };
+            self.train_loader = Some(Loader::new(store.clone(), loader_config(cfg, plan))?);
+        }
+        Ok(self.train_loader.as_ref().expect("just built"))
+    }
+
+    /// One training epoch; returns (mean loss over batches, seconds, batches).
+    fn train_epoch(&mut self, epoch: u64) -> anyhow::Result<(f64, f64, usize)> {
         tch::manual_seed(epoch_seed(self.cfg.seed, epoch));
         let t0 = Instant::now();
-        let mut batches = self.train_loader.epoch(epoch);
+        let mut batches = self.train_loader()?.epoch(epoch);
+        let n_batches = batches.len();
         let bar = self.bar(batches.len() as u64, &format!("epoch {}", epoch + 1));
         let (mut total, mut count) = (0.0, 0usize);
         while let Some(b) = batches.next() {
@@ -246,7 +260,7 @@ impl Trainer {
             bar.inc(1);
         }
         bar.finish_and_clear();
-        Ok((total / count.max(1) as f64, t0.elapsed().as_secs_f64()))
+        Ok((total / count.max(1) as f64, t0.elapsed().as_secs_f64(), n_batches))
     }
 
     /// A finished (or interrupted) run opened for evaluation: its settings, its best-validation
@@ -268,16 +282,20 @@ impl Trainer {
 
     /// Scores of the current weights with `views` views of `eval_parts` parts, and the averaged
     /// logits.
-    pub fn evaluate(&self, views: u32) -> anyhow::Result<(Scores, Vec<f32>)> {
+    pub fn evaluate(&mut self, views: u32) -> anyhow::Result<(Scores, Vec<f32>)> {
         self.evaluate_with(views, self.cfg.eval_parts)
     }
 
     /// Scores with `views` views of `parts` parts each, and the averaged logits.
-    pub fn evaluate_with(&self, views: u32, parts: u32) -> anyhow::Result<(Scores, Vec<f32>)> {
+    pub fn evaluate_with(&mut self, views: u32, parts: u32) -> anyhow::Result<(Scores, Vec<f32>)> {
         anyhow::ensure!(views >= 1 && parts >= 1, "views and parts must be at least 1");
-        let loader = Loader::new(self.store.clone(), loader_config(&self.cfg, PlanSpec::Views { views, parts }))?;
+        if self.eval_loader.as_ref().is_none_or(|(key, _)| *key != (views, parts)) {
+            let loader = Loader::new(self.store.clone(), loader_config(&self.cfg, PlanSpec::Views { views, parts }))?;
+            self.eval_loader = Some(((views, parts), loader));
+        }
+        let loader = &self.eval_loader.as_ref().expect("just built").1;
         let bar = self.bar((views * parts) as u64, "evaluate");
-        let avg = infer::predict(&self.model, &loader, 0, self.device, self.cfg.feature_norm, || bar.inc(1))?;
+        let avg = infer::predict(&self.model, loader, 0, self.device, self.cfg.feature_norm, || bar.inc(1))?;
         bar.finish_and_clear();
         let logits = avg.mean();
         Ok((infer::score(&self.store, self.cfg.split.as_deref(), &logits, avg.dim)?, logits))
@@ -289,11 +307,11 @@ impl Trainer {
         let metrics_path = self.out.join("metrics.jsonl");
         while self.state.epoch < self.cfg.epochs {
             let epoch = self.state.epoch;
-            let (loss, seconds) = self.train_epoch(epoch)?;
+            let (loss, seconds, batches) = self.train_epoch(epoch)?;
             anyhow::ensure!(loss.is_finite(), "training diverged at epoch {} (loss {loss})", epoch + 1);
             let mut line = json!({
                 "epoch": epoch + 1, "loss": loss, "seconds": seconds,
-                "batches_per_second": self.cfg.parts as f64 / seconds,
+                "batches_per_second": batches as f64 / seconds,
                 "peak_memory_bytes": peak_rss_bytes(),
             });
             if let Some((fwd, adj)) = self.model.last_solves() {
