@@ -25,7 +25,7 @@ fn multi_view_logits_are_the_mean_of_per_view_logits() {
         ModelConfig::new(ModelKind::Revgnn, ConvKind::Sage, 3, 8, s.features().unwrap().cols as i64, 5),
     );
     let avg = predict(&model, &loader, 0, Device::Cpu, FeatureNorm::None, || {}).unwrap();
-    let got = avg.mean();
+    let got = avg.into_mean();
 
     // Each view alone: its batches cover every node once.
     let plan = loader.plan(0);
@@ -40,7 +40,7 @@ fn multi_view_logits_are_the_mean_of_per_view_logits() {
             let l: Vec<f32> = model.logits(&g.adj, &g.x).reshape([-1]).try_into().unwrap();
             acc.add(&b.nodes, &l);
         }
-        per_view.push(acc.mean());
+        per_view.push(acc.into_mean());
     }
     // Views differ (different subgraphs), and the average is their mean.
     assert!(per_view[0].iter().zip(&per_view[1]).any(|(a, b)| (a - b).abs() > 1e-4));

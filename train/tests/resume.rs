@@ -8,7 +8,6 @@ mod cora_setup;
 
 use cora_setup::cora_config;
 use mille_train::conv::ConvKind;
-use mille_train::model::ModelKind;
 use mille_train::run::Trainer;
 use std::path::Path;
 
@@ -16,7 +15,6 @@ use std::path::Path;
 fn a_killed_run_resumes_to_the_same_result() {
     let (store, _tmp) = common::store(&common::dataset("cora"), false);
     let mut cfg = cora_config(&store);
-    cfg.model = ModelKind::Revgnn;
     cfg.conv = ConvKind::Sage;
     cfg.layers = 3;
     cfg.parts = 3;

@@ -297,8 +297,9 @@ impl Trainer {
         let bar = self.bar((views * parts) as u64, "evaluate");
         let avg = infer::predict(&self.model, loader, 0, self.device, self.cfg.feature_norm, || bar.inc(1))?;
         bar.finish_and_clear();
-        let logits = avg.mean();
-        Ok((infer::score(&self.store, self.cfg.split.as_deref(), &logits, avg.dim)?, logits))
+        let dim = avg.dim;
+        let logits = avg.into_mean();
+        Ok((infer::score(&self.store, self.cfg.split.as_deref(), &logits, dim)?, logits))
     }
 
     /// Trains the remaining epochs (checkpointing after each), then evaluates the best model
