@@ -1,11 +1,11 @@
 //! Partitioners over a mille store: random clustering (the paper's training protocol), METIS
-//! k-way, and a streaming partitioner (Fennel, or LDG) for graphs METIS can't hold; a
+//! (recursive bisection or k-way), and a streaming partitioner (Fennel, or LDG) for graphs METIS can't hold; a
 //! [`Partition`] type cached beside the store, a quality report, and relabelled stores whose
 //! parts are contiguous row ranges.
 
 mod cache;
 mod error;
-mod metis_kway;
+mod multilevel;
 mod partition;
 mod quality;
 mod random;
@@ -14,7 +14,7 @@ mod streaming;
 
 pub use cache::{CacheKey, cached_or_compute, partition_dir};
 pub use error::{Error, Result};
-pub use metis_kway::{METIS_MAX_ADJACENCY, MetisOptions, metis, symmetric_adjacency};
+pub use multilevel::{METIS_MAX_ADJACENCY, MetisOptions, MetisScheme, metis, symmetric_adjacency};
 pub use partition::Partition;
 pub use quality::{Quality, quality};
 pub use random::{random_balanced, random_uniform};
@@ -31,7 +31,7 @@ pub enum Method {
         /// Per-node uniform draws instead of balanced ranges.
         uniform: bool,
     },
-    /// METIS k-way on the symmetrised graph without self loops.
+    /// METIS (recursive bisection or k-way) on the symmetrised graph without self loops.
     Metis(MetisOptions),
     /// Fennel streaming partitioner.
     Fennel(StreamingOptions),

@@ -38,6 +38,7 @@ fn methods() -> Vec<Method> {
     vec![
         Method::Random { uniform: false },
         Method::Metis(MetisOptions::default()),
+        Method::Metis(MetisOptions { scheme: MetisScheme::Kway, ..MetisOptions::default() }),
         Method::Fennel(StreamingOptions::default()),
         Method::Ldg(StreamingOptions::default()),
     ]
@@ -72,11 +73,14 @@ fn metis_cuts_far_less_than_random_and_streaming_lies_between() {
     let tmp = tempfile::tempdir().unwrap();
     for s in [cora(tmp.path()), block_model(&tmp.path().join("b"))] {
         let cut = |m: &Method| quality(&s, &compute(&s, m, 16, 0).unwrap()).edge_cut_fraction;
-        let (r, me, f, l) = (cut(&methods()[0]), cut(&methods()[1]), cut(&methods()[2]), cut(&methods()[3]));
-        eprintln!("{}: random {r:.3} metis {me:.3} fennel {f:.3} ldg {l:.3}", s.meta().name);
-        assert!(me < 0.5 * r, "METIS far below random");
-        assert!(me < f && f < r, "streaming between");
-        assert!(me < l && l < r, "LDG between");
+        let m = methods();
+        let (r, rb, kw, f, l) = (cut(&m[0]), cut(&m[1]), cut(&m[2]), cut(&m[3]), cut(&m[4]));
+        eprintln!("{}: random {r:.3} metis {rb:.3} metis-kway {kw:.3} fennel {f:.3} ldg {l:.3}", s.meta().name);
+        for me in [rb, kw] {
+            assert!(me < 0.5 * r, "METIS far below random");
+            assert!(me < f && f < r, "streaming between");
+            assert!(me < l && l < r, "LDG between");
+        }
     }
 }
 
@@ -105,6 +109,7 @@ fn the_cache_hits_only_for_the_same_graph_method_options_k_and_seed() {
         (m.clone(), 5, 0),
         (m.clone(), 4, 1),
         (Method::Metis(MetisOptions { ufactor: Some(100), ..MetisOptions::default() }), 4, 0),
+        (Method::Metis(MetisOptions { scheme: MetisScheme::Kway, ..MetisOptions::default() }), 4, 0),
     ] {
         let (_, path, hit) = cached_or_compute(&a, &m2, k, seed).unwrap();
         assert!(!hit);

@@ -260,3 +260,36 @@ fn train_rejects_bad_settings_with_clear_messages() {
     let out = run("evaluate", &[tmp.path().to_str().unwrap()]);
     assert!(text(&out.stderr).contains("is not a run folder"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn partition_runs_either_metis_scheme_and_the_bench_reports_both() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_str().unwrap();
+    let out = run("prepare", &["--from", "../shared/datasets/cora", "--name", "cora", "--root", root]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let store = format!("{root}/cora");
+    let part = |extra: &[&str]| {
+        let mut args = vec![store.as_str(), "--method", "metis", "--parts", "8", "--json"];
+        args.extend_from_slice(extra);
+        let out = run("partition", &args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let rb = part(&[]);
+    let kway = part(&["--scheme", "kway"]);
+    assert_eq!((rb["scheme"].as_str(), kway["scheme"].as_str()), (Some("recursive"), Some("kway")));
+    // Two schemes, two cache entries, each a real partition far below random's cut (0.87 at k=8).
+    assert_ne!(rb["path"], kway["path"]);
+    for p in [&rb, &kway] {
+        assert_eq!((p["parts"].as_u64(), p["empty_parts"].as_u64()), (Some(8), Some(0)));
+        assert!(p["edge_cut_fraction"].as_f64().unwrap() < 0.2, "{p}");
+    }
+    assert_eq!(part(&[])["cached"], true);
+    let out = run("bench", &["partition", &store, "--parts", "8", "--methods", "metis,metis-kway", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<_> = rows.as_array().unwrap().iter().map(|r| r["method"].as_str().unwrap().to_string()).collect();
+    assert_eq!(names, ["metis", "metis-kway"]);
+    assert_eq!(rows[0]["edge_cut_fraction"], rb["edge_cut_fraction"]);
+    assert_eq!(rows[1]["edge_cut_fraction"], kway["edge_cut_fraction"]);
+}

@@ -42,8 +42,9 @@ enum Cmd {
         /// Number of parts.
         #[arg(long)]
         parts: u32,
-        /// Methods to run, comma-separated.
-        #[arg(long, default_value = "random,fennel,ldg,metis")]
+        /// Methods to run, comma-separated: random, fennel, ldg, metis (recursive bisection),
+        /// metis-kway.
+        #[arg(long, default_value = "random,fennel,ldg,metis,metis-kway")]
         methods: String,
         /// Seed.
         #[arg(long, default_value_t = 0)]
@@ -267,18 +268,23 @@ fn bench_partition(store: PathBuf, parts: u32, methods: &str, seed: u64, as_json
         }
         let store = store.to_string_lossy();
         let (parts, seed) = (parts.to_string(), seed.to_string());
-        rows.push(run_json(
-            &exe,
-            &[&store, "--method", m, "--parts", &parts, "--seed", &seed, "--no-cache", "--json"],
-        )?);
+        let mut args = vec![&*store, "--parts", &parts, "--seed", &seed, "--no-cache", "--json"];
+        match m {
+            "metis-kway" => args.extend(["--method", "metis", "--scheme", "kway"]),
+            "metis" => args.extend(["--method", "metis", "--scheme", "recursive"]),
+            other => args.extend(["--method", other]),
+        }
+        let mut row = run_json(&exe, &args)?;
+        row["method"] = serde_json::Value::from(m);
+        rows.push(row);
     }
     if as_json {
         println!("{}", serde_json::Value::Array(rows));
     } else {
-        println!("{:<8} {:>9} {:>10} {:>8} {:>11}", "method", "seconds", "edge cut", "balance", "peak RSS");
+        println!("{:<10} {:>9} {:>10} {:>8} {:>11}", "method", "seconds", "edge cut", "balance", "peak RSS");
         for r in &rows {
             println!(
-                "{:<8} {:>9.2} {:>10.4} {:>8.3} {:>11}",
+                "{:<10} {:>9.2} {:>10.4} {:>8.3} {:>11}",
                 r["method"].as_str().unwrap_or(""),
                 r["seconds"].as_f64().unwrap_or(0.0),
                 r["edge_cut_fraction"].as_f64().unwrap_or(0.0),

@@ -3,12 +3,20 @@
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use mille_partition::{
-    Method, MetisOptions, Partition, StreamingOptions, cached_or_compute, compute, quality, relabel,
+    Method, MetisOptions, MetisScheme, Partition, StreamingOptions, cached_or_compute, compute, quality, relabel,
 };
 use mille_pipeline::Store;
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SchemeArg {
+    /// Recursive bisection (METIS_PartGraphRecursive).
+    Recursive,
+    /// k-way (METIS_PartGraphKway).
+    Kway,
+}
 
 #[derive(Clone, Copy, ValueEnum)]
 enum MethodArg {
@@ -40,10 +48,13 @@ struct Args {
     /// Random clustering: a uniform part per node instead of balanced ranges.
     #[arg(long)]
     uniform: bool,
+    /// METIS: recursive bisection (fewer cut edges on block-model graphs, near-equal parts) or k-way.
+    #[arg(long, value_enum, default_value = "recursive")]
+    scheme: SchemeArg,
     /// METIS: also balance the train nodes of this split across parts.
     #[arg(long, value_name = "SPLIT")]
     balance_train: Option<String>,
-    /// METIS: allowed imbalance in thousandths (default 30).
+    /// METIS: allowed imbalance in thousandths (default 30 for k-way, 1 per bisection).
     #[arg(long)]
     ufactor: Option<i32>,
     /// METIS: refinement iterations per level (default 10).
@@ -79,6 +90,10 @@ fn main() {
         let method = match a.method {
             MethodArg::Random => Method::Random { uniform: a.uniform },
             MethodArg::Metis => Method::Metis(MetisOptions {
+                scheme: match a.scheme {
+                    SchemeArg::Recursive => MetisScheme::Recursive,
+                    SchemeArg::Kway => MetisScheme::Kway,
+                },
                 ufactor: a.ufactor,
                 niter: a.niter,
                 ncuts: a.ncuts,
@@ -126,8 +141,12 @@ fn main() {
             Some(out) => Some(relabel(&store, &p, out)?.path().to_path_buf()),
             None => None,
         };
+        let scheme = match &method {
+            Method::Metis(o) => Some(o.scheme.name()),
+            _ => None,
+        };
         let report = json!({
-            "method": method.name(), "parts": p.k(), "seed": a.seed, "nodes": p.len(),
+            "method": method.name(), "scheme": scheme, "parts": p.k(), "seed": a.seed, "nodes": p.len(),
             "edge_cut_fraction": q.edge_cut_fraction, "cut_edges": q.cut_edges, "balance": q.balance,
             "empty_parts": q.empty_parts, "min_part": q.min_part, "max_part": q.max_part,
             "seconds": seconds, "cached": cached, "peak_rss_bytes": mille_tools::peak_rss_bytes(),
@@ -136,7 +155,8 @@ fn main() {
         if a.json {
             println!("{report}");
         } else {
-            println!("method      {}{}", method.name(), if cached { " (cached)" } else { "" });
+            let scheme = scheme.map(|s| format!(" ({s})")).unwrap_or_default();
+            println!("method      {}{scheme}{}", method.name(), if cached { " (cached)" } else { "" });
             println!("parts       {} (sizes {}..{}, {} empty)", p.k(), q.min_part, q.max_part, q.empty_parts);
             println!("edge cut    {:.4} of edges ({} entries)", q.edge_cut_fraction, q.cut_edges);
             println!("balance     {:.3} (largest part / mean)", q.balance);
