@@ -1,6 +1,7 @@
 //! One batch: the induced subgraph of a set of nodes, with everything a GNN step needs.
 
 use crate::error::{Error, Result};
+use crate::resident::Resident;
 use mille_pipeline::store::zstd::CompressedStore;
 use mille_pipeline::{Labels, Store};
 use std::sync::Arc;
@@ -199,6 +200,8 @@ pub struct Builder {
     rank: Vec<u32>,
     /// The zstd form to take node features from, with the last frame decoded.
     compressed: Option<Compressed>,
+    /// In-memory copies of the features and neighbour lists to read instead of the map.
+    resident: Option<Arc<Resident>>,
 }
 
 impl Builder {
@@ -213,7 +216,14 @@ impl Builder {
             member: vec![0; n.div_ceil(64)],
             rank: vec![0; n.div_ceil(64)],
             compressed: None,
+            resident: None,
         }
+    }
+
+    /// Reads node features and neighbour lists from `copy` instead of the store's map.
+    pub(crate) fn with_resident(mut self, copy: Option<Arc<Resident>>) -> Builder {
+        self.resident = copy;
+        self
     }
 
     /// Takes node features from the zstd form of the store instead of its plain file, decoding
@@ -265,7 +275,7 @@ impl Builder {
             self.member[w] |= 1 << (v & 63);
         }
         let indptr = s.indptr();
-        let indices = s.indices();
+        let indices = self.resident.as_ref().and_then(|r| r.indices()).unwrap_or_else(|| s.indices());
         b.indptr.clear();
         b.indices.clear();
         b.edge_pos.clear();
@@ -327,6 +337,10 @@ impl Builder {
                 b.features.extend_from_slice(&data[row * cols..(row + 1) * cols]);
             }
         } else if let Some(f) = s.features() {
+            let f = match self.resident.as_ref().and_then(|r| r.features()) {
+                Some(data) => mille_pipeline::Matrix { data, ..f },
+                None => f,
+            };
             b.feature_dim = f.cols;
             b.features.reserve(nodes.len() * f.cols);
             let row_bytes = f.cols * 4;

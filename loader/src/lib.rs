@@ -17,8 +17,10 @@ mod batch;
 mod error;
 mod loader;
 mod plan;
+mod resident;
 
 pub use batch::{Batch, BatchLabels, Builder};
 pub use error::{Error, Result};
 pub use loader::{Epoch, Loader, LoaderConfig};
 pub use plan::{Plan, PlanSpec};
+pub use resident::Residency;

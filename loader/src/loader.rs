@@ -4,6 +4,7 @@
 use crate::batch::{Batch, Builder};
 use crate::error::{Error, Result};
 use crate::plan::{Plan, PlanSpec};
+use crate::resident::{Residency, Resident, resident};
 use crossbeam::channel::{Receiver, Sender, bounded};
 use mille_pipeline::Store;
 use mille_pipeline::store::zstd::CompressedStore;
@@ -34,6 +35,9 @@ pub struct LoaderConfig {
     /// Read node features from this zstd-compressed form of the store (`tools/store compress`),
     /// decoded in the worker threads.
     pub compressed_features: Option<std::path::PathBuf>,
+    /// Read node features and neighbour lists from an in-memory huge-page copy, or through the
+    /// store's memory map (see [`Residency`]; default: a copy when it fits).
+    pub residency: Residency,
 }
 
 impl Default for LoaderConfig {
@@ -48,6 +52,7 @@ impl Default for LoaderConfig {
             split: None,
             restrict_to: None,
             compressed_features: None,
+            residency: Residency::Auto,
         }
     }
 }
@@ -60,6 +65,8 @@ pub struct Loader {
     compressed: Option<Arc<CompressedStore>>,
     /// Consumed batches handed back for their buffers, kept from epoch to epoch.
     pool: (Sender<Batch>, Receiver<Batch>),
+    /// In-memory copies read instead of the map (shared with other loaders of the store).
+    resident: Option<Arc<Resident>>,
 }
 
 impl Loader {
@@ -88,7 +95,14 @@ impl Loader {
             None => None,
         };
         let pool = bounded(config.workers.max(1) + config.prefetch);
-        Ok(Loader { store, config, roles, compressed, pool })
+        let resident = resident(&store, config.residency, compressed.is_none())?;
+        Ok(Loader { store, config, roles, compressed, pool, resident })
+    }
+
+    /// Whether this loader reads an in-memory copy of the features and neighbour lists (see
+    /// [`Residency`]) rather than the store's map.
+    pub fn is_resident(&self) -> bool {
+        self.resident.is_some()
     }
 
     /// The store.
@@ -127,6 +141,7 @@ impl Loader {
             if let Some(c) = &self.compressed {
                 builder = builder.with_compressed_features(c.clone()).expect("checked in Loader::new");
             }
+            builder = builder.with_resident(self.resident.clone());
             let (plan, stop, recycle) = (plan.clone(), stop.clone(), self.pool.1.clone());
             handles.push(std::thread::spawn(move || {
                 for i in (w..plan.len()).step_by(workers) {

@@ -283,3 +283,22 @@ fn features_decoded_from_the_zstd_form_equal_the_plain_store() {
     let cfg = LoaderConfig { compressed_features: Some(z2), ..Default::default() };
     assert!(Loader::new(s, cfg).err().unwrap().to_string().contains("is not the one of store"));
 }
+
+#[test]
+fn an_in_memory_copy_and_the_memory_map_give_the_same_batches() {
+    let tmp = tempfile::tempdir().unwrap();
+    for s in [cora(tmp.path()), prepare(&repo().join("fixtures/proteins_like"), "pr", true, tmp.path())] {
+        let cfg = |residency, plan: &PlanSpec| LoaderConfig { plan: plan.clone(), residency, ..Default::default() };
+        for plan in [PlanSpec::RandomParts { parts: 5 }, PlanSpec::Full] {
+            let mapped = Loader::new(s.clone(), cfg(Residency::Mapped, &plan)).unwrap();
+            let copied = Loader::new(s.clone(), cfg(Residency::Resident, &plan)).unwrap();
+            // A small graph fits: the default makes the copy too.
+            let auto = Loader::new(s.clone(), cfg(Residency::Auto, &plan)).unwrap();
+            assert!(!mapped.is_resident() && copied.is_resident() && auto.is_resident());
+            let a: Vec<Batch> = mapped.epoch(3).map(|b| b.unwrap()).collect();
+            let b: Vec<Batch> = copied.epoch(3).map(|b| b.unwrap()).collect();
+            assert_eq!(a, b);
+            assert!(a.iter().map(|b| b.num_edges()).sum::<usize>() > 0);
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! `tools/bench`: benchmarks that print a table and, with --json, machine-readable figures.
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use mille_pipeline::Store;
 use mille_pipeline::ogb::{self, PrepareOptions};
 use mille_pipeline::store::zstd::{CompressedStore, compress};
@@ -15,6 +15,14 @@ use std::time::Instant;
 struct Args {
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+/// `--residency` of `bench loader`.
+#[derive(Clone, Copy, ValueEnum)]
+enum ResidencyArg {
+    Auto,
+    Resident,
+    Mapped,
 }
 
 #[derive(Subcommand)]
@@ -77,6 +85,11 @@ enum Cmd {
         /// `tools/partition --relabel`), read sequentially.
         #[arg(long)]
         by_part: bool,
+        /// Read features and neighbour lists from an in-memory huge-page copy (`resident`),
+        /// through the store's map (`mapped`), or a copy when it fits in a quarter of the
+        /// available memory (`auto`).
+        #[arg(long, value_enum, default_value = "auto")]
+        residency: ResidencyArg,
         /// Take node features from this zstd form of the store (`tools/store compress`),
         /// decoded in the workers.
         #[arg(long, value_name = "DIR")]
@@ -152,8 +165,13 @@ fn main() {
             bench_memory_depth(&layers, hidden, nodes, &models, max_resgnn_layers, plot, from_json, json)
         }
         Cmd::MemoryStep { model, layers, hidden, nodes } => memory_step(&model, layers, hidden, nodes),
-        Cmd::Loader { store, parts, workers, prefetch, epochs, cold, by_part, compressed, json } => {
-            bench_loader(store, parts, workers, prefetch, epochs, cold, by_part, compressed, json)
+        Cmd::Loader { store, parts, workers, prefetch, epochs, cold, by_part, residency, compressed, json } => {
+            let residency = match residency {
+                ResidencyArg::Auto => mille_loader::Residency::Auto,
+                ResidencyArg::Resident => mille_loader::Residency::Resident,
+                ResidencyArg::Mapped => mille_loader::Residency::Mapped,
+            };
+            bench_loader(store, parts, workers, prefetch, epochs, cold, by_part, residency, compressed, json)
         }
     })
 }
@@ -321,6 +339,7 @@ fn bench_loader(
     epochs: u64,
     cold: bool,
     by_part: bool,
+    residency: mille_loader::Residency,
     compressed: Option<PathBuf>,
     as_json: bool,
 ) -> anyhow::Result<()> {
@@ -339,8 +358,17 @@ fn bench_loader(
     } else {
         PlanSpec::RandomParts { parts }
     };
-    let cfg = LoaderConfig { plan, workers, prefetch, compressed_features: compressed.clone(), ..Default::default() };
+    let cfg = LoaderConfig {
+        plan,
+        workers,
+        prefetch,
+        compressed_features: compressed.clone(),
+        residency,
+        ..Default::default()
+    };
+    let t = Instant::now();
     let loader = Loader::new(s.clone(), cfg)?;
+    let setup = t.elapsed().as_secs_f64();
     let run = |e: u64| -> anyhow::Result<(u64, u64, u64, u64)> {
         let mut epoch = loader.epoch(e);
         let (mut b, mut n, mut m, mut bytes) = (0, 0, 0, 0);
@@ -373,6 +401,7 @@ fn bench_loader(
     let v = json!({
         "bench": "loader", "store": store, "parts": parts, "workers": workers, "prefetch": prefetch,
         "epochs": epochs, "cold": cold, "by_part": by_part, "compressed": compressed, "seconds": secs,
+        "resident": loader.is_resident(), "setup_seconds": setup,
         "batches_per_second": b as f64 / secs, "nodes_per_second": n as f64 / secs,
         "edges_per_second": m as f64 / secs, "gb_per_second": gbps,
         "memcpy_gb_per_second": memcpy, "memcpy_fraction": gbps / memcpy,
@@ -382,6 +411,8 @@ fn bench_loader(
         println!("{v}");
     } else {
         println!("loader on {} ({} parts, {workers} workers, prefetch {prefetch})", store.display(), parts);
+        let source = if loader.is_resident() { "an in-memory huge-page copy" } else { "the memory map" };
+        println!("  reads       {source} (set up in {setup:.2} s)");
         println!("  batches/s   {:.2}", b as f64 / secs);
         println!("  nodes/s     {:.3e}", n as f64 / secs);
         println!("  edges/s     {:.3e}", m as f64 / secs);

@@ -391,6 +391,10 @@ fn loader_config(cfg: &RunConfig, plan: PlanSpec) -> LoaderConfig {
         self_loops: true,
         edge_features: true,
         split: cfg.split.clone(),
+        // The model, not the loader, bounds a training step (the loader builds batches ~10x
+        // faster than RevGNN consumes them), so the loader's in-memory copy would only add its
+        // memory; training reads through the store's map.
+        residency: mille_loader::Residency::Mapped,
         ..Default::default()
     }
 }
