@@ -1,5 +1,7 @@
 //! Mini-batch subgraphs from a mille store, prefetched by crossbeam worker threads. Plain Rust
-//! data, no tensor library: any GNN (or framework) can consume a [`Batch`].
+//! data, no tensor library: any GNN (or framework) can consume a [`Batch`]. Node features and
+//! neighbour lists are read from the store's memory map, or from a huge-page copy when they fit
+//! in memory ([`Residency`]).
 //!
 //! ```no_run
 //! use mille_loader::{Loader, LoaderConfig, PlanSpec};
