@@ -12,7 +12,10 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
-const BLOCK: usize = 4 << 20;
+/// Decompressed text handed from the inflating thread to the parser at a time. 1 MiB rather than
+/// 4: a block stays nearer the cores' caches between the two threads (products-like prepare,
+/// six alternating runs each: 13.3 -> 12.8 s of user CPU, 8.33 -> 8.15 s wall).
+const BLOCK: usize = 1 << 20;
 
 /// Finds `<stem>.csv.gz` or `<stem>.csv` in `dir`.
 pub fn find_csv(dir: &Path, stem: &str) -> Option<PathBuf> {
