@@ -27,6 +27,13 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// `tools/prepare` of Cora into `root`; the store's path.
+fn prepared_cora(root: &str) -> String {
+    let out = run("prepare", &["--from", "../shared/datasets/cora", "--name", "cora", "--root", root]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    format!("{root}/cora")
+}
+
 #[test]
 fn cora_prepares_and_inspects_with_the_published_counts() {
     let tmp = tempfile::tempdir().unwrap();
@@ -159,9 +166,7 @@ fn store_compress_and_decompress_round_trip() {
 fn train_evaluate_and_report_a_run_on_cora() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().to_str().unwrap();
-    let out = run("prepare", &["--from", "../shared/datasets/cora", "--name", "cora", "--root", root]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let store = format!("{root}/cora");
+    let store = prepared_cora(root);
     let run_dir = format!("{root}/run");
     let args = [
         store.as_str(),
@@ -265,9 +270,7 @@ fn train_rejects_bad_settings_with_clear_messages() {
 fn partition_runs_either_metis_scheme_and_the_bench_reports_both() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().to_str().unwrap();
-    let out = run("prepare", &["--from", "../shared/datasets/cora", "--name", "cora", "--root", root]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let store = format!("{root}/cora");
+    let store = prepared_cora(root);
     let part = |extra: &[&str]| {
         let mut args = vec![store.as_str(), "--method", "metis", "--parts", "8", "--json"];
         args.extend_from_slice(extra);
