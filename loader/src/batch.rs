@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::resident::Resident;
 use mille_pipeline::store::zstd::CompressedStore;
-use mille_pipeline::{Labels, Store};
+use mille_pipeline::{Labels, Store, prefetch};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -120,17 +120,6 @@ type Compressed = (Arc<CompressedStore>, u64, Option<(usize, Vec<f32>)>);
 /// How many nodes ahead rows and features are prefetched: a batch's nodes are scattered over
 /// the store, so each row starts with a cache miss that the hardware prefetcher can't predict.
 const AHEAD: usize = 12;
-
-#[inline(always)]
-fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint; it never faults, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
 
 /// Appends rows of `cols` floats to a vector whose capacity is already reserved, with
 /// non-temporal stores when every row is 16-byte aligned: a batch's features (about 100 MB at

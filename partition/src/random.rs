@@ -1,6 +1,7 @@
 //! Random clustering, the paper's training protocol: a fresh random partition every epoch.
 
 use crate::partition::Partition;
+use mille_pipeline::prefetch;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
@@ -9,17 +10,6 @@ use rand_pcg::Pcg64;
 /// result; each swap then finds its far element in cache instead of waiting on memory (a
 /// products-size permutation is ~10 MB).
 const AHEAD: usize = 32;
-
-#[inline(always)]
-fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint; it never faults, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
 
 /// Fisher-Yates shuffle of `0..n` (swap `i` with a uniform `j <= i`, `i` from `n - 1` down).
 fn permutation(n: usize, r: &mut Pcg64) -> Vec<u32> {

@@ -3,9 +3,11 @@
 
 pub mod error;
 pub mod ogb;
+mod prefetch;
 pub mod store;
 pub mod synth;
 pub mod widen;
 
 pub use error::{Error, Result};
+pub use prefetch::prefetch;
 pub use store::{Labels, Matrix, Split, Store};
