@@ -211,12 +211,15 @@ fn train_evaluate_and_report_a_run_on_cora() {
     let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(e["test"], s["multi_view"]["test"]);
     assert_eq!(e["valid"], s["multi_view"]["valid"]);
-    // The saved config reruns the run exactly.
+    // The saved config reruns the run exactly, in every fresh process (a libtorch CPU first-call
+    // effect once broke this in about one process in ten: see mille_train::cpu_math).
     let again = format!("{root}/again");
-    let out = run("train", &["--config", &format!("{run_dir}/config.toml"), "--out", &again, "--json"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let s2: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((&s2["test"], &s2["multi_view"]), (&s["test"], &s["multi_view"]));
+    for _ in 0..5 {
+        let out = run("train", &["--config", &format!("{run_dir}/config.toml"), "--out", &again, "--json"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let s2: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!((&s2["test"], &s2["multi_view"]), (&s["test"], &s["multi_view"]));
+    }
     let out = run("report", &[&run_dir, &again]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).matches("wt-revgnn/gen:softmax").count(), 2);

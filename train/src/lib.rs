@@ -8,10 +8,12 @@
 //! - [`deq`]: Broyden's method and the implicit backward of DEQ-GNN.
 //! - [`model`]: the four models.
 //! - [`optim`]: Adam whose state can be checkpointed.
+//! - [`cpu_math`]: the warm-up that makes CPU runs repeat exactly.
 //! - [`metric`], [`infer`]: OGB metrics, multi-view inference.
 //! - [`run`]: the training loop with checkpoints, resumption and metrics.
 
 pub mod conv;
+pub mod cpu_math;
 pub mod deq;
 pub mod graph;
 pub mod infer;

@@ -130,6 +130,7 @@ pub struct Model {
 impl Model {
     /// A new model whose parameters live under `path`.
     pub fn new(path: &nn::Path, cfg: ModelConfig) -> Model {
+        crate::cpu_math::warm_up();
         let (h, e) = (cfg.hidden, cfg.edge_dim);
         let enc = linear(path / "enc", cfg.in_dim, h, true);
         let blocks = match cfg.kind {
