@@ -1,7 +1,7 @@
 //! Partitioners over a mille store: random clustering (the paper's training protocol), METIS
-//! (recursive bisection or k-way), and a streaming partitioner (Fennel, or LDG) for graphs METIS can't hold; a
-//! [`Partition`] type cached beside the store, a quality report, and relabelled stores whose
-//! parts are contiguous row ranges.
+//! (recursive bisection or k-way), and a streaming partitioner (Fennel, or LDG) for graphs METIS
+//! can't hold; a [`Partition`] type cached beside the store, a quality report, and relabelled
+//! stores whose parts are contiguous row ranges.
 
 mod cache;
 mod error;

@@ -19,13 +19,12 @@ fn permutation(n: usize, r: &mut Pcg64) -> Vec<u32> {
     }
     // ring[i % AHEAD] holds the swap target drawn for step i.
     let mut ring = [0usize; AHEAD];
-    let first = n - 1;
-    for i in ((first + 1).saturating_sub(AHEAD).max(1)..=first).rev() {
+    for i in (n.saturating_sub(AHEAD).max(1)..n).rev() {
         let j = r.random_range(0..=i);
         prefetch(&perm[j]);
         ring[i % AHEAD] = j;
     }
-    for i in (1..=first).rev() {
+    for i in (1..n).rev() {
         perm.swap(i, ring[i % AHEAD]);
         if i > AHEAD {
             let next = i - AHEAD;

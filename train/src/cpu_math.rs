@@ -16,8 +16,8 @@ use tch::{Device, Kind, Tensor};
 static WARM: Once = Once::new();
 
 /// Calls each vector-math function once, on this thread, for f32 and f64; later calls return at
-/// once. [`crate::model::Model::new`] and [`crate::graph::Adjacency::new`] call it, so anything
-/// that runs a model or a convolution has.
+/// once. [`crate::model::Model::new`] and [`crate::conv::Conv::new`] call it, so anything that
+/// runs a model or a convolution has, and no batch pays for the check.
 pub fn warm_up() {
     WARM.call_once(|| {
         for kind in [Kind::Float, Kind::Double] {

@@ -67,7 +67,6 @@ pub struct Adjacency {
 impl Adjacency {
     /// From a local CSR.
     pub fn new(indptr: &[u64], indices: &[u32], edge_attr: Option<(&[f32], usize)>, device: Device) -> Adjacency {
-        crate::cpu_math::warm_up();
         let n = (indptr.len() - 1) as i64;
         let counts: Vec<i64> = indptr.windows(2).map(|w| (w[1] - w[0]) as i64).collect();
         let deg: Vec<f32> = counts.iter().map(|&c| (c as f32).max(1.0)).collect();

@@ -86,6 +86,7 @@ impl Conv {
     /// A new convolution under `path`; `edge_dim` is the width of the batches' edge features
     /// (0: none), which GEN encodes into its messages.
     pub fn new(path: &nn::Path, kind: ConvKind, dim: i64, edge_dim: i64) -> Conv {
+        crate::cpu_math::warm_up();
         match kind {
             ConvKind::Sage => Conv::Sage(Sage::new(path, dim)),
             ConvKind::Gcn => Conv::Gcn(Gcn::new(path, dim)),

@@ -239,7 +239,7 @@ impl Trainer {
         let t0 = Instant::now();
         let mut batches = self.train_loader()?.epoch(epoch);
         let n_batches = batches.len();
-        let bar = self.bar(batches.len() as u64, &format!("epoch {}", epoch + 1));
+        let bar = self.bar(n_batches as u64, &format!("epoch {}", epoch + 1));
         let (mut total, mut count) = (0.0, 0usize);
         while let Some(b) = batches.next() {
             let b = b?;
