@@ -1,11 +1,7 @@
-//! Puts libtorch's lib folder in the binaries' rpath, so that a binary that links the trainer
-//! runs without LD_LIBRARY_PATH. (train/build.rs also links libtorch_cuda for its tests; the
-//! trainer's binaries will need the same once they exist.)
+//! Links libtorch for the programs that run it (rpath, libtorch_cuda kept): cargo gives link
+//! arguments only to the package whose build script prints them, so tools needs its own call
+//! (see build-support). tools/tests/link.rs checks every program that loads libtorch, so a
+//! program missing from this list fails the tests.
 fn main() {
-    println!("cargo:rerun-if-env-changed=LIBTORCH");
-    if let Ok(dir) = std::env::var("LIBTORCH") {
-        let lib = std::path::Path::new(&dir).join("lib");
-        let lib = lib.canonicalize().unwrap_or(lib);
-        println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
-    }
+    mille_build::link_libtorch_bins(&["train", "evaluate", "bench", "partition", "report"]);
 }

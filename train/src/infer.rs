@@ -1,6 +1,7 @@
 //! Multi-view inference: every view is an independent partition of the graph; a node's logits
 //! are averaged over the views it was predicted in, then scored with the dataset's metric.
 
+use crate::feed::{Fed, Feed};
 use crate::graph::GraphTensors;
 use crate::metric;
 use crate::model::Model;
@@ -21,10 +22,15 @@ pub enum FeatureNorm {
 /// A batch as tensors, with its features normalised.
 pub fn batch_tensors(b: &Batch, device: Device, norm: FeatureNorm) -> GraphTensors {
     let mut g = GraphTensors::new(b, device);
+    normalise(&mut g, norm);
+    g
+}
+
+/// Normalises a batch's features in place.
+pub fn normalise(g: &mut GraphTensors, norm: FeatureNorm) {
     if norm == FeatureNorm::Row {
         g.x = &g.x / g.x.sum_dim_intlist(1, true, Kind::Float).clamp_min(1e-12);
     }
-    g
 }
 
 /// Sums of per-view logits and how many views saw each node.
@@ -76,17 +82,16 @@ pub fn predict(
     device: Device,
     norm: FeatureNorm,
     mut each: impl FnMut(),
-) -> mille_loader::Result<ViewAverage> {
+) -> anyhow::Result<ViewAverage> {
     let n = loader.store().num_nodes();
     let mut avg = ViewAverage::new(n, model.config().out_dim as usize);
-    let mut batches = loader.epoch(epoch);
-    while let Some(b) = batches.next() {
-        let b = b?;
-        let g = batch_tensors(&b, device, norm);
+    let mut feed = Feed::new(loader.epoch(epoch), device, norm)?;
+    while let Some(fed) = feed.next_batch() {
+        let Fed { batch, g } = fed?;
         let logits = model.logits(&g.adj, &g.x).to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
         let flat: Vec<f32> = logits.reshape([-1]).try_into().expect("float logits");
-        avg.add(&b.nodes, &flat);
-        batches.recycle(b);
+        avg.add(&batch.nodes, &flat);
+        feed.recycle(batch);
         each();
     }
     Ok(avg)

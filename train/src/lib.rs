@@ -2,6 +2,8 @@
 //! ResGNN baseline in tch (libtorch), trained on loader batches with a backward whose activation
 //! memory does not grow with depth, evaluated with multi-view inference.
 //!
+//! - [`device`]: choosing and naming devices, GPU memory figures, deterministic kernels.
+//! - [`feed`]: batches onto the device, uploaded on a side stream while the previous step runs.
 //! - [`graph`]: a batch as tensors (sparse CSR operators, entry lists, edge features).
 //! - [`conv`]: SAGE, GCN, GEN and GAT convolutions.
 //! - [`rev`]: reversible blocks, their inverse and the reversible backward.
@@ -10,11 +12,14 @@
 //! - [`optim`]: Adam whose state can be checkpointed.
 //! - [`cpu_math`]: the warm-up that makes CPU runs repeat exactly.
 //! - [`metric`], [`infer`]: OGB metrics, multi-view inference.
+//! - [`scatter`]: row reductions by index_add (the CPU path for wide values, and the reference).
 //! - [`run`]: the training loop with checkpoints, resumption and metrics.
 
 pub mod conv;
 pub mod cpu_math;
 pub mod deq;
+pub mod device;
+pub mod feed;
 pub mod graph;
 pub mod infer;
 pub mod layers;
@@ -23,21 +28,9 @@ pub mod model;
 pub mod optim;
 pub mod rev;
 pub mod run;
+pub mod scatter;
 
 pub use tch;
-
-/// Parses `auto`, `cpu`, `cuda` or `cuda:N`; `auto` is the first GPU libtorch sees, else the CPU.
-pub fn parse_device(s: &str) -> anyhow::Result<tch::Device> {
-    Ok(match s {
-        "auto" => tch::Device::cuda_if_available(),
-        "cpu" => tch::Device::Cpu,
-        "cuda" => tch::Device::Cuda(0),
-        _ => match s.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) {
-            Some(i) => tch::Device::Cuda(i),
-            None => anyhow::bail!("unknown device {s:?}: expected auto, cpu, cuda or cuda:N"),
-        },
-    })
-}
 
 #[cfg(test)]
 mod tests {
@@ -50,12 +43,5 @@ mod tests {
         let got: Vec<f32> = b.reshape([-1]).try_into().unwrap();
         assert_eq!(got, vec![5.0, 11.0, 11.0, 25.0]);
         assert_eq!(b.kind(), Kind::Float);
-    }
-
-    #[test]
-    fn devices_parse() {
-        assert_eq!(super::parse_device("cpu").unwrap(), tch::Device::Cpu);
-        assert_eq!(super::parse_device("cuda:1").unwrap(), tch::Device::Cuda(1));
-        assert!(super::parse_device("tpu").is_err());
     }
 }

@@ -122,6 +122,29 @@ enum Cmd {
         /// Skip ResGNN above this depth (its memory grows linearly).
         #[arg(long, default_value_t = 112)]
         max_resgnn_layers: usize,
+        /// cpu (peak RSS) or cuda:N (the caching allocator's peak allocated GPU memory, reset
+        /// before the step: the paper's axis).
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// One JSON list.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The GEN/GAT aggregations over CSR rows (segment_reduce, deterministic) against the
+    /// index_add ones they replaced, forward and backward, in the same run, on one random batch.
+    Aggregate {
+        /// Nodes of the random graph.
+        #[arg(long, default_value_t = 100_000)]
+        nodes: usize,
+        /// Random in-neighbours per node (plus a self loop).
+        #[arg(long, default_value_t = 10)]
+        degree: usize,
+        /// Channels of the aggregated messages (GAT's scores have 4).
+        #[arg(long, default_value_t = 64)]
+        dim: i64,
+        /// Timed repeats per operation (best taken), after one warm-up.
+        #[arg(long, default_value_t = 7)]
+        repeats: usize,
         /// One JSON list.
         #[arg(long)]
         json: bool,
@@ -137,6 +160,8 @@ enum Cmd {
         hidden: i64,
         #[arg(long)]
         nodes: usize,
+        #[arg(long, default_value = "cpu")]
+        device: String,
     },
     /// The zstd-compressed store form: ratio, compression and decode speed.
     Zstd {
@@ -161,10 +186,12 @@ fn main() {
         Cmd::Prepare { from, add_inverse_edge, scratch, json } => bench_prepare(from, add_inverse_edge, scratch, json),
         Cmd::Zstd { store, level, scratch, json } => bench_zstd(store, level, scratch, json),
         Cmd::Partition { store, parts, methods, seed, json } => bench_partition(store, parts, &methods, seed, json),
-        Cmd::MemoryDepth { layers, hidden, nodes, models, max_resgnn_layers, plot, from_json, json } => {
-            bench_memory_depth(&layers, hidden, nodes, &models, max_resgnn_layers, plot, from_json, json)
+        Cmd::MemoryDepth { layers, hidden, nodes, models, max_resgnn_layers, device, plot, from_json, json } => {
+            let depth = DepthArgs { hidden, nodes, max_res: max_resgnn_layers, device };
+            bench_memory_depth(&layers, &models, &depth, plot, from_json, json)
         }
-        Cmd::MemoryStep { model, layers, hidden, nodes } => memory_step(&model, layers, hidden, nodes),
+        Cmd::MemoryStep { model, layers, hidden, nodes, device } => memory_step(&model, layers, hidden, nodes, &device),
+        Cmd::Aggregate { nodes, degree, dim, repeats, json } => bench_aggregate(nodes, degree, dim, repeats, json),
         Cmd::Loader { store, parts, workers, prefetch, epochs, cold, by_part, residency, compressed, json } => {
             let residency = match residency {
                 ResidencyArg::Auto => mille_loader::Residency::Auto,
@@ -422,17 +449,24 @@ fn bench_loader(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn bench_memory_depth(
-    layers: &str,
+/// The fixed settings of a memory-depth sweep.
+struct DepthArgs {
     hidden: i64,
     nodes: usize,
-    models: &str,
     max_res: usize,
+    device: String,
+}
+
+fn bench_memory_depth(
+    layers: &str,
+    models: &str,
+    a: &DepthArgs,
     plot: Option<PathBuf>,
     from_json: Option<PathBuf>,
     as_json: bool,
 ) -> anyhow::Result<()> {
+    let DepthArgs { hidden, nodes, max_res, .. } = *a;
+    let gpu = mille_train::device::resolve(&a.device)?.is_cuda();
     let me = std::env::current_exe()?;
     let mut rows = Vec::new();
     if let Some(f) = &from_json {
@@ -452,25 +486,24 @@ fn bench_memory_depth(
                 eprintln!("{model} with {l} layers ...");
             }
             let (l, h, n) = (l.to_string(), hidden.to_string(), nodes.to_string());
-            rows.push(run_json(
-                &me,
-                &["memory-step", "--model", model, "--layers", &l, "--hidden", &h, "--nodes", &n],
-            )?);
+            let args = ["memory-step", "--model", model, "--layers", &l, "--hidden", &h, "--nodes", &n];
+            rows.push(run_json(&me, &[&args[..], &["--device", &a.device]].concat())?);
         }
     }
     if let Some(path) = &plot {
         let mut series: Vec<mille_tools::plot::Series> = Vec::new();
         for r in &rows {
             let name = r["model"].as_str().unwrap_or("").to_string();
-            let point =
-                (r["layers"].as_f64().unwrap_or(0.0), r["peak_memory_bytes"].as_f64().unwrap_or(0.0) / 1048576.0);
+            let key = if gpu { "gpu_peak_memory_bytes" } else { "peak_memory_bytes" };
+            let point = (r["layers"].as_f64().unwrap_or(0.0), r[key].as_f64().unwrap_or(0.0) / 1048576.0);
             match series.iter_mut().find(|s| s.name == name) {
                 Some(s) => s.points.push(point),
                 None => series.push(mille_tools::plot::Series { name, points: vec![point] }),
             }
         }
-        let title = format!("Peak memory of one training step ({nodes} nodes, {hidden} channels)");
-        mille_tools::plot::line_chart(path, &title, "layers", "peak RSS (MiB)", &series, true)?;
+        let title = format!("Peak memory of one training step ({nodes} nodes, {hidden} channels, {})", a.device);
+        let axis = if gpu { "peak allocated GPU memory (MiB)" } else { "peak RSS (MiB)" };
+        mille_tools::plot::line_chart(path, &title, "layers", axis, &series, true)?;
         if !as_json {
             eprintln!("plot: {}", path.display());
         }
@@ -478,14 +511,19 @@ fn bench_memory_depth(
     if as_json {
         println!("{}", serde_json::Value::Array(rows));
     } else {
-        println!("{:<10} {:>7} {:>10} {:>12} {:>9}", "model", "layers", "params", "peak RSS", "seconds");
+        let bytes = |r: &serde_json::Value, k: &str| r[k].as_u64().map_or("-".into(), mille_tools::human_bytes);
+        println!(
+            "{:<10} {:>7} {:>10} {:>12} {:>12} {:>9}",
+            "model", "layers", "params", "peak RSS", "peak GPU", "seconds"
+        );
         for r in &rows {
             println!(
-                "{:<10} {:>7} {:>10} {:>12} {:>9.2}",
+                "{:<10} {:>7} {:>10} {:>12} {:>12} {:>9.2}",
                 r["model"].as_str().unwrap_or(""),
                 r["layers"].as_u64().unwrap_or(0),
                 r["params"].as_u64().unwrap_or(0),
-                mille_tools::human_bytes(r["peak_memory_bytes"].as_u64().unwrap_or(0)),
+                bytes(r, "peak_memory_bytes"),
+                bytes(r, "gpu_peak_memory_bytes"),
                 r["seconds"].as_f64().unwrap_or(0.0)
             );
         }
@@ -493,16 +531,15 @@ fn bench_memory_depth(
     Ok(())
 }
 
-/// One step on a random graph of `nodes` nodes (10 random in-neighbours + a self loop each,
-/// 100 features, 47 classes), as the paper's memory figure does with one fixed batch.
-fn memory_step(model: &str, layers: usize, hidden: i64, nodes: usize) -> anyhow::Result<()> {
-    use mille_train::conv::ConvKind;
-    use mille_train::graph::GraphTensors;
-    use mille_train::model::{Model, ModelConfig, ModelKind, num_params};
-    use mille_train::optim::Adam;
-    use mille_train::tch::{Device, Kind, Tensor, nn};
-    let kind = ModelKind::parse(model).ok_or_else(|| anyhow::anyhow!("unknown model {model:?}"))?;
-    let (degree, dim, classes) = (10usize, 100usize, 47i64);
+/// A random graph of `nodes` nodes as one batch: `degree` random in-neighbours and a self loop
+/// each, `dim` features in [-0.5, 0.5), `classes` labels, every node in every mask.
+fn random_batch(
+    nodes: usize,
+    degree: usize,
+    dim: usize,
+    classes: i64,
+    device: mille_train::tch::Device,
+) -> mille_train::graph::GraphTensors {
     let mut r = 0x9E37_79B9_7F4A_7C15u64;
     let mut next = || {
         r ^= r << 13;
@@ -522,30 +559,129 @@ fn memory_step(model: &str, layers: usize, hidden: i64, nodes: usize) -> anyhow:
     let feats: Vec<f32> = (0..nodes * dim).map(|_| (next() % 1000) as f32 / 1000.0 - 0.5).collect();
     let labels: Vec<i32> = (0..nodes).map(|_| (next() % classes as u64) as i32).collect();
     let all = vec![true; nodes];
-    let g =
-        GraphTensors::from_parts(&indptr, &indices, &feats, dim, Some(&labels), [&all, &all, &all], None, Device::Cpu);
-    drop((indices, feats));
+    mille_train::graph::GraphTensors::from_parts(
+        &indptr,
+        &indices,
+        &feats,
+        dim,
+        Some(&labels),
+        [&all, &all, &all],
+        None,
+        device,
+    )
+}
+
+/// One step on a random graph of `nodes` nodes (10 random in-neighbours + a self loop each,
+/// 100 features, 47 classes), as the paper's memory figure does with one fixed batch. On CUDA
+/// the peak is the caching allocator's most allocated bytes during the step (reset first, the
+/// batch and the model already on the GPU).
+fn memory_step(model: &str, layers: usize, hidden: i64, nodes: usize, device: &str) -> anyhow::Result<()> {
+    use mille_train::conv::ConvKind;
+    use mille_train::device as dev;
+    use mille_train::model::{Model, ModelConfig, ModelKind, num_params};
+    use mille_train::optim::Adam;
+    use mille_train::tch::{Kind, Tensor, nn};
+    let kind = ModelKind::parse(model).ok_or_else(|| anyhow::anyhow!("unknown model {model:?}"))?;
+    let device = dev::resolve(device)?;
+    let (dim, classes) = (100usize, 47i64);
+    let g = random_batch(nodes, 10, dim, classes, device);
     let y = g.classes().expect("labels");
-    let vs = nn::VarStore::new(Device::Cpu);
+    let vs = nn::VarStore::new(device);
     let mut cfg = ModelConfig::new(kind, ConvKind::Sage, layers, hidden, dim as i64, classes);
     cfg.dropout = 0.1;
     let m = Model::new(&vs.root(), cfg);
     let mut opt = Adam::new(&vs, 1e-3);
     let before = mille_tools::rss_bytes();
+    dev::synchronize(device);
+    dev::reset_gpu_peak(device);
+    let gpu_before = dev::gpu_memory(device).map(|m| m.allocated);
     let t = Instant::now();
     opt.zero_grad();
     let loss = m.backward(&g.adj, &g.x, |logits| logits.cross_entropy_for_logits(y));
     opt.step();
+    dev::synchronize(device);
     let secs = t.elapsed().as_secs_f64();
-    let _ = Tensor::zeros([1], (Kind::Float, Device::Cpu));
+    let gpu = dev::gpu_memory(device);
+    let _ = Tensor::zeros([1], (Kind::Float, mille_train::tch::Device::Cpu));
     println!(
         "{}",
         json!({
             "model": model, "layers": layers, "hidden": hidden, "nodes": nodes,
+            "device": dev::describe(device),
             "params": num_params(&vs), "peak_memory_bytes": mille_tools::peak_rss_bytes(),
+            "gpu_peak_memory_bytes": gpu.map(|m| m.peak_allocated),
+            "gpu_allocated_before_step_bytes": gpu_before,
             "rss_before_step_bytes": before, "seconds": secs, "loss": loss,
             "deq_forward_iterations": m.last_solves().map(|s| s.0.iterations),
         })
     );
+    Ok(())
+}
+
+/// Best seconds of `repeats` runs of `f` after one warm-up.
+fn best_of(repeats: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    (0..repeats.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn bench_aggregate(nodes: usize, degree: usize, dim: i64, repeats: usize, as_json: bool) -> anyhow::Result<()> {
+    use mille_train::graph::RowReduce;
+    use mille_train::tch::{Device, Kind, Tensor};
+    let g = random_batch(nodes, degree, 1, 2, Device::Cpu);
+    let seg = g.adj.to_kind(Kind::Float).with_reduce(RowReduce::Segment);
+    let idx = g.adj.to_kind(Kind::Float).with_reduce(RowReduce::IndexAdd);
+    let e = seg.num_entries();
+    mille_train::tch::manual_seed(0);
+    let values = Tensor::randn([e, dim], (Kind::Float, Device::Cpu));
+    let heads = Tensor::randn([e, 4], (Kind::Float, Device::Cpu));
+    let fwd_bwd = |f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor| {
+        let x = x.detach().set_requires_grad(true);
+        f(&x).sum(Kind::Float).backward();
+    };
+    type Op<'a> = (&'a str, &'a Tensor, Box<dyn Fn(&Tensor) -> Tensor + 'a>, Box<dyn Fn(&Tensor) -> Tensor + 'a>);
+    let (s, i) = (&seg, &idx);
+    let ops: Vec<Op> = vec![
+        ("sum (GEN sum/mean)", &values, Box::new(|v| s.sum_rows(v)), Box::new(|v| i.sum_rows(v))),
+        ("max (GEN max)", &values, Box::new(|v| s.max_rows(v)), Box::new(|v| i.max_rows(v))),
+        (
+            "softmax (GEN softmax)",
+            &values,
+            Box::new(|v| s.sum_rows(&(s.softmax(v) * v))),
+            Box::new(|v| i.sum_rows(&(i.softmax(v) * v))),
+        ),
+        ("softmax, 4 heads (GAT)", &heads, Box::new(|v| s.softmax(v)), Box::new(|v| i.softmax(v))),
+    ];
+    let mut rows = Vec::new();
+    for (name, x, csr, old) in &ops {
+        let t_csr = best_of(repeats, || fwd_bwd(csr.as_ref(), x));
+        let t_old = best_of(repeats, || fwd_bwd(old.as_ref(), x));
+        let auto = if x.size()[1] <= RowReduce::SEGMENT_MAX_WIDTH { "segment" } else { "index_add" };
+        rows.push(json!({
+            "op": name, "width": x.size()[1], "csr_seconds": t_csr, "index_add_seconds": t_old,
+            "ratio": t_csr / t_old, "cpu_auto": auto,
+        }));
+    }
+    if as_json {
+        println!("{}", serde_json::Value::Array(rows));
+    } else {
+        println!("aggregations, forward + backward, {nodes} nodes, {e} entries, {dim} channels, best of {repeats}");
+        println!("{:<24} {:>10} {:>13} {:>8} {:>10}", "op", "CSR (s)", "index_add (s)", "ratio", "CPU auto");
+        for r in &rows {
+            println!(
+                "{:<24} {:>10.4} {:>13.4} {:>8.3} {:>10}",
+                r["op"].as_str().unwrap_or(""),
+                r["csr_seconds"].as_f64().unwrap_or(0.0),
+                r["index_add_seconds"].as_f64().unwrap_or(0.0),
+                r["ratio"].as_f64().unwrap_or(0.0),
+                r["cpu_auto"].as_str().unwrap_or("")
+            );
+        }
+    }
     Ok(())
 }

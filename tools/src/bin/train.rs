@@ -177,8 +177,16 @@ fn main() {
                 NormArg::Row => FeatureNorm::Row,
             };
         }
+        let asked = c.device.clone();
         let mut t = Trainer::new(c, &a.out, a.resume)?;
         t.progress = mille_tools::interactive() && !a.json;
+        if asked == "auto" {
+            let why =
+                if t.device().is_cuda() { String::new() } else { format!(": {}", mille_train::device::cuda_status()) };
+            eprintln!("device: auto chose {}{why}", t.device_name());
+        } else {
+            eprintln!("device: {}", t.device_name());
+        }
         let s = t.fit()?;
         let plots = mille_tools::plot::run_plots(&a.out, &s.metric)?;
         if a.json {

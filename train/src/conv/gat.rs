@@ -43,7 +43,7 @@ impl Gat {
         let z = self.lin.forward(h).reshape([adj.n, self.heads, dim / self.heads]);
         let a_src = (&z * &self.att_src).sum_dim_intlist(-1, false, z.kind());
         let a_dst = (&z * &self.att_dst).sum_dim_intlist(-1, false, z.kind());
-        let score = a_src.index_select(0, &adj.col) + a_dst.index_select(0, adj.row());
+        let score = a_src.index_select(0, &adj.col) + adj.per_entry(&a_dst);
         let score = score.relu() - (-&score).relu() * 0.2; // LeakyReLU(0.2)
         let alpha = adj.softmax(&score);
         let msg = z.index_select(0, &adj.col) * alpha.unsqueeze(-1);

@@ -83,11 +83,7 @@ impl Gen {
         let m = match self.aggr {
             Aggr::Sum => adj.sum_rows(&msg),
             Aggr::Mean => adj.sum_rows(&msg) / &adj.deg,
-            Aggr::Max => {
-                // Rows without entries stay 0 (messages are positive, so 0 is below any of them).
-                let zeros = Tensor::zeros([adj.n, msg.size()[1]], (msg.kind(), msg.device()));
-                zeros.index_reduce(0, adj.row(), &msg, "amax", false)
-            }
+            Aggr::Max => adj.max_rows(&msg),
             Aggr::Softmax => {
                 let t = self.t.as_ref().expect("softmax aggregation has a temperature");
                 let alpha = adj.softmax(&(&msg * t));

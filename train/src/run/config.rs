@@ -137,7 +137,7 @@ impl RunConfig {
         if let Some(m) = self.metis_parts {
             ensure!(m >= self.parts, "--metis-parts {m} must be at least --parts {}", self.parts);
         }
-        crate::parse_device(&self.device)?;
+        crate::device::resolve(&self.device)?;
         Ok(())
     }
 }

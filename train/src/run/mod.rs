@@ -15,6 +15,7 @@ mod config;
 pub use checkpoint::LoopState;
 pub use config::{Batching, RunConfig};
 
+use crate::feed::{Fed, Feed};
 use crate::graph::{GraphTensors, Targets};
 use crate::infer::{self, Scores};
 use crate::model::{Model, ModelConfig, num_params};
@@ -52,11 +53,15 @@ pub struct Summary {
     pub params: i64,
     /// Peak memory: the process's peak RSS on the CPU.
     pub peak_memory_bytes: u64,
+    /// On CUDA: the most GPU memory the caching allocator had allocated at once during the
+    /// run's training epochs and final inference (`null` on the CPU).
+    #[serde(default)]
+    pub gpu_peak_memory_bytes: Option<u64>,
     /// Seconds of every training epoch (batches, forward, backward, step; no evaluation).
     pub epoch_seconds: Vec<f64>,
     /// Their median.
     pub epoch_seconds_median: f64,
-    /// Device trained on.
+    /// Device trained on: `cpu`, or `cuda:N (GPU name)`.
     pub device: String,
     /// Model and convolution.
     pub model: String,
@@ -91,8 +96,28 @@ pub struct Trainer {
     /// The last evaluation loader and its (views, parts): evaluating every epoch reuses it.
     eval_loader: Option<((u32, u32), Loader)>,
     state: LoopState,
+    /// The device as runs record it (`cuda:0 (NVIDIA H200)`).
+    device_name: String,
+    /// Most GPU memory allocated at once in this process's epochs and inference so far.
+    gpu_peak: Option<u64>,
     /// Draw progress bars (else one log line per epoch).
     pub progress: bool,
+}
+
+/// What one training epoch measured.
+struct EpochStats {
+    /// Mean loss over its batches.
+    loss: f64,
+    /// Wall seconds (batches, forward, backward, step).
+    seconds: f64,
+    /// Batches.
+    batches: usize,
+    /// Seconds of it spent waiting for the loader (what prefetching did not hide).
+    wait_seconds: f64,
+    /// Bytes of batch tensors moved to the device.
+    bytes: usize,
+    /// On CUDA, the epoch's peak allocated GPU memory.
+    gpu_peak: Option<u64>,
 }
 
 fn epoch_seed(seed: u64, epoch: u64) -> i64 {
@@ -116,13 +141,9 @@ impl Trainer {
             (cfg.epochs, cfg.device, cfg.workers) = (epochs, device, workers);
         }
         cfg.check()?;
-        let device = crate::parse_device(&cfg.device)?;
-        if let Device::Cuda(i) = device {
-            anyhow::ensure!(
-                (i as i64) < tch::Cuda::device_count(),
-                "device cuda:{i} requested, but libtorch sees {} CUDA device(s)",
-                tch::Cuda::device_count()
-            );
+        let device = crate::device::resolve(&cfg.device)?;
+        if device.is_cuda() {
+            crate::device::set_deterministic(device)?;
         }
         let store = Arc::new(Store::open(&cfg.store)?);
         let (in_dim, edge_dim) = match (store.features(), store.edge_features()) {
@@ -171,6 +192,8 @@ impl Trainer {
             train_loader: None,
             eval_loader: None,
             state,
+            device_name: crate::device::describe(device),
+            gpu_peak: None,
             progress: false,
         })
     }
@@ -188,6 +211,16 @@ impl Trainer {
     /// The loop state (epochs done, best validation).
     pub fn state(&self) -> &LoopState {
         &self.state
+    }
+
+    /// The device it runs on.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// The device as runs record it: `cpu` or `cuda:N (GPU name)`.
+    pub fn device_name(&self) -> &str {
+        &self.device_name
     }
 
     /// The settings.
@@ -233,18 +266,19 @@ impl Trainer {
         Ok(self.train_loader.as_ref().expect("just built"))
     }
 
-    /// One training epoch; returns (mean loss over batches, seconds, batches).
-    fn train_epoch(&mut self, epoch: u64) -> anyhow::Result<(f64, f64, usize)> {
+    /// One training epoch.
+    fn train_epoch(&mut self, epoch: u64) -> anyhow::Result<EpochStats> {
         tch::manual_seed(epoch_seed(self.cfg.seed, epoch));
+        crate::device::reset_gpu_peak(self.device);
         let t0 = Instant::now();
-        let mut batches = self.train_loader()?.epoch(epoch);
+        let (device, norm) = (self.device, self.cfg.feature_norm);
+        let mut batches = Feed::new(self.train_loader()?.epoch(epoch), device, norm)?;
         let n_batches = batches.len();
         let bar = self.bar(n_batches as u64, &format!("epoch {}", epoch + 1));
         let (mut total, mut count) = (0.0, 0usize);
-        while let Some(b) = batches.next() {
-            let b = b?;
-            let g = infer::batch_tensors(&b, self.device, self.cfg.feature_norm);
-            batches.recycle(b);
+        while let Some(fed) = batches.next_batch() {
+            let Fed { batch, g } = fed?;
+            batches.recycle(batch);
             let rows = g.train.nonzero().squeeze_dim(1);
             if rows.size()[0] == 0 {
                 bar.inc(1);
@@ -260,7 +294,15 @@ impl Trainer {
             bar.inc(1);
         }
         bar.finish_and_clear();
-        Ok((total / count.max(1) as f64, t0.elapsed().as_secs_f64(), n_batches))
+        crate::device::synchronize(self.device);
+        Ok(EpochStats {
+            loss: total / count.max(1) as f64,
+            seconds: t0.elapsed().as_secs_f64(),
+            batches: n_batches,
+            wait_seconds: batches.waited().as_secs_f64(),
+            bytes: batches.bytes(),
+            gpu_peak: crate::device::gpu_memory(self.device).map(|m| m.peak_allocated),
+        })
     }
 
     /// A finished (or interrupted) run opened for evaluation: its settings, its best-validation
@@ -308,13 +350,21 @@ impl Trainer {
         let metrics_path = self.out.join("metrics.jsonl");
         while self.state.epoch < self.cfg.epochs {
             let epoch = self.state.epoch;
-            let (loss, seconds, batches) = self.train_epoch(epoch)?;
+            let st = self.train_epoch(epoch)?;
+            let (loss, seconds) = (st.loss, st.seconds);
             anyhow::ensure!(loss.is_finite(), "training diverged at epoch {} (loss {loss})", epoch + 1);
+            self.gpu_peak = self.gpu_peak.max(st.gpu_peak);
             let mut line = json!({
                 "epoch": epoch + 1, "loss": loss, "seconds": seconds,
-                "batches_per_second": batches as f64 / seconds,
+                "batches_per_second": st.batches as f64 / seconds,
+                "batch_wait_seconds": st.wait_seconds,
+                "batch_bytes": st.bytes,
                 "peak_memory_bytes": peak_rss_bytes(),
+                "device": self.device_name,
             });
+            if let Some(p) = st.gpu_peak {
+                line["gpu_peak_memory_bytes"] = json!(p);
+            }
             if let Some((fwd, adj)) = self.model.last_solves() {
                 line["deq_forward_iterations"] = json!(fwd.iterations);
                 line["deq_forward_residual"] = json!(fwd.residual);
@@ -355,7 +405,9 @@ impl Trainer {
             Some((e, s)) => (s, e),
             None => (self.evaluate(1)?.0, self.state.epoch),
         };
+        crate::device::reset_gpu_peak(self.device);
         let (multi, logits) = self.evaluate(self.cfg.views)?;
+        self.gpu_peak = self.gpu_peak.max(crate::device::gpu_memory(self.device).map(|m| m.peak_allocated));
         infer::write_npy(&self.out.join("predictions.npy"), &logits, self.model.config().out_dim as usize)?;
         let mut sorted = self.state.epoch_seconds.clone();
         sorted.sort_by(f64::total_cmp);
@@ -372,7 +424,8 @@ impl Trainer {
             peak_memory_bytes: peak_rss_bytes(),
             epoch_seconds: self.state.epoch_seconds.clone(),
             epoch_seconds_median: sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN),
-            device: format!("{:?}", self.device),
+            gpu_peak_memory_bytes: self.gpu_peak,
+            device: self.device_name.clone(),
             model: format!("{}/{}", self.cfg.model.name(), self.cfg.conv.name()),
             layers: self.cfg.layers,
             hidden: self.cfg.hidden,

@@ -1,0 +1,207 @@
+//! Batches onto the device. On the CPU a batch's arrays become tensors in place of the loader's
+//! buffers. On CUDA each batch is copied into pinned host memory and uploaded on a side stream
+//! while the previous batch's step still runs on the compute stream (double buffering); an event
+//! recorded after the upload makes the compute stream wait for it without blocking the host.
+//! The feed also counts the time spent waiting for the loader, the share of an epoch that
+//! loading did not hide.
+
+use crate::device::{self, check};
+use crate::graph::{GraphTensors, HostBatch, upload};
+use crate::infer::FeatureNorm;
+use mille_loader::{Batch, Epoch};
+use std::ffi::{c_int, c_void};
+use std::time::{Duration, Instant};
+use tch::{Device, Tensor};
+
+/// A side stream of one GPU for uploads.
+pub struct SideStream {
+    raw: *mut c_void,
+    device: usize,
+}
+
+// SAFETY: the handle is a heap-allocated c10 stream object, immutable after creation, used by
+// one feed at a time.
+unsafe impl Send for SideStream {}
+
+impl SideStream {
+    /// A stream from libtorch's pool for `cuda:index`.
+    pub fn new(index: usize) -> anyhow::Result<SideStream> {
+        let mut raw = std::ptr::null_mut();
+        // SAFETY: valid out-pointer.
+        check(unsafe { device::mille_stream_new(index as c_int, &mut raw) }, "side stream")?;
+        Ok(SideStream { raw, device: index })
+    }
+
+    /// Queues a copy of pinned host tensor `t` to the GPU on this stream; returns at once.
+    pub fn upload(&self, t: &Tensor) -> anyhow::Result<Tensor> {
+        let mut out = std::ptr::null_mut();
+        // SAFETY: `t` is a live tensor; the glue returns a new heap tensor that we own.
+        check(unsafe { device::mille_stream_upload(self.raw, t.as_ptr() as *const c_void, &mut out) }, "upload")?;
+        // SAFETY: `out` is a fresh `at::Tensor*`, owned by the returned Tensor from now on.
+        Ok(unsafe { Tensor::from_ptr(out.cast()) })
+    }
+
+    /// An event after every upload queued so far.
+    pub fn event(&self) -> anyhow::Result<Event> {
+        let mut raw = std::ptr::null_mut();
+        // SAFETY: valid out-pointer.
+        check(unsafe { device::mille_stream_event(self.raw, &mut raw) }, "upload event")?;
+        Ok(Event { raw, device: self.device })
+    }
+}
+
+impl Drop for SideStream {
+    fn drop(&mut self) {
+        // SAFETY: created by mille_stream_new, freed once.
+        unsafe { device::mille_stream_free(self.raw) }
+    }
+}
+
+/// A point on a side stream the compute stream can wait for.
+pub struct Event {
+    raw: *mut c_void,
+    device: usize,
+}
+
+// SAFETY: as for SideStream.
+unsafe impl Send for Event {}
+
+impl Event {
+    /// Makes the compute stream wait for the event (the host goes on at once).
+    pub fn wait(self) -> anyhow::Result<()> {
+        // SAFETY: a live event.
+        check(unsafe { device::mille_event_wait(self.raw, self.device as c_int) }, "wait for upload")
+    }
+}
+
+impl Drop for Event {
+    fn drop(&mut self) {
+        // SAFETY: created by mille_stream_event, freed once (the wait does not free it).
+        unsafe { device::mille_event_free(self.raw) }
+    }
+}
+
+/// Uploads `h` on the side stream: each tensor copied into pinned memory on the host (one
+/// copy), then queued for the GPU.
+pub fn upload_on(side: &SideStream, h: HostBatch) -> anyhow::Result<(HostBatch, Event)> {
+    let device = Device::Cuda(side.device);
+    let failed = std::cell::RefCell::new(None);
+    let up = h.map(&|t| match side.upload(&t.pin_memory(device)) {
+        Ok(d) => d,
+        Err(e) => {
+            failed.borrow_mut().get_or_insert(e);
+            t
+        }
+    });
+    if let Some(e) = failed.into_inner() {
+        return Err(e);
+    }
+    Ok((up, side.event()?))
+}
+
+/// A batch on the device, with the loader's batch it came from (its node ids, for inference;
+/// hand it back with [`Feed::recycle`]).
+pub struct Fed {
+    /// The loader's batch.
+    pub batch: Batch,
+    /// Its tensors on the device.
+    pub g: GraphTensors,
+}
+
+struct Pending {
+    batch: Batch,
+    up: HostBatch,
+    ready: Option<Event>,
+}
+
+/// An epoch of batches on `device`: the next batch is uploaded while the caller computes on the
+/// current one (on CUDA; the CPU needs no copy).
+pub struct Feed {
+    epoch: Epoch,
+    device: Device,
+    norm: FeatureNorm,
+    side: Option<SideStream>,
+    pending: Option<Pending>,
+    waited: Duration,
+    bytes: usize,
+}
+
+impl Feed {
+    /// Feeds `epoch` to `device`, features normalised by `norm`.
+    pub fn new(epoch: Epoch, device: Device, norm: FeatureNorm) -> anyhow::Result<Feed> {
+        let side = match device {
+            Device::Cuda(i) => Some(SideStream::new(i)?),
+            _ => None,
+        };
+        Ok(Feed { epoch, device, norm, side, pending: None, waited: Duration::ZERO, bytes: 0 })
+    }
+
+    /// Batches in the epoch.
+    pub fn len(&self) -> usize {
+        self.epoch.len()
+    }
+
+    /// True for an epoch without batches.
+    pub fn is_empty(&self) -> bool {
+        self.epoch.is_empty()
+    }
+
+    /// Time spent so far waiting for the loader to hand over a batch.
+    pub fn waited(&self) -> Duration {
+        self.waited
+    }
+
+    /// Bytes of tensor data moved to the device so far.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Hands a consumed batch back to the loader's workers.
+    pub fn recycle(&self, batch: Batch) {
+        self.epoch.recycle(batch);
+    }
+
+    /// The loader's next batch, its upload started.
+    fn fetch(&mut self) -> Option<anyhow::Result<Pending>> {
+        let t = Instant::now();
+        let next = self.epoch.next();
+        self.waited += t.elapsed();
+        let batch = match next? {
+            Ok(b) => b,
+            Err(e) => return Some(Err(e.into())),
+        };
+        let host = HostBatch::from_batch(&batch);
+        self.bytes += host.bytes();
+        Some(match &self.side {
+            Some(side) => upload_on(side, host).map(|(up, ev)| Pending { batch, up, ready: Some(ev) }),
+            None => Ok(Pending { batch, up: host.map(&|t| upload(t, self.device)), ready: None }),
+        })
+    }
+
+    /// The next batch on the device: the compute stream waits for its upload, and the upload
+    /// of the batch after it is already queued.
+    pub fn next_batch(&mut self) -> Option<anyhow::Result<Fed>> {
+        let current = match self.pending.take() {
+            Some(p) => p,
+            None => match self.fetch()? {
+                Ok(p) => p,
+                Err(e) => return Some(Err(e)),
+            },
+        };
+        if self.side.is_some() {
+            match self.fetch() {
+                Some(Ok(p)) => self.pending = Some(p),
+                Some(Err(e)) => return Some(Err(e)),
+                None => {}
+            }
+        }
+        if let Some(ev) = current.ready
+            && let Err(e) = ev.wait()
+        {
+            return Some(Err(e));
+        }
+        let mut g = current.up.assemble();
+        crate::infer::normalise(&mut g, self.norm);
+        Some(Ok(Fed { batch: current.batch, g }))
+    }
+}
