@@ -77,7 +77,7 @@ impl Loader {
         // Random gathers should not trigger read-ahead; a relabelled store read part by part
         // should. (Only matters when the features are not in memory.)
         let sequential = store.meta().arrays.contains_key(mille_partition::PART_PTR)
-            && matches!(config.plan, PlanSpec::ClusterGcn { .. } | PlanSpec::Full);
+            && matches!(config.plan, PlanSpec::ClusterGcn { .. } | PlanSpec::ClusterViews { .. } | PlanSpec::Full);
         store.advise("node_feat", if sequential { memmap2::Advice::Sequential } else { memmap2::Advice::Random });
         let compressed = match &config.compressed_features {
             Some(path) => {

@@ -24,6 +24,17 @@ pub enum PlanSpec {
     },
     /// The whole graph as one batch.
     Full,
+    /// Evaluation views made of a fixed partition's parts: view `v` groups them `per_batch` at
+    /// a time in its own shuffled order (for relabelled stores whose parts are contiguous row
+    /// ranges, read sequentially when the features do not fit in memory).
+    ClusterViews {
+        /// The partition.
+        partition: Arc<Partition>,
+        /// Views.
+        views: u32,
+        /// Parts per batch.
+        per_batch: u32,
+    },
     /// Evaluation views: `views` independent random partitions into `parts` parts each; an
     /// epoch of this plan is every batch of every view (view-major).
     Views {
@@ -57,6 +68,15 @@ impl Plan {
             }
             PlanSpec::ClusterGcn { partition, per_batch } => Plan::from_partition(partition, *per_batch, s, true),
             PlanSpec::Full => Plan { batches: vec![(0..n as u32).collect()], view: vec![0] },
+            PlanSpec::ClusterViews { partition, views, per_batch } => {
+                let mut plan = Plan { batches: Vec::new(), view: Vec::new() };
+                for v in 0..*views {
+                    let one = Plan::from_partition(partition, *per_batch, epoch_seed(s, 1_000_003 + v as u64), true);
+                    plan.view.extend(std::iter::repeat_n(v, one.batches.len()));
+                    plan.batches.extend(one.batches);
+                }
+                plan
+            }
             PlanSpec::Views { views, parts } => {
                 let mut plan = Plan { batches: Vec::new(), view: Vec::new() };
                 for v in 0..*views {

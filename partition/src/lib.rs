@@ -18,7 +18,7 @@ pub use multilevel::{METIS_MAX_ADJACENCY, MetisOptions, MetisScheme, metis, symm
 pub use partition::Partition;
 pub use quality::{Quality, quality};
 pub use random::{random_balanced, random_uniform};
-pub use relabel::{ORIGINAL_ID, PART_PTR, relabel};
+pub use relabel::{ORIGINAL_ID, PART_PTR, relabel, stored_parts};
 pub use streaming::{StreamingOptions, StreamingScore, streaming};
 
 /// How to partition, with every option that changes the result (the cache key is built from it).

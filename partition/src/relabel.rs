@@ -13,6 +13,28 @@ pub const ORIGINAL_ID: &str = "relabel/original_id";
 /// Array of the relabelled store: part `p` is nodes `part_ptr[p]..part_ptr[p+1]` (u64 `[k+1]`).
 pub const PART_PTR: &str = "relabel/part_ptr";
 
+/// The partition a relabelled store carries (`part_ptr`: part `p` is rows
+/// `part_ptr[p]..part_ptr[p+1]`), or `None` for a store that was not relabelled.
+pub fn stored_parts(store: &Store) -> Result<Option<Partition>> {
+    if !store.meta().arrays.contains_key(PART_PTR) {
+        return Ok(None);
+    }
+    let ptr: &[u64] = store.array(PART_PTR)?;
+    let n = store.num_nodes() as u64;
+    let ok = ptr.len() >= 2 && ptr[0] == 0 && ptr[ptr.len() - 1] == n && ptr.windows(2).all(|w| w[0] <= w[1]);
+    if !ok {
+        return Err(Error::Invalid(format!(
+            "{}: {PART_PTR} must rise from 0 to the node count {n}",
+            store.path().display()
+        )));
+    }
+    let mut part = vec![0u32; n as usize];
+    for (p, w) in ptr.windows(2).enumerate() {
+        part[w[0] as usize..w[1] as usize].fill(p as u32);
+    }
+    Partition::new(ptr.len() as u32 - 1, part).map(Some)
+}
+
 /// Writes `store` relabelled by `p` into the new store `out`.
 pub fn relabel(store: &Store, p: &Partition, out: &Path) -> Result<Store> {
     let n = store.num_nodes();

@@ -30,14 +30,7 @@ pub use mille_train::run::peak_rss_bytes;
 
 /// Current resident memory (`VmRSS`), in bytes.
 pub fn rss_bytes() -> u64 {
-    proc_status_kb("VmRSS:") * 1024
-}
-
-fn proc_status_kb(key: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
-        .unwrap_or(0)
+    mille_train::run::memory::status_bytes("VmRSS:")
 }
 
 /// Per-user cache folder (`$MILLE_CACHE`, else `$XDG_CACHE_HOME/mille`, else `~/.cache/mille`).

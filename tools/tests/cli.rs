@@ -198,6 +198,7 @@ fn train_evaluate_and_report_a_run_on_cora() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(s["metric"], "acc");
+    assert_eq!(s["device"], "cpu");
     assert_eq!(s["epoch_seconds"].as_array().unwrap().len(), 3);
     for f in ["config.toml", "metrics.jsonl", "summary.json", "predictions.npy", "loss.png", "accuracy.png"] {
         assert!(Path::new(&run_dir).join(f).exists(), "{f} missing");
@@ -223,6 +224,74 @@ fn train_evaluate_and_report_a_run_on_cora() {
     let out = run("report", &[&run_dir, &again]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).matches("wt-revgnn/gen:softmax").count(), 2);
+}
+
+#[test]
+fn a_missing_gpu_is_a_one_line_error_and_auto_says_where_it_ran() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_str().unwrap();
+    let store = prepared_cora(root);
+    let run_dir = format!("{root}/run");
+    let base = [store.as_str(), "--layers", "2", "--hidden", "8", "--epochs", "1", "--parts", "2", "--out", &run_dir];
+    let gpu = text(
+        &run("bench", &["memory-step", "--model", "revgnn", "--layers", "1", "--hidden", "8", "--nodes", "10"]).stdout,
+    );
+    let out = run("train", &[&base[..], &["--device", "cuda:0"]].concat());
+    let err = text(&out.stderr);
+    if !gpu.contains("\"device\":\"cpu\"") {
+        eprintln!("skipped the no-GPU half: this machine has a GPU");
+    } else {
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.starts_with("error: device cuda:0 requested, but ") && err.contains("CUDA"), "{err}");
+        assert!(!Path::new(&run_dir).exists(), "a failed start left {run_dir}");
+    }
+    let out = run("train", &[&base[..], &["--device", "auto", "--json"]].concat());
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let chose = s["device"].as_str().unwrap().to_string();
+    assert!(err.contains(&format!("device: auto chose {chose}")), "{err}");
+    let metrics = std::fs::read_to_string(format!("{run_dir}/metrics.jsonl")).unwrap();
+    for line in metrics.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["device"], s["device"]);
+        assert!(v["batch_wait_seconds"].as_f64().unwrap() >= 0.0 && v["peak_anon_rss_bytes"].as_u64().unwrap() > 0);
+    }
+}
+
+#[test]
+fn store_parts_batching_trains_part_by_part_and_needs_a_relabelled_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_str().unwrap();
+    let store = prepared_cora(root);
+    let relabelled = format!("{root}/cora-parts");
+    let out = run("partition", &[&store, "--method", "metis", "--parts", "8", "--relabel", &relabelled]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run_dir = format!("{root}/run");
+    let args = ["--batching", "store-parts", "--parts", "4", "--eval-parts", "2", "--views", "2", "--layers", "2"];
+    let out =
+        run("train", &[&[relabelled.as_str()][..], &args, &["--epochs", "2", "--out", &run_dir, "--json"]].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(s["test"].as_f64().unwrap() > 0.3, "{s}");
+    assert_eq!(s["views"], 2);
+    let out = run("train", &[&[store.as_str()][..], &args, &["--out", &format!("{root}/bad")]].concat());
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--batching store-parts needs a store relabelled by part") && err.contains(&store), "{err}");
+}
+
+#[test]
+fn device_check_dry_run_lists_its_steps() {
+    let out = Command::new("bash").arg(repo().join("tools/device-check")).arg("--dry-run").output().unwrap();
+    let o = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for step in
+        ["--test cuda", "memory-depth --device cuda:0 --layers 7,112,1001", "bench upload", "pyg_revgnn_device.py"]
+    {
+        assert!(o.contains(step), "{step} missing from: {o}");
+    }
 }
 
 #[test]

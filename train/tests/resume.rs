@@ -45,7 +45,14 @@ fn a_killed_run_resumes_to_the_same_result() {
             .lines()
             .map(|l| {
                 let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-                for k in ["seconds", "batches_per_second", "batch_wait_seconds", "peak_memory_bytes"] {
+                for k in [
+                    "seconds",
+                    "batches_per_second",
+                    "batch_wait_seconds",
+                    "peak_memory_bytes",
+                    "peak_anon_rss_bytes",
+                    "rss_file_bytes",
+                ] {
                     v.as_object_mut().unwrap().remove(k);
                 }
                 v

@@ -130,6 +130,25 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Batches onto the GPU: the trainer's feed (pinned copy, side-stream upload, next batch
+    /// queued while the current one is handed over) against a plain pinned host-to-device copy
+    /// of the same bytes, GB/s, in the same run. Needs a GPU.
+    Upload {
+        /// The store.
+        store: PathBuf,
+        /// Random parts (= batches) per epoch.
+        #[arg(long, default_value_t = 10)]
+        parts: u32,
+        /// The GPU.
+        #[arg(long, default_value = "cuda:0")]
+        device: String,
+        /// Epochs to time, after one warm-up.
+        #[arg(long, default_value_t = 2)]
+        epochs: u64,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// The GEN/GAT aggregations over CSR rows (segment_reduce, deterministic) against the
     /// index_add ones they replaced, forward and backward, in the same run, on one random batch.
     Aggregate {
@@ -192,6 +211,7 @@ fn main() {
         }
         Cmd::MemoryStep { model, layers, hidden, nodes, device } => memory_step(&model, layers, hidden, nodes, &device),
         Cmd::Aggregate { nodes, degree, dim, repeats, json } => bench_aggregate(nodes, degree, dim, repeats, json),
+        Cmd::Upload { store, parts, device, epochs, json } => bench_upload(store, parts, &device, epochs, json),
         Cmd::Loader { store, parts, workers, prefetch, epochs, cold, by_part, residency, compressed, json } => {
             let residency = match residency {
                 ResidencyArg::Auto => mille_loader::Residency::Auto,
@@ -375,12 +395,7 @@ fn bench_loader(
     let plan = if by_part {
         // The relabelled store's parts (contiguous rows) as Cluster-GCN batches of one part each:
         // each batch reads one sequential range of the feature file.
-        let ptr: &[u64] = s.array(mille_partition::PART_PTR).context("--by-part needs a relabelled store")?;
-        let mut part = vec![0u32; s.num_nodes()];
-        for (p, w) in ptr.windows(2).enumerate() {
-            part[w[0] as usize..w[1] as usize].fill(p as u32);
-        }
-        let partition = mille_partition::Partition::new(ptr.len() as u32 - 1, part)?;
+        let partition = mille_partition::stored_parts(&s)?.context("--by-part needs a relabelled store")?;
         PlanSpec::ClusterGcn { partition: std::sync::Arc::new(partition), per_batch: 1 }
     } else {
         PlanSpec::RandomParts { parts }
@@ -682,6 +697,68 @@ fn bench_aggregate(nodes: usize, degree: usize, dim: i64, repeats: usize, as_jso
                 r["cpu_auto"].as_str().unwrap_or("")
             );
         }
+    }
+    Ok(())
+}
+
+fn bench_upload(store: PathBuf, parts: u32, device: &str, epochs: u64, as_json: bool) -> anyhow::Result<()> {
+    use mille_loader::{Loader, LoaderConfig, PlanSpec};
+    use mille_train::device as dev;
+    use mille_train::feed::Feed;
+    use mille_train::infer::FeatureNorm;
+    use mille_train::tch::{Device, Kind, Tensor};
+    let d = dev::resolve(device)?;
+    anyhow::ensure!(
+        d.is_cuda(),
+        "bench upload measures host-to-GPU copies: give --device cuda:N ({})",
+        dev::cuda_status()
+    );
+    let s = std::sync::Arc::new(Store::open(&store)?);
+    let cfg =
+        LoaderConfig { plan: PlanSpec::RandomParts { parts }, workers: 2, self_loops: true, ..Default::default() };
+    let loader = Loader::new(s, cfg)?;
+    let feed_epoch = |e: u64| -> anyhow::Result<(usize, usize, f64)> {
+        let t = Instant::now();
+        let mut feed = Feed::new(loader.epoch(e), d, FeatureNorm::None)?;
+        let mut n = 0;
+        while let Some(fed) = feed.next_batch() {
+            let fed = fed?;
+            n += 1;
+            feed.recycle(fed.batch);
+        }
+        dev::synchronize(d);
+        Ok((feed.bytes(), n, t.elapsed().as_secs_f64()))
+    };
+    feed_epoch(u64::MAX)?;
+    let (mut bytes, mut batches, mut secs) = (0usize, 0usize, 0.0);
+    for e in 0..epochs {
+        let (b, n, t) = feed_epoch(e)?;
+        (bytes, batches, secs) = (bytes + b, batches + n, secs + t);
+    }
+    let per = bytes / batches.max(1);
+    // The same bytes as one pinned buffer per batch, copied and waited for: the bus's own speed.
+    let host = Tensor::zeros([per as i64], (Kind::Uint8, Device::Cpu)).pin_memory(d);
+    let _ = host.to_device(d);
+    dev::synchronize(d);
+    let t = Instant::now();
+    for _ in 0..batches {
+        let _ = host.to_device_(d, Kind::Uint8, true, false);
+    }
+    dev::synchronize(d);
+    let plain = t.elapsed().as_secs_f64();
+    let (feed_gbps, plain_gbps) = (bytes as f64 / 1e9 / secs, bytes as f64 / 1e9 / plain);
+    let v = json!({
+        "bench": "upload", "store": store, "parts": parts, "device": dev::describe(d), "batches": batches,
+        "bytes_per_batch": per, "feed_gb_per_second": feed_gbps, "pinned_copy_gb_per_second": plain_gbps,
+        "ratio": feed_gbps / plain_gbps,
+    });
+    if as_json {
+        println!("{v}");
+    } else {
+        println!("upload to {} ({batches} batches of {})", dev::describe(d), mille_tools::human_bytes(per as u64));
+        println!("  feed (loader + pinned copy + side stream)  {feed_gbps:.2} GB/s");
+        println!("  plain pinned host-to-device copy           {plain_gbps:.2} GB/s");
+        println!("  ratio                                      {:.3}", feed_gbps / plain_gbps);
     }
     Ok(())
 }

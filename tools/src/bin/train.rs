@@ -20,6 +20,7 @@ enum ModelArg {
 enum BatchingArg {
     Random,
     Metis,
+    StoreParts,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -73,7 +74,9 @@ struct Args {
     /// Training batches (parts) per epoch.
     #[arg(long)]
     parts: Option<u32>,
-    /// Random clustering every epoch, or METIS clusters (Cluster-GCN).
+    /// Random clustering every epoch, METIS clusters (Cluster-GCN), or the parts of a store
+    /// relabelled by `tools/partition --relabel` (Cluster-GCN read part by part: for stores
+    /// whose features do not fit in memory; evaluation then uses the same parts).
     #[arg(long, value_enum)]
     batching: Option<BatchingArg>,
     /// METIS clusters (default 10 x --parts).
@@ -169,6 +172,7 @@ fn main() {
             c.batching = match b {
                 BatchingArg::Random => Batching::Random,
                 BatchingArg::Metis => Batching::Metis,
+                BatchingArg::StoreParts => Batching::StoreParts,
             };
         }
         if let Some(n) = a.feature_norm {

@@ -16,6 +16,12 @@ pub enum Batching {
     /// A METIS partition into `metis_parts` clusters, regrouped at random into `parts` batches
     /// every epoch (Cluster-GCN).
     Metis,
+    /// The parts of a store relabelled by `tools/partition --relabel`, regrouped at random into
+    /// `parts` batches every epoch (Cluster-GCN without computing a partition). Each part is a
+    /// contiguous range of rows, so a batch reads its features sequentially: the way to train
+    /// on a store whose features do not fit in memory. Evaluation views group the same parts
+    /// (`eval_parts` batches per view) instead of drawing random ones.
+    StoreParts,
 }
 
 /// Settings of a training run.

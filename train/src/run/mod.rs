@@ -11,9 +11,11 @@
 
 mod checkpoint;
 mod config;
+pub mod memory;
 
 pub use checkpoint::LoopState;
 pub use config::{Batching, RunConfig};
+pub use memory::peak_rss_bytes;
 
 use crate::feed::{Fed, Feed};
 use crate::graph::{GraphTensors, Targets};
@@ -53,6 +55,10 @@ pub struct Summary {
     pub params: i64,
     /// Peak memory: the process's peak RSS on the CPU.
     pub peak_memory_bytes: u64,
+    /// The largest anonymous RSS sampled while training and evaluating (the model and the
+    /// batches in flight, without a mapped store's page cache).
+    #[serde(default)]
+    pub peak_anon_rss_bytes: u64,
     /// On CUDA: the most GPU memory the caching allocator had allocated at once during the
     /// run's training epochs and final inference (`null` on the CPU).
     #[serde(default)]
@@ -69,16 +75,6 @@ pub struct Summary {
     pub layers: usize,
     /// Hidden channels.
     pub hidden: i64,
-}
-
-/// Peak resident memory of this process (`VmHWM`), bytes.
-pub fn peak_rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .map_or(0, |kb: u64| kb * 1024)
 }
 
 /// A training run.
@@ -100,6 +96,8 @@ pub struct Trainer {
     device_name: String,
     /// Most GPU memory allocated at once in this process's epochs and inference so far.
     gpu_peak: Option<u64>,
+    /// Samples the anonymous RSS while the trainer lives.
+    anon: memory::AnonPeak,
     /// Draw progress bars (else one log line per epoch).
     pub progress: bool,
 }
@@ -194,6 +192,7 @@ impl Trainer {
             state,
             device_name: crate::device::describe(device),
             gpu_peak: None,
+            anon: memory::AnonPeak::start(),
             progress: false,
         })
     }
@@ -259,6 +258,10 @@ impl Trainer {
                     let method = mille_partition::Method::Metis(Default::default());
                     let (p, _, _) = mille_partition::cached_or_compute(store, &method, k, cfg.seed)?;
                     PlanSpec::ClusterGcn { partition: Arc::new(p), per_batch: k.div_ceil(cfg.parts) }
+                }
+                Batching::StoreParts => {
+                    let p = store_parts(store)?;
+                    PlanSpec::ClusterGcn { per_batch: p.k().div_ceil(cfg.parts), partition: p }
                 }
             };
             self.train_loader = Some(Loader::new(store.clone(), loader_config(cfg, plan))?);
@@ -332,7 +335,14 @@ impl Trainer {
     pub fn evaluate_with(&mut self, views: u32, parts: u32) -> anyhow::Result<(Scores, Vec<f32>)> {
         anyhow::ensure!(views >= 1 && parts >= 1, "views and parts must be at least 1");
         if self.eval_loader.as_ref().is_none_or(|(key, _)| *key != (views, parts)) {
-            let loader = Loader::new(self.store.clone(), loader_config(&self.cfg, PlanSpec::Views { views, parts }))?;
+            let plan = match self.cfg.batching {
+                Batching::StoreParts => {
+                    let p = store_parts(&self.store)?;
+                    PlanSpec::ClusterViews { views, per_batch: p.k().div_ceil(parts), partition: p }
+                }
+                _ => PlanSpec::Views { views, parts },
+            };
+            let loader = Loader::new(self.store.clone(), loader_config(&self.cfg, plan))?;
             self.eval_loader = Some(((views, parts), loader));
         }
         let loader = &self.eval_loader.as_ref().expect("just built").1;
@@ -360,6 +370,8 @@ impl Trainer {
                 "batch_wait_seconds": st.wait_seconds,
                 "batch_bytes": st.bytes,
                 "peak_memory_bytes": peak_rss_bytes(),
+                "peak_anon_rss_bytes": self.anon.bytes(),
+                "rss_file_bytes": memory::status_bytes("RssFile:"),
                 "device": self.device_name,
             });
             if let Some(p) = st.gpu_peak {
@@ -422,6 +434,7 @@ impl Trainer {
             eval_parts: self.cfg.eval_parts,
             params: num_params(&self.vs),
             peak_memory_bytes: peak_rss_bytes(),
+            peak_anon_rss_bytes: self.anon.bytes(),
             epoch_seconds: self.state.epoch_seconds.clone(),
             epoch_seconds_median: sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN),
             gpu_peak_memory_bytes: self.gpu_peak,
@@ -433,6 +446,17 @@ impl Trainer {
         std::fs::write(self.out.join("summary.json"), serde_json::to_vec_pretty(&summary)?)?;
         Ok(summary)
     }
+}
+
+/// The parts of a relabelled store, for [`Batching::StoreParts`].
+fn store_parts(store: &Store) -> anyhow::Result<Arc<mille_partition::Partition>> {
+    let p = mille_partition::stored_parts(store)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "--batching store-parts needs a store relabelled by part (tools/partition STORE --relabel OUT); {} is not",
+            store.path().display()
+        )
+    })?;
+    Ok(Arc::new(p))
 }
 
 fn loader_config(cfg: &RunConfig, plan: PlanSpec) -> LoaderConfig {
