@@ -100,6 +100,10 @@ pub fn read_blocks_with_progress(
                 }
             }
         });
+        // The receiver lives in this closure, so an early return (a parse error) drops it before
+        // the scope joins the inflating thread: its blocked `send` then fails and it ends,
+        // instead of waiting forever on a full channel nobody reads.
+        let rx = rx;
         for msg in rx.iter() {
             let block = msg.map_err(|e| {
                 let what = if gz { "gzip data is truncated or corrupt" } else { "read failed" };

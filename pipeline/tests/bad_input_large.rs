@@ -1,0 +1,73 @@
+//! Bad rows in files large enough that the inflating thread is ahead of the parser when the error
+//! is found (Cora's 7.8 MB of feature text against 1 MiB blocks and a two-block channel): the
+//! error comes back, naming file and line, instead of the reader waiting forever on a channel
+//! nobody reads. Each case runs under a timeout.
+
+mod common;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use mille_pipeline::ogb::{PrepareOptions, prepare_dir};
+use std::io::Write;
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
+
+/// Cora with its feature file's line `line` (1-based) rewritten by `edit`; the prepare's error.
+fn prepare_with_bad_feature_line(line: usize, edit: impl Fn(&str) -> String) -> Option<String> {
+    let cora = common::shared_dataset("cora");
+    if !cora.exists() {
+        eprintln!("skipped: {} is missing", cora.display());
+        return None;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("cora");
+    copy_dir(&cora, &src);
+    let feat = src.join("raw/node-feat.csv.gz");
+    let text: Vec<String> = common::csv(&feat).into_iter().map(|r| r.join(",")).collect();
+    let mut gz = GzEncoder::new(std::fs::File::create(&feat).unwrap(), Compression::fast());
+    for (i, l) in text.iter().enumerate() {
+        let l = if i + 1 == line { edit(l) } else { l.clone() };
+        writeln!(gz, "{l}").unwrap();
+    }
+    gz.finish().unwrap();
+    let out = tmp.path().join("store");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let r = prepare_dir(&src, &out, &PrepareOptions::new("c", false));
+        let _ = tx.send((r.map(|_| ()).map_err(|e| e.to_string()), out.exists()));
+    });
+    let (result, left) = rx.recv_timeout(Duration::from_secs(120)).expect("prepare returned within 120 s");
+    assert!(!left, "a failed prepare left its store");
+    drop(tmp);
+    Some(result.expect_err("the bad row is an error"))
+}
+
+#[test]
+fn a_nan_near_the_start_of_a_large_feature_file_is_an_error_not_a_hang() {
+    let Some(e) = prepare_with_bad_feature_line(10, |l| format!("nan{}", &l[l.find(',').unwrap()..])) else {
+        return;
+    };
+    assert!(e.contains("node-feat.csv.gz:10:"), "{e}");
+}
+
+#[test]
+fn a_missing_column_near_the_start_of_a_large_feature_file_is_an_error_not_a_hang() {
+    let Some(e) = prepare_with_bad_feature_line(11, |l| l[..l.rfind(',').unwrap()].to_string()) else {
+        return;
+    };
+    assert!(e.contains("node-feat.csv.gz:11:"), "{e}");
+}
