@@ -6,9 +6,8 @@
 //! ([`RowReduce`]): the rows are sorted and their lengths known, so each row is reduced in order
 //! by one thread, and the result repeats bit for bit. On CUDA that replaces `index_add`, whose
 //! atomics make two runs differ in the last bits. On the CPU both are deterministic and the
-//! faster one is taken by width (`tools/bench aggregate`, 100k nodes, 1.1M entries, forward and
-//! backward, segment / index_add time: 0.20-0.38 at 4 channels, 0.57-0.72 at 16, 0.84-1.24 at
-//! 32, 0.99-1.37 at 64), so no CPU run got slower.
+//! faster one is taken per operation and width, as `tools/bench aggregate` measured them (see
+//! [`RowReduce::Auto`]), so no CPU run got slower.
 //!
 //! A batch becomes tensors in two steps, so that a GPU upload can run on a side stream between
 //! them ([`crate::feed`]): [`HostBatch`] holds the host tensors, [`HostBatch::assemble`] derives
@@ -84,8 +83,15 @@ pub struct Adjacency {
 /// How per-entry values are reduced into their rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RowReduce {
-    /// `segment_reduce` on CUDA (deterministic) and for at most
-    /// [`RowReduce::SEGMENT_MAX_WIDTH`] channels on the CPU, `index_add` for wider ones there.
+    /// `segment_reduce` on CUDA (deterministic). On the CPU, where both are deterministic, the
+    /// faster of the two by `tools/bench aggregate` (50k nodes, 2.05M entries; segment time over
+    /// index_add time, forward + backward / forward alone, for the whole GEN or GAT conv):
+    /// - sums by `index_add` at any width (GEN sum conv: 1.25 / 1.37 at 16 channels, 1.33 / 1.54
+    ///   at 32: a segment sum's forward is 1.5-2.6x slower);
+    /// - maxima by segments up to [`RowReduce::MAX_SEGMENT_WIDTH`] channels (GEN max conv: 0.76 /
+    ///   0.53 at 16, 0.87 / 0.82 at 32);
+    /// - softmax by segments up to [`RowReduce::SOFTMAX_SEGMENT_WIDTH`] channels (GEN softmax
+    ///   conv 0.97 / 0.96 at 16, 1.14 / 1.10 at 32; GAT's 4-head scores 0.74 / 0.55).
     Auto,
     /// Always `segment_reduce` over the CSR row lengths.
     Segment,
@@ -94,9 +100,10 @@ pub enum RowReduce {
 }
 
 impl RowReduce {
-    /// Widest values the CPU reduces by segments under `Auto` (at 32 channels the two are even;
-    /// at 64 segments are up to 1.37x slower).
-    pub const SEGMENT_MAX_WIDTH: i64 = 32;
+    /// Widest values whose per-row maximum the CPU takes by segments under `Auto`.
+    pub const MAX_SEGMENT_WIDTH: i64 = 32;
+    /// Widest scores whose per-row softmax the CPU takes by segments under `Auto`.
+    pub const SOFTMAX_SEGMENT_WIDTH: i64 = 16;
 }
 
 impl Adjacency {
@@ -168,14 +175,13 @@ impl Adjacency {
         self.row.get_or_init(|| crate::scatter::row_ids(self))
     }
 
-    /// Whether values of this width are reduced by segments.
-    fn by_segments(&self, values: &Tensor) -> bool {
+    /// Whether `values` are reduced by segments; under `Auto` on the CPU, when they are at most
+    /// `cpu_width` wide.
+    fn by_segments(&self, values: &Tensor, cpu_width: i64) -> bool {
         match self.reduce {
             RowReduce::Segment => true,
             RowReduce::IndexAdd => false,
-            RowReduce::Auto => {
-                values.device().is_cuda() || values.size().get(1).is_none_or(|&w| w <= RowReduce::SEGMENT_MAX_WIDTH)
-            }
+            RowReduce::Auto => values.device().is_cuda() || values.size().get(1).is_none_or(|&w| w <= cpu_width),
         }
     }
 
@@ -189,7 +195,7 @@ impl Adjacency {
 
     /// Per-row softmax of entry scores `[E, k]` (max-shifted for stability).
     pub fn softmax(&self, scores: &Tensor) -> Tensor {
-        if !self.by_segments(scores) {
+        if !self.by_segments(scores, RowReduce::SOFTMAX_SEGMENT_WIDTH) {
             return crate::scatter::softmax(self, self.row(), scores);
         }
         let max = self.segments(&scores.detach(), "max", f64::NEG_INFINITY);
@@ -200,7 +206,7 @@ impl Adjacency {
 
     /// Sum of entry values `[E, d]` into their destination rows: `[n, d]`.
     pub fn sum_rows(&self, values: &Tensor) -> Tensor {
-        if !self.by_segments(values) {
+        if !self.by_segments(values, 0) {
             return crate::scatter::sum_rows(self.row(), self, values);
         }
         self.segments(values, "sum", 0.0)
@@ -209,7 +215,7 @@ impl Adjacency {
     /// Channel-wise maximum of entry values `[E, d]` per destination row: `[n, d]`; rows without
     /// entries are 0. Ties share the gradient equally.
     pub fn max_rows(&self, values: &Tensor) -> Tensor {
-        if !self.by_segments(values) {
+        if !self.by_segments(values, RowReduce::MAX_SEGMENT_WIDTH) {
             return crate::scatter::max_rows(self, self.row(), values);
         }
         self.segments(values, "max", f64::NEG_INFINITY).masked_fill(&self.empty, 0.0)

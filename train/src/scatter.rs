@@ -1,7 +1,8 @@
 //! Row reductions by `index_add` / `index_reduce` into the destination rows through per-entry
 //! row ids: [`crate::graph::RowReduce::IndexAdd`]. On CUDA they accumulate with atomics
 //! (results differ in the last bits from run to run), so CUDA reduces by CSR segments; on the
-//! CPU they run sequentially (deterministic) and beat segments above 32 channels. They are also
+//! CPU they run sequentially (deterministic) and win for sums and wide values (see
+//! [`crate::graph::RowReduce::Auto`]). They are also
 //! the reference the segment reductions are tested against (same values to 1e-6, gradients
 //! too) and benchmarked against (`tools/bench aggregate`).
 

@@ -150,7 +150,7 @@ enum Cmd {
         json: bool,
     },
     /// The GEN/GAT aggregations over CSR rows (segment_reduce, deterministic) against the
-    /// index_add ones they replaced, forward and backward, in the same run, on one random batch.
+    /// index_add ones, forward + backward and forward alone, in the same run, on one random batch.
     Aggregate {
         /// Nodes of the random graph.
         #[arg(long, default_value_t = 100_000)]
@@ -646,55 +646,72 @@ fn best_of(repeats: usize, mut f: impl FnMut()) -> f64 {
 }
 
 fn bench_aggregate(nodes: usize, degree: usize, dim: i64, repeats: usize, as_json: bool) -> anyhow::Result<()> {
-    use mille_train::graph::RowReduce;
-    use mille_train::tch::{Device, Kind, Tensor};
+    use mille_train::conv::{Conv, ConvKind};
+    use mille_train::graph::{Adjacency, RowReduce};
+    use mille_train::tch::{Device, Kind, Tensor, nn};
     let g = random_batch(nodes, degree, 1, 2, Device::Cpu);
-    let seg = g.adj.to_kind(Kind::Float).with_reduce(RowReduce::Segment);
-    let idx = g.adj.to_kind(Kind::Float).with_reduce(RowReduce::IndexAdd);
-    let e = seg.num_entries();
+    let paths = [
+        ("segment", g.adj.to_kind(Kind::Float).with_reduce(RowReduce::Segment)),
+        ("index_add", g.adj.to_kind(Kind::Float).with_reduce(RowReduce::IndexAdd)),
+        ("auto", g.adj.to_kind(Kind::Float)),
+    ];
+    let e = g.adj.num_entries();
     mille_train::tch::manual_seed(0);
     let values = Tensor::randn([e, dim], (Kind::Float, Device::Cpu));
     let heads = Tensor::randn([e, 4], (Kind::Float, Device::Cpu));
-    let fwd_bwd = |f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor| {
-        let x = x.detach().set_requires_grad(true);
-        f(&x).sum(Kind::Float).backward();
-    };
-    type Op<'a> = (&'a str, &'a Tensor, Box<dyn Fn(&Tensor) -> Tensor + 'a>, Box<dyn Fn(&Tensor) -> Tensor + 'a>);
-    let (s, i) = (&seg, &idx);
-    let ops: Vec<Op> = vec![
-        ("sum (GEN sum/mean)", &values, Box::new(|v| s.sum_rows(v)), Box::new(|v| i.sum_rows(v))),
-        ("max (GEN max)", &values, Box::new(|v| s.max_rows(v)), Box::new(|v| i.max_rows(v))),
-        (
-            "softmax (GEN softmax)",
-            &values,
-            Box::new(|v| s.sum_rows(&(s.softmax(v) * v))),
-            Box::new(|v| i.sum_rows(&(i.softmax(v) * v))),
-        ),
-        ("softmax, 4 heads (GAT)", &heads, Box::new(|v| s.softmax(v)), Box::new(|v| i.softmax(v))),
+    let h = Tensor::randn([nodes as i64, dim], (Kind::Float, Device::Cpu));
+    type Op<'a> = (String, &'a Tensor, Box<dyn Fn(&Adjacency, &Tensor) -> Tensor + 'a>);
+    let mut ops: Vec<Op> = vec![
+        ("sum (GEN sum/mean)".into(), &values, Box::new(|a, v| a.sum_rows(v))),
+        ("max (GEN max)".into(), &values, Box::new(|a, v| a.max_rows(v))),
+        ("softmax-weighted sum (GEN)".into(), &values, Box::new(|a, v| a.sum_rows(&(a.softmax(v) * v)))),
+        ("softmax, 4 heads (GAT)".into(), &heads, Box::new(|a, v| a.softmax(v))),
     ];
+    // Whole convolutions over node features [n, dim], as a training step runs them.
+    let vs = nn::VarStore::new(Device::Cpu);
+    for k in ["gen:softmax", "gen:max", "gen:sum", "gat:4"] {
+        let conv = Conv::new(&(vs.root() / k), ConvKind::parse(k).expect("a conv"), dim, 0);
+        ops.push((format!("{k} conv"), &h, Box::new(move |a, x| conv.forward(a, x))));
+    }
     let mut rows = Vec::new();
-    for (name, x, csr, old) in &ops {
-        let t_csr = best_of(repeats, || fwd_bwd(csr.as_ref(), x));
-        let t_old = best_of(repeats, || fwd_bwd(old.as_ref(), x));
-        let auto = if x.size()[1] <= RowReduce::SEGMENT_MAX_WIDTH { "segment" } else { "index_add" };
-        rows.push(json!({
-            "op": name, "width": x.size()[1], "csr_seconds": t_csr, "index_add_seconds": t_old,
-            "ratio": t_csr / t_old, "cpu_auto": auto,
-        }));
+    for (name, x, f) in &ops {
+        let mut row = json!({"op": name, "width": x.size()[1]});
+        for (path, adj) in &paths {
+            let both = best_of(repeats, || {
+                let x = x.detach().set_requires_grad(true);
+                f(adj, &x).sum(Kind::Float).backward();
+            });
+            let fwd = best_of(repeats, || drop(mille_train::tch::no_grad(|| f(adj, x))));
+            row[format!("{path}_seconds")] = json!(both);
+            row[format!("{path}_forward_seconds")] = json!(fwd);
+        }
+        for (key, a, b) in [
+            ("segment_over_index_add", "segment_seconds", "index_add_seconds"),
+            ("segment_over_index_add_forward", "segment_forward_seconds", "index_add_forward_seconds"),
+            ("auto_over_index_add", "auto_seconds", "index_add_seconds"),
+            ("auto_over_index_add_forward", "auto_forward_seconds", "index_add_forward_seconds"),
+        ] {
+            let ratio = row[a].as_f64().unwrap_or(0.0) / row[b].as_f64().unwrap_or(1.0);
+            row[key] = json!(ratio);
+        }
+        rows.push(row);
     }
     if as_json {
         println!("{}", serde_json::Value::Array(rows));
     } else {
-        println!("aggregations, forward + backward, {nodes} nodes, {e} entries, {dim} channels, best of {repeats}");
-        println!("{:<24} {:>10} {:>13} {:>8} {:>10}", "op", "CSR (s)", "index_add (s)", "ratio", "CPU auto");
+        println!("aggregations, {nodes} nodes, {e} entries, {dim} channels, best of {repeats}; time ratios");
+        println!("(index_add = the CPU path before; auto = what the CPU runs now; forward+backward / forward)");
+        println!("{:<28} {:>14} {:>18} {:>18}", "op", "index_add (s)", "segment/index_add", "auto/index_add");
         for r in &rows {
+            let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
             println!(
-                "{:<24} {:>10.4} {:>13.4} {:>8.3} {:>10}",
+                "{:<28} {:>14.4} {:>9.3} / {:<6.3} {:>9.3} / {:<6.3}",
                 r["op"].as_str().unwrap_or(""),
-                r["csr_seconds"].as_f64().unwrap_or(0.0),
-                r["index_add_seconds"].as_f64().unwrap_or(0.0),
-                r["ratio"].as_f64().unwrap_or(0.0),
-                r["cpu_auto"].as_str().unwrap_or("")
+                f("index_add_seconds"),
+                f("segment_over_index_add"),
+                f("segment_over_index_add_forward"),
+                f("auto_over_index_add"),
+                f("auto_over_index_add_forward")
             );
         }
     }
