@@ -23,24 +23,22 @@ pub fn libtorch_lib() -> Option<PathBuf> {
 ///   it, and then libtorch registers no CUDA backend and `Cuda::is_available()` is false even on
 ///   a GPU machine.
 pub fn link_libtorch() {
-    link(&["rustc-link-arg"]);
+    link(&["rustc-link-arg".to_string()]);
 }
 
-/// [`link_libtorch`] for the named binaries of the calling package only (its other binaries
-/// then load no CUDA library: `prepare` starts ~0.1 s sooner without libtorch_cuda's hundreds of
-/// megabytes of dependencies).
+/// [`link_libtorch`] for the named binaries of the calling package only: its other binaries
+/// load no libtorch and should not be made to load libtorch_cuda.
 pub fn link_libtorch_bins(bins: &[&str]) {
-    let keys: Vec<String> = bins.iter().map(|b| format!("rustc-link-arg-bin={b}")).collect();
-    link(&keys.iter().map(String::as_str).collect::<Vec<_>>());
+    link(&bins.iter().map(|b| format!("rustc-link-arg-bin={b}")).collect::<Vec<_>>());
 }
 
-fn link(keys: &[&str]) {
+fn link(keys: &[String]) {
     let Some(lib) = libtorch_lib() else { return };
     // The rpath costs nothing where no libtorch library ends up linked: every target gets it.
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
     let cuda = lib.join("libtorch_cuda.so");
-    for key in keys {
-        if cuda.exists() {
+    if cuda.exists() {
+        for key in keys {
             println!("cargo:{key}=-Wl,--no-as-needed,{},--as-needed", cuda.display());
         }
     }

@@ -2,6 +2,7 @@
 //! versioned, memory-mapped graph store that the partitioner, loader and trainer read.
 
 pub mod error;
+pub mod memory;
 pub mod ogb;
 mod prefetch;
 pub mod store;

@@ -13,9 +13,26 @@ pub fn init_logging() {
         .try_init();
 }
 
+/// Ends the program quietly with status 0 when what it prints has nowhere to go (`tools/inspect
+/// STORE | head -1`): Rust ignores SIGPIPE, so a write to a closed pipe fails with EPIPE, and
+/// `println!` turns that into a panic with a message on stderr. ripgrep ends quietly the same
+/// way; any other panic keeps the default report.
+fn quiet_on_closed_stdout() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let p = info.payload();
+        let msg = p.downcast_ref::<String>().map(String::as_str).or_else(|| p.downcast_ref::<&str>().copied());
+        if msg.is_some_and(|m| m.starts_with("failed printing to stdout") && m.contains("Broken pipe")) {
+            std::process::exit(0);
+        }
+        report(info);
+    }));
+}
+
 /// Runs a program's body; on error prints `error: ...` (with causes) and exits with status 1.
 pub fn run(body: impl FnOnce() -> anyhow::Result<()>) {
     init_logging();
+    quiet_on_closed_stdout();
     if let Err(e) = body() {
         eprintln!("error: {e}");
         for cause in e.chain().skip(1) {
@@ -25,13 +42,7 @@ pub fn run(body: impl FnOnce() -> anyhow::Result<()>) {
     }
 }
 
-/// Peak resident memory of this process so far (`VmHWM`), in bytes.
-pub use mille_train::run::peak_rss_bytes;
-
-/// Current resident memory (`VmRSS`), in bytes.
-pub fn rss_bytes() -> u64 {
-    mille_train::run::memory::status_bytes("VmRSS:")
-}
+pub use mille_pipeline::memory::{peak_rss_bytes, rss_bytes};
 
 /// Per-user cache folder (`$MILLE_CACHE`, else `$XDG_CACHE_HOME/mille`, else `~/.cache/mille`).
 pub fn cache_dir() -> PathBuf {

@@ -283,6 +283,23 @@ fn store_parts_batching_trains_part_by_part_and_needs_a_relabelled_store() {
 }
 
 #[test]
+fn programs_end_quietly_when_their_stdout_is_closed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = prepared_cora(tmp.path().to_str().unwrap());
+    for (bin, args) in [
+        (env!("CARGO_BIN_EXE_inspect"), vec![store.as_str(), "--verify"]),
+        (env!("CARGO_BIN_EXE_partition"), vec![store.as_str(), "--method", "random", "--parts", "4"]),
+    ] {
+        // A pipe whose reading end is already closed: the first write fails with EPIPE.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(bin).args(&args).current_dir(repo()).stdout(writer).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{bin}: {}", text(&out.stderr));
+        assert!(!text(&out.stderr).contains("panicked"), "{bin}: {}", text(&out.stderr));
+    }
+}
+
+#[test]
 fn device_check_dry_run_lists_its_steps() {
     let out = Command::new("bash").arg(repo().join("tools/device-check")).arg("--dry-run").output().unwrap();
     let o = text(&out.stdout);

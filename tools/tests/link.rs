@@ -54,7 +54,7 @@ fn every_program_that_loads_libtorch_loads_libtorch_cuda() {
             assert!(
                 libs.iter().any(|l| l == "libtorch_cuda.so"),
                 "{} loads libtorch_cpu.so but not libtorch_cuda.so: CUDA would be invisible to it on a GPU \
-                 machine (call mille_build::link_libtorch_bins for it in tools/build.rs); it needs {libs:?}",
+                 machine (add it to TORCH_PROGRAMS in tools/build.rs); it needs {libs:?}",
                 bin.display()
             );
             torch_programs.push(bin.file_name().unwrap().to_string_lossy().into_owned());
@@ -62,6 +62,14 @@ fn every_program_that_loads_libtorch_loads_libtorch_cuda() {
     }
     for expected in ["train", "evaluate", "bench"] {
         assert!(torch_programs.iter().any(|p| p == expected), "{expected} should run libtorch: {torch_programs:?}");
+    }
+    // The data programs stay lean: loading libtorch_cuda alone costs ~390 MB of resident pages.
+    for lean in ["prepare", "inspect", "synth", "store", "partition"] {
+        assert!(
+            !torch_programs.iter().any(|p| p == lean),
+            "{lean} now loads libtorch: something it calls pulls in the trainer (keep shared helpers in \
+             mille-pipeline); programs loading it: {torch_programs:?}"
+        );
     }
 }
 

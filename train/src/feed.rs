@@ -81,8 +81,9 @@ impl Drop for Event {
     }
 }
 
-/// Uploads `h` on the side stream: each tensor copied into pinned memory on the host (one
-/// copy), then queued for the GPU.
+/// Uploads `h` on the side stream: each tensor copied into pinned memory on the host, then
+/// queued for the GPU. (The pinned block goes back to libtorch's host allocator when its tensor
+/// drops, which holds it until the copy reading it has finished.)
 pub fn upload_on(side: &SideStream, h: HostBatch) -> anyhow::Result<(HostBatch, Event)> {
     let device = Device::Cuda(side.device);
     let failed = std::cell::RefCell::new(None);

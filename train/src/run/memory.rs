@@ -1,26 +1,14 @@
-//! The process's memory as `/proc/self/status` reports it: peak RSS, and the anonymous part
-//! (the model, its gradients, batches in flight) apart from file-backed pages (a mapped store's
-//! page cache, which the kernel reclaims), whose peak the kernel does not keep: a sampler thread
-//! records it.
+//! The anonymous part of the process's memory (the model, its gradients, batches in flight)
+//! apart from file-backed pages (a mapped store's page cache, which the kernel reclaims), whose
+//! peak the kernel does not keep: a sampler thread records it. The status reader itself is
+//! `mille_pipeline::memory`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// A `/proc/self/status` field in kB (`VmHWM:`, `VmRSS:`, `RssAnon:`, `RssFile:`), as bytes;
-/// 0 where the file or field is missing.
-pub fn status_bytes(key: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
-        .map_or(0, |kb: u64| kb * 1024)
-}
-
-/// Peak resident memory of this process (`VmHWM`), bytes.
-pub fn peak_rss_bytes() -> u64 {
-    status_bytes("VmHWM:")
-}
+pub use mille_pipeline::memory::{peak_rss_bytes, status_bytes};
 
 /// Samples `RssAnon` every few milliseconds until dropped, keeping the largest value.
 pub struct AnonPeak {
