@@ -91,3 +91,36 @@ fn zstd_form_round_trips_and_reads_row_ranges() {
         assert_eq!(back.bytes(name), s.bytes(name), "{name}");
     }
 }
+
+/// Copies a folder tree.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        } else {
+            fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn an_empty_split_reads_as_an_empty_array() {
+    // Accepted by prepare (a split may have no validation nodes); every reader sees `&[]`.
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    copy_tree(&fixture("products_like"), &src);
+    let mut gz = flate2::write::GzEncoder::new(
+        fs::File::create(src.join("split/sales_ranking/valid.csv.gz")).unwrap(),
+        flate2::Compression::fast(),
+    );
+    std::io::Write::flush(&mut gz).unwrap();
+    gz.finish().unwrap();
+    let s = prepare(&src, "p", true, tmp.path());
+    let split = s.split("sales_ranking").unwrap();
+    assert!(split.valid.is_empty());
+    assert!(!split.train.is_empty() && !split.test.is_empty());
+    let again = Store::open(s.path()).unwrap();
+    assert_eq!(again.array::<u32>("split/sales_ranking/valid").unwrap(), &[] as &[u32]);
+}

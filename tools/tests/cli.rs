@@ -300,6 +300,32 @@ fn programs_end_quietly_when_their_stdout_is_closed() {
 }
 
 #[test]
+fn resume_without_a_checkpoint_or_with_a_broken_one_is_an_error_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_str().unwrap();
+    let store = prepared_cora(root);
+    let run_dir = format!("{root}/run");
+    let args = [store.as_str(), "--layers", "2", "--hidden", "8", "--parts", "2", "--out", &run_dir];
+    let out = run("train", &[&args[..], &["--epochs", "1", "--resume"]].concat());
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--resume:") && err.contains(&format!("{run_dir}/checkpoint.json is missing")), "{err}");
+    assert!(!Path::new(&run_dir).exists(), "a refused --resume left {run_dir}");
+    let out = run("train", &[&args[..], &["--epochs", "1"]].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::write(format!("{run_dir}/checkpoint.json"), "{\"dir\":\n").unwrap();
+    let out = run("train", &[&args[..], &["--epochs", "2", "--resume"]].concat());
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("{run_dir}/checkpoint.json: not a checkpoint pointer")), "{err}");
+    std::fs::write(format!("{run_dir}/checkpoint.json"), "{\"dir\":\"checkpoint-00009\"}").unwrap();
+    let out = run("train", &[&args[..], &["--epochs", "2", "--resume"]].concat());
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("names checkpoint folder \"checkpoint-00009\""), "{err}");
+}
+
+#[test]
 fn device_check_dry_run_lists_its_steps() {
     let out = Command::new("bash").arg(repo().join("tools/device-check")).arg("--dry-run").output().unwrap();
     let o = text(&out.stdout);

@@ -51,13 +51,35 @@ pub fn save(run: &Path, vs: &nn::VarStore, adam: &Adam, state: &LoopState) -> an
 }
 
 fn latest_dir(run: &Path) -> Option<PathBuf> {
-    let p: Pointer = serde_json::from_slice(&std::fs::read(run.join("checkpoint.json")).ok()?).ok()?;
-    Some(run.join(p.dir))
+    pointed_dir(run).ok().flatten()
 }
 
-/// Loads the latest checkpoint into `vs` and `adam`; `None` when the run has none.
+/// The folder `RUN/checkpoint.json` names: `None` without that file, an error naming it when
+/// it cannot be read or parsed, or names no folder there.
+fn pointed_dir(run: &Path) -> anyhow::Result<Option<PathBuf>> {
+    let path = run.join("checkpoint.json");
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => anyhow::bail!("{}: {e}", path.display()),
+    };
+    let p: Pointer = serde_json::from_slice(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: not a checkpoint pointer ({e}); the run cannot resume", path.display()))?;
+    let dir = run.join(&p.dir);
+    anyhow::ensure!(
+        !p.dir.contains('/') && dir.is_dir(),
+        "{}: names checkpoint folder {:?}, which is not in {}",
+        path.display(),
+        p.dir,
+        run.display()
+    );
+    Ok(Some(dir))
+}
+
+/// Loads the latest checkpoint into `vs` and `adam`; `None` when the run has none
+/// (`RUN/checkpoint.json` absent); an error naming the file when it is there but broken.
 pub fn load(run: &Path, vs: &mut nn::VarStore, adam: &mut Adam) -> anyhow::Result<Option<LoopState>> {
-    let Some(dir) = latest_dir(run) else { return Ok(None) };
+    let Some(dir) = pointed_dir(run)? else { return Ok(None) };
     let state_path = dir.join("state.json");
     let state: LoopState = serde_json::from_slice(&std::fs::read(&state_path)?)
         .map_err(|e| anyhow::anyhow!("{}: {e}", state_path.display()))?;

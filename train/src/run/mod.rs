@@ -166,9 +166,18 @@ impl Trainer {
         let mut adam = Adam::new(&vs, cfg.lr);
         adam.weight_decay = cfg.weight_decay;
 
-        std::fs::create_dir_all(out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
         let state = if resume {
-            checkpoint::load(out, &mut vs, &mut adam)?.unwrap_or_default()
+            match checkpoint::load(out, &mut vs, &mut adam)? {
+                Some(state) => state,
+                // Evaluating a run that never finished an epoch: its weights are what they are.
+                None if !write => LoopState::default(),
+                None => anyhow::bail!(
+                    "--resume: {} has no checkpoint ({} is missing: no epoch of that run finished); \
+                     start it again without --resume",
+                    out.display(),
+                    out.join("checkpoint.json").display()
+                ),
+            }
         } else {
             for stale in ["metrics.jsonl", "checkpoint.json", "summary.json", "best.safetensors"] {
                 let _ = std::fs::remove_file(out.join(stale));
@@ -176,6 +185,8 @@ impl Trainer {
             LoopState::default()
         };
         if write {
+            // Only now: a run refused above leaves no folder behind.
+            std::fs::create_dir_all(out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
             std::fs::write(&saved, cfg.to_toml())?;
             truncate_metrics(&out.join("metrics.jsonl"), state.epoch)?;
         }
