@@ -58,6 +58,12 @@ pub fn compute(store: &mille_pipeline::Store, method: &Method, k: u32, seed: u64
         return Err(Error::Invalid("the number of parts must be at least 1".into()));
     }
     let n = store.num_nodes();
+    if k as usize > n {
+        return Err(Error::Invalid(format!(
+            "cannot cut the {n} nodes of {} into {k} parts: every part needs a node",
+            store.path().display()
+        )));
+    }
     match method {
         Method::Random { uniform: false } => Ok(random_balanced(n, k, seed)),
         Method::Random { uniform: true } => Ok(random_uniform(n, k, seed)),

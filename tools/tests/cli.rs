@@ -326,6 +326,33 @@ fn resume_without_a_checkpoint_or_with_a_broken_one_is_an_error_naming_the_file(
 }
 
 #[test]
+fn out_of_range_counts_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_str().unwrap();
+    let store = prepared_cora(root);
+    let import = format!("{root}/parts.txt");
+    let mut ids = vec!["0"; 2708];
+    ids[5] = "7";
+    std::fs::write(&import, ids.join("\n") + "\n").unwrap();
+    let run_dir = format!("{root}/run");
+    for (bin, args, want) in [
+        ("partition", vec![store.as_str(), "--method", "metis", "--parts", "100000"], "into 100000 parts: every part needs a node".to_string()),
+        ("partition", vec![store.as_str(), "--method", "random", "--parts", "0"], "at least 1".to_string()),
+        ("partition", vec![store.as_str(), "--parts", "4", "--import", &import], format!("{import}: part ids go up to 7, outside --parts 4")),
+        ("bench", vec!["loader", store.as_str(), "--parts", "0"], "--parts must be at least 1".to_string()),
+        ("bench", vec!["loader", store.as_str(), "--workers", "0"], "--workers must be at least 1".to_string()),
+        ("train", vec![store.as_str(), "--epochs", "0", "--out", &run_dir], "--epochs must be >= 1".to_string()),
+    ] {
+        let out = run(bin, &args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{bin} {args:?}: {err}");
+        assert!(err.contains(&want), "{bin} {args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{bin} {args:?} printed {}", text(&out.stdout));
+    }
+    assert!(!Path::new(&run_dir).exists());
+}
+
+#[test]
 fn device_check_dry_run_lists_its_steps() {
     let out = Command::new("bash").arg(repo().join("tools/device-check")).arg("--dry-run").output().unwrap();
     let o = text(&out.stdout);

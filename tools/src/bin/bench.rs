@@ -391,6 +391,9 @@ fn bench_loader(
     as_json: bool,
 ) -> anyhow::Result<()> {
     use mille_loader::{Loader, LoaderConfig, PlanSpec};
+    anyhow::ensure!(parts >= 1, "--parts must be at least 1");
+    anyhow::ensure!(workers >= 1, "--workers must be at least 1");
+    anyhow::ensure!(epochs >= 1, "--epochs must be at least 1");
     let s = std::sync::Arc::new(Store::open(&store)?);
     let plan = if by_part {
         // The relabelled store's parts (contiguous rows) as Cluster-GCN batches of one part each:

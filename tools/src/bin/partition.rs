@@ -122,7 +122,16 @@ fn main() {
             pb
         });
         let (p, path, cached): (Partition, Option<PathBuf>, bool) = if let Some(f) = &a.import {
-            (Partition::read_gpmetis(f, store.num_nodes())?, Some(f.clone()), false)
+            let p = Partition::read_gpmetis(f, store.num_nodes())?;
+            anyhow::ensure!(
+                p.k() <= a.parts,
+                "{}: part ids go up to {}, outside --parts {} (ids 0..={})",
+                f.display(),
+                p.k() - 1,
+                a.parts,
+                a.parts.saturating_sub(1)
+            );
+            (p, Some(f.clone()), false)
         } else if a.no_cache {
             (compute(&store, &method, a.parts, a.seed)?, None, false)
         } else {

@@ -140,6 +140,7 @@ impl RunConfig {
             "--parts, --eval-parts, --views must be >= 1"
         );
         ensure!(self.eval_every >= 1, "--eval-every must be >= 1");
+        ensure!(self.epochs >= 1, "--epochs must be >= 1 (a run trains at least one epoch)");
         if let Some(m) = self.metis_parts {
             ensure!(m >= self.parts, "--metis-parts {m} must be at least --parts {}", self.parts);
         }
