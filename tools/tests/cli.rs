@@ -336,9 +336,17 @@ fn out_of_range_counts_are_clear_errors() {
     std::fs::write(&import, ids.join("\n") + "\n").unwrap();
     let run_dir = format!("{root}/run");
     for (bin, args, want) in [
-        ("partition", vec![store.as_str(), "--method", "metis", "--parts", "100000"], "into 100000 parts: every part needs a node".to_string()),
+        (
+            "partition",
+            vec![store.as_str(), "--method", "metis", "--parts", "100000"],
+            "into 100000 parts: every part needs a node".to_string(),
+        ),
         ("partition", vec![store.as_str(), "--method", "random", "--parts", "0"], "at least 1".to_string()),
-        ("partition", vec![store.as_str(), "--parts", "4", "--import", &import], format!("{import}: part ids go up to 7, outside --parts 4")),
+        (
+            "partition",
+            vec![store.as_str(), "--parts", "4", "--import", &import],
+            format!("{import}: part ids go up to 7, outside --parts 4"),
+        ),
         ("bench", vec!["loader", store.as_str(), "--parts", "0"], "--parts must be at least 1".to_string()),
         ("bench", vec!["loader", store.as_str(), "--workers", "0"], "--workers must be at least 1".to_string()),
         ("train", vec![store.as_str(), "--epochs", "0", "--out", &run_dir], "--epochs must be >= 1".to_string()),
