@@ -14,6 +14,17 @@ use tch::{Device, Kind, Tensor, nn};
 
 /// Cora with self loops as one batch (2,708 nodes, 13,264 entries), or None without the
 /// shared datasets.
+
+/// libtorch's random generator is process-wide and the tests of this file run on parallel
+/// threads: every seeded draw happens under this lock, start to end.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn seeded<T>(seed: i64, f: impl FnOnce() -> T) -> T {
+    let _hold = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    tch::manual_seed(seed);
+    f()
+}
+
 fn cora() -> Option<(GraphTensors, tempfile::TempDir)> {
     let src = common::dataset("cora");
     if !src.exists() {
@@ -48,8 +59,7 @@ fn rel(a: &Tensor, b: &Tensor) -> f64 {
 fn value_and_grad(f: impl Fn(&Tensor) -> Tensor, x: &Tensor, seed: i64) -> (Tensor, Tensor) {
     let x = x.detach().set_requires_grad(true);
     let y = f(&x);
-    tch::manual_seed(seed);
-    let up = Tensor::randn(y.size(), (Kind::Float, Device::Cpu));
+    let up = seeded(seed, || Tensor::randn(y.size(), (Kind::Float, Device::Cpu)));
     (&y * up).sum(Kind::Float).backward();
     (y.detach(), x.grad())
 }
@@ -61,8 +71,7 @@ fn check_all(adj: &Adjacency, what: &str) {
     assert_eq!(auto.reduce, RowReduce::Auto);
     let e = adj.num_entries();
     for width in [4, 16, 64] {
-        tch::manual_seed(7);
-        let values = Tensor::randn([e, width], (Kind::Float, Device::Cpu)) * 3;
+        let values = seeded(7, || Tensor::randn([e, width], (Kind::Float, Device::Cpu)) * 3);
         type Op = fn(&Adjacency, &Tensor) -> Tensor;
         let ops: [(&str, Op); 3] =
             [("sum", |a, v| a.sum_rows(v)), ("max", |a, v| a.max_rows(v)), ("softmax", |a, v| a.softmax(v))];
@@ -104,10 +113,9 @@ fn empty_rows_sum_and_max_to_zero() {
 
 /// A conv's output and every parameter's gradient, flattened.
 fn run_conv(kind: ConvKind, g: &GraphTensors) -> Vec<Tensor> {
-    tch::manual_seed(3);
     let vs = nn::VarStore::new(Device::Cpu);
     let dim = 8;
-    let conv = Conv::new(&vs.root(), kind, dim, 0);
+    let conv = seeded(3, || Conv::new(&vs.root(), kind, dim, 0));
     let h = (g.x.narrow(1, 0, dim) * 10.0).detach().set_requires_grad(true);
     let out = conv.forward(&g.adj, &h);
     (&out * &out).sum(Kind::Float).backward();

@@ -15,6 +15,16 @@ use mille_train::infer::FeatureNorm;
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor, nn};
 
+/// libtorch's random generator is process-wide and the tests of this file run on parallel
+/// threads: every seeded draw happens under this lock, start to end.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn seeded<T>(seed: i64, f: impl FnOnce() -> T) -> T {
+    let _hold = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    tch::manual_seed(seed);
+    f()
+}
+
 fn gpu() -> Option<Device> {
     if tch::Cuda::is_available() {
         Some(Device::Cuda(0))
@@ -70,9 +80,8 @@ fn side_stream_uploads_equal_the_host_batches() {
 
 /// Output and input gradient of one conv (the same weights on every device) on `g`.
 fn conv_on(kind: ConvKind, g: &GraphTensors, d: Device) -> Vec<Tensor> {
-    tch::manual_seed(3);
     let host = nn::VarStore::new(Device::Cpu);
-    let _ = Conv::new(&host.root(), kind, 8, 0);
+    let _ = seeded(3, || Conv::new(&host.root(), kind, 8, 0));
     let mut vs = nn::VarStore::new(d);
     let conv = Conv::new(&vs.root(), kind, 8, 0);
     vs.copy(&host).unwrap();
@@ -109,7 +118,7 @@ fn a_cuda_run_records_its_gpu() {
     let mut cfg = common_cfg(&store);
     cfg.device = "cuda:0".into();
     let out = tempfile::tempdir().unwrap();
-    let s = mille_train::run::Trainer::new(cfg, out.path(), false).unwrap().fit().unwrap();
+    let s = seeded(0, || mille_train::run::Trainer::new(cfg, out.path(), false).unwrap().fit().unwrap());
     assert!(s.device.starts_with("cuda:0 ("), "{}", s.device);
     assert!(s.gpu_peak_memory_bytes.unwrap() > 0);
     let line = std::fs::read_to_string(out.path().join("metrics.jsonl")).unwrap();
