@@ -12,9 +12,6 @@ use mille_train::graph::{Adjacency, GraphTensors, RowReduce};
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor, nn};
 
-/// Cora with self loops as one batch (2,708 nodes, 13,264 entries), or None without the
-/// shared datasets.
-
 /// libtorch's random generator is process-wide and the tests of this file run on parallel
 /// threads: every seeded draw happens under this lock, start to end.
 static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -25,6 +22,8 @@ fn seeded<T>(seed: i64, f: impl FnOnce() -> T) -> T {
     f()
 }
 
+/// Cora with self loops as one batch (2,708 nodes, 13,264 entries), or None without the
+/// shared datasets.
 fn cora() -> Option<(GraphTensors, tempfile::TempDir)> {
     let src = common::dataset("cora");
     if !src.exists() {
