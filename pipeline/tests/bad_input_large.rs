@@ -9,22 +9,8 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use mille_pipeline::ogb::{PrepareOptions, prepare_dir};
 use std::io::Write;
-use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), dst).unwrap();
-        }
-    }
-}
 
 /// Cora with its feature file's line `line` (1-based) rewritten by `edit`; the prepare's error.
 fn prepare_with_bad_feature_line(line: usize, edit: impl Fn(&str) -> String) -> Option<String> {
@@ -35,7 +21,7 @@ fn prepare_with_bad_feature_line(line: usize, edit: impl Fn(&str) -> String) -> 
     }
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("cora");
-    copy_dir(&cora, &src);
+    common::copy_tree(&cora, &src);
     let feat = src.join("raw/node-feat.csv.gz");
     let text: Vec<String> = common::csv(&feat).into_iter().map(|r| r.join(",")).collect();
     let mut gz = GzEncoder::new(std::fs::File::create(&feat).unwrap(), Compression::fast());

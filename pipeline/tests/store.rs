@@ -92,19 +92,6 @@ fn zstd_form_round_trips_and_reads_row_ranges() {
     }
 }
 
-/// Copies a folder tree.
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &to.join(e.file_name()));
-        } else {
-            fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 #[test]
 fn an_empty_split_reads_as_an_empty_array() {
     // Accepted by prepare (a split may have no validation nodes); every reader sees `&[]`.

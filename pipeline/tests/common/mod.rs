@@ -20,6 +20,19 @@ pub fn shared_dataset(name: &str) -> PathBuf {
     repo().join("..").join("shared").join("datasets").join(name)
 }
 
+/// Copies a folder tree (a fixture or dataset to edit in a test).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
 /// Rows of a gzip'd CSV, each a list of field strings.
 pub fn csv(path: &Path) -> Vec<Vec<String>> {
     let mut s = String::new();
