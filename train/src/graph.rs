@@ -351,6 +351,11 @@ impl HostBatch {
         }
     }
 
+    /// Uploads it to `device` (on the compute stream) and assembles it there.
+    pub fn to_device(self, device: Device) -> GraphTensors {
+        self.map(&|t| upload(t, device)).assemble()
+    }
+
     /// Every tensor through `f` (an upload).
     pub fn map(self, f: &impl Fn(Tensor) -> Tensor) -> HostBatch {
         let [a, b, c] = self.masks;
@@ -397,24 +402,7 @@ pub fn upload(t: Tensor, device: Device) -> Tensor {
 impl GraphTensors {
     /// Moves a batch to `device`.
     pub fn new(b: &Batch, device: Device) -> GraphTensors {
-        HostBatch::from_batch(b).map(&|t| upload(t, device)).assemble()
-    }
-
-    /// From plain arrays (see [`HostBatch::from_parts`]), on `device`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn from_parts(
-        indptr: &[u64],
-        indices: &[u32],
-        features: &[f32],
-        dim: usize,
-        labels: Option<&[i32]>,
-        masks: [&[bool]; 3],
-        edge_features: Option<(&[f32], usize)>,
-        device: Device,
-    ) -> GraphTensors {
-        HostBatch::from_parts(indptr, indices, features, dim, labels, masks, edge_features)
-            .map(&|t| upload(t, device))
-            .assemble()
+        HostBatch::from_batch(b).to_device(device)
     }
 
     /// Classes, for multi-class batches.

@@ -6,7 +6,7 @@ mod common;
 
 use mille_train::conv::ConvKind;
 use mille_train::deq::{DeqBlock, SolverOptions};
-use mille_train::graph::GraphTensors;
+use mille_train::graph::{GraphTensors, HostBatch};
 use mille_train::model::{Model, ModelConfig, ModelKind, num_params};
 use mille_train::optim::Adam;
 use tch::nn::{self, Module};
@@ -42,7 +42,7 @@ fn communities() -> GraphTensors {
     let feats: Vec<f32> = (0..n * 4).map(|i| if (i / 4 < 10) == (i % 2 == 0) { 1.0 } else { 0.0 }).collect();
     let labels: Vec<i32> = (0..n).map(|v| (v >= 10) as i32).collect();
     let all = vec![true; n];
-    GraphTensors::from_parts(&indptr, &indices, &feats, 4, Some(&labels), [&all, &all, &all], None, Device::Cpu)
+    HostBatch::from_parts(&indptr, &indices, &feats, 4, Some(&labels), [&all, &all, &all], None).to_device(Device::Cpu)
 }
 
 #[test]

@@ -577,16 +577,8 @@ fn random_batch(
     let feats: Vec<f32> = (0..nodes * dim).map(|_| (next() % 1000) as f32 / 1000.0 - 0.5).collect();
     let labels: Vec<i32> = (0..nodes).map(|_| (next() % classes as u64) as i32).collect();
     let all = vec![true; nodes];
-    mille_train::graph::GraphTensors::from_parts(
-        &indptr,
-        &indices,
-        &feats,
-        dim,
-        Some(&labels),
-        [&all, &all, &all],
-        None,
-        device,
-    )
+    mille_train::graph::HostBatch::from_parts(&indptr, &indices, &feats, dim, Some(&labels), [&all, &all, &all], None)
+        .to_device(device)
 }
 
 /// One step on a random graph of `nodes` nodes (10 random in-neighbours + a self loop each,
