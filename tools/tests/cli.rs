@@ -361,6 +361,26 @@ fn out_of_range_counts_are_clear_errors() {
 }
 
 #[test]
+fn a_label_outside_the_stores_classes_is_refused_by_train() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_str().unwrap();
+    let store = prepared_cora(root);
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{store}/meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["num_classes"], 7);
+    let labels = format!("{store}/{}", meta["arrays"]["labels"]["file"].as_str().unwrap());
+    let mut bytes = std::fs::read(&labels).unwrap();
+    bytes[12..16].copy_from_slice(&1000i32.to_le_bytes()); // node 3
+    std::fs::write(&labels, bytes).unwrap();
+    let run_dir = format!("{root}/run");
+    let out = run("train", &[&store, "--epochs", "1", "--out", &run_dir]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("{labels}: node 3 has label 1000, outside the store's 7 classes")), "{err}");
+    assert!(!Path::new(&run_dir).exists());
+}
+
+#[test]
 fn device_check_dry_run_lists_its_steps() {
     let out = Command::new("bash").arg(repo().join("tools/device-check")).arg("--dry-run").output().unwrap();
     let o = text(&out.stdout);

@@ -150,7 +150,7 @@ impl Trainer {
             (None, None) => anyhow::bail!("store {} has neither node nor edge features", store.path().display()),
         };
         let out_dim = match store.labels() {
-            Some(Labels::MultiClass(y)) => y.iter().copied().max().unwrap_or(0) as i64 + 1,
+            Some(Labels::MultiClass(y)) => class_count(&store, y)?,
             Some(Labels::MultiLabel(y)) => y.cols as i64,
             None => anyhow::bail!("store {} has no labels to train on", store.path().display()),
         };
@@ -457,6 +457,26 @@ impl Trainer {
         std::fs::write(self.out.join("summary.json"), serde_json::to_vec_pretty(&summary)?)?;
         Ok(summary)
     }
+}
+
+/// The store's class count (`meta.json`'s `num_classes`: the catalog's or prepare's), with every
+/// label checked against it in one pass: a label outside it would silently train a different
+/// head, and a huge one would allocate it.
+fn class_count(store: &Store, labels: &[i32]) -> anyhow::Result<i64> {
+    let path = store.path().join("meta.json");
+    let classes = store
+        .meta()
+        .num_classes
+        .ok_or_else(|| anyhow::anyhow!("{}: multi-class labels but no num_classes", path.display()))?;
+    if let Some((node, &y)) = labels.iter().enumerate().find(|&(_, &y)| y < -1 || y as i64 >= classes as i64) {
+        anyhow::bail!(
+            "{}: node {node} has label {y}, outside the store's {classes} classes (0..{}, or -1 for unlabelled; num_classes in {})",
+            store.path().join(&store.meta().arrays["labels"].file).display(),
+            classes - 1,
+            path.display()
+        );
+    }
+    Ok(classes as i64)
 }
 
 /// The parts of a relabelled store, for [`Batching::StoreParts`].
