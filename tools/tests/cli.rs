@@ -381,6 +381,19 @@ fn a_label_outside_the_stores_classes_is_refused_by_train() {
 }
 
 #[test]
+fn a_run_that_fails_before_its_first_epoch_leaves_no_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_str().unwrap();
+    let store = prepared_cora(root);
+    let run_dir = format!("{root}/run");
+    let out = run("train", &[&store, "--split", "nosuch", "--epochs", "1", "--out", &run_dir]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("nosuch"), "{err}");
+    assert!(!Path::new(&run_dir).exists(), "{run_dir} left behind");
+}
+
+#[test]
 fn device_check_dry_run_lists_its_steps() {
     let out = Command::new("bash").arg(repo().join("tools/device-check")).arg("--dry-run").output().unwrap();
     let o = text(&out.stdout);

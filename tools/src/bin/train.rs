@@ -182,6 +182,7 @@ fn main() {
             };
         }
         let asked = c.device.clone();
+        let fresh = !a.out.exists();
         let mut t = Trainer::new(c, &a.out, a.resume)?;
         t.progress = mille_tools::interactive() && !a.json;
         if asked == "auto" {
@@ -191,7 +192,18 @@ fn main() {
         } else {
             eprintln!("device: {}", t.device_name());
         }
-        let s = t.fit()?;
+        let s = match t.fit() {
+            Ok(s) => s,
+            Err(e) => {
+                // A run that failed before its first checkpoint leaves nothing behind: the
+                // folder this call made holds only its config and would look resumable.
+                if fresh && !a.out.join("checkpoint.json").exists() {
+                    drop(t);
+                    let _ = std::fs::remove_dir_all(&a.out);
+                }
+                return Err(e);
+            }
+        };
         let plots = mille_tools::plot::run_plots(&a.out, &s.metric)?;
         if a.json {
             println!("{}", serde_json::to_string(&s)?);
