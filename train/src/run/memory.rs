@@ -38,7 +38,8 @@ impl AnonPeak {
 
     /// The largest anonymous RSS seen so far (sampled now too).
     pub fn bytes(&self) -> u64 {
-        self.peak.fetch_max(status_bytes("RssAnon:"), Ordering::Relaxed).max(status_bytes("RssAnon:"))
+        let now = status_bytes("RssAnon:");
+        self.peak.fetch_max(now, Ordering::Relaxed).max(now)
     }
 }
 
