@@ -62,13 +62,9 @@ fn the_same_store_when_edges_spill_to_scratch_files() {
     let dir = fixture("proteins_like");
     let in_memory = prepare(&dir, "a", true, tmp.path());
     let opts = mille_pipeline::ogb::PrepareOptions {
-        name: "b".into(),
-        add_inverse_edge: true,
-        overwrite: false,
-        progress: false,
-        info: None,
         source: "test".into(),
         scratch_memory: Some(12 * 20), // 20 entries: spills almost at once
+        ..mille_pipeline::ogb::PrepareOptions::new("b", true)
     };
     let r = mille_pipeline::ogb::prepare_dir(&dir, &tmp.path().join("b"), &opts).unwrap();
     let spilled = mille_pipeline::Store::open(r.path).unwrap();

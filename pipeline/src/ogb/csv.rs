@@ -17,20 +17,36 @@ use std::path::{Path, PathBuf};
 /// six alternating runs each: 13.3 -> 12.8 s of user CPU, 8.33 -> 8.15 s wall).
 const BLOCK: usize = 1 << 20;
 
+/// The longest line a reader accepts by default: OGB's widest rows (papers100M's 128 features)
+/// are a few KiB, so 64 MiB only ever stops hostile or broken text, in bounded memory.
+pub const DEFAULT_MAX_LINE: usize = 64 << 20;
+
+/// What the inflating thread hands to the parser.
+enum Block {
+    /// Complete lines.
+    Lines(Vec<u8>),
+    /// Reading or inflating failed.
+    Failed(std::io::Error),
+    /// The next line is longer than the limit (it has at least this many bytes).
+    LineTooLong(usize),
+}
+
 /// Finds `<stem>.csv.gz` or `<stem>.csv` in `dir`.
 pub fn find_csv(dir: &Path, stem: &str) -> Option<PathBuf> {
     [format!("{stem}.csv.gz"), format!("{stem}.csv")].into_iter().map(|f| dir.join(f)).find(|p| p.is_file())
 }
 
 /// Reads `path` block by block; `f` parses each block's complete lines with a [`Rows`] cursor.
-/// Returns the number of decompressed bytes read.
-pub fn read_blocks(path: &Path, f: impl FnMut(&mut Rows<'_>) -> Result<()>) -> Result<u64> {
-    read_blocks_with_progress(path, &ProgressBar::hidden(), f)
+/// A line longer than `max_line` bytes is an error naming its line, found without holding more
+/// than `max_line` bytes of it. Returns the number of decompressed bytes read.
+pub fn read_blocks(path: &Path, max_line: usize, f: impl FnMut(&mut Rows<'_>) -> Result<()>) -> Result<u64> {
+    read_blocks_with_progress(path, max_line, &ProgressBar::hidden(), f)
 }
 
 /// [`read_blocks`], advancing `pb` by the bytes of the (compressed) file read.
 pub fn read_blocks_with_progress(
     path: &Path,
+    max_line: usize,
     pb: &ProgressBar,
     mut f: impl FnMut(&mut Rows<'_>) -> Result<()>,
 ) -> Result<u64> {
@@ -38,7 +54,7 @@ pub fn read_blocks_with_progress(
     let gz = path.extension().is_some_and(|e| e == "gz");
     let mut source: Box<dyn Read + Send> =
         if gz { Box::new(MultiGzDecoder::new(BufReader::with_capacity(1 << 20, file))) } else { Box::new(file) };
-    let (tx, rx) = bounded::<std::io::Result<Vec<u8>>>(2);
+    let (tx, rx) = bounded::<Block>(2);
     let (back_tx, back_rx) = bounded::<Vec<u8>>(4);
     let mut total = 0u64;
     let mut line = 1u64;
@@ -72,10 +88,10 @@ pub fn read_blocks_with_progress(
                         // Hand over the complete lines first, so the error's line number is exact.
                         let cut = memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1);
                         buf.truncate(cut);
-                        if !buf.is_empty() && tx.send(Ok(buf)).is_err() {
+                        if !buf.is_empty() && tx.send(Block::Lines(buf)).is_err() {
                             return;
                         }
-                        let _ = tx.send(Err(e));
+                        let _ = tx.send(Block::Failed(e));
                         return;
                     }
                     Ok(eof) => {
@@ -86,6 +102,10 @@ pub fn read_blocks_with_progress(
                                     carry.extend_from_slice(&buf[i + 1..]);
                                     buf.truncate(i + 1);
                                 }
+                                None if buf.len() > max_line => {
+                                    let _ = tx.send(Block::LineTooLong(buf.len()));
+                                    return;
+                                }
                                 None => {
                                     // A line longer than a block: grow the carry and go on.
                                     carry = std::mem::take(&mut buf);
@@ -93,7 +113,11 @@ pub fn read_blocks_with_progress(
                                 }
                             }
                         }
-                        if tx.send(Ok(buf)).is_err() || eof {
+                        if eof && buf.len() > max_line && !buf.contains(&b'\n') {
+                            let _ = tx.send(Block::LineTooLong(buf.len()));
+                            return;
+                        }
+                        if tx.send(Block::Lines(buf)).is_err() || eof {
                             return;
                         }
                     }
@@ -105,10 +129,20 @@ pub fn read_blocks_with_progress(
         // instead of waiting forever on a full channel nobody reads.
         let rx = rx;
         for msg in rx.iter() {
-            let block = msg.map_err(|e| {
-                let what = if gz { "gzip data is truncated or corrupt" } else { "read failed" };
-                Error::parse(path, line, format!("{what}: {e}"))
-            })?;
+            let block = match msg {
+                Block::Lines(b) => b,
+                Block::Failed(e) => {
+                    let what = if gz { "gzip data is truncated or corrupt" } else { "read failed" };
+                    return Err(Error::parse(path, line, format!("{what}: {e}")));
+                }
+                Block::LineTooLong(len) => {
+                    return Err(Error::parse(
+                        path,
+                        line,
+                        format!("line is longer than {max_line} bytes (read {len} without an end of line)"),
+                    ));
+                }
+            };
             total += block.len() as u64;
             let mut rows = Rows { path, buf: &block, pos: 0, line };
             f(&mut rows)?;
@@ -175,7 +209,7 @@ pub struct Row<'a> {
     field: usize,
 }
 
-impl Row<'_> {
+impl<'a> Row<'a> {
     /// 1-based line number.
     pub fn line(&self) -> u64 {
         self.line
@@ -252,6 +286,47 @@ impl Row<'_> {
         }
         self.after_field("a non-negative integer")?;
         Ok(v)
+    }
+
+    /// The current field's text as written (up to the next comma), without consuming it.
+    pub fn peek_field(&self) -> &'a [u8] {
+        let rest = &self.s[self.pos.min(self.s.len())..];
+        let end = memchr::memchr(b',', rest).unwrap_or(rest.len());
+        &rest[..end]
+    }
+
+    /// A label field: `nan` (any case) is `None`; otherwise a non-negative integer written as
+    /// digits, optionally followed by `.` and zeros (`4`, `4.0`). Anything else, `1e2` or
+    /// `01e-400` included, is an error quoting the field: a label is never read through a float.
+    pub fn label(&mut self) -> Result<Option<u64>> {
+        if self.pos >= self.s.len() && !self.has_more() {
+            return Err(self.missing("a label"));
+        }
+        let rest = &self.s[self.pos..];
+        let end = memchr::memchr(b',', rest).unwrap_or(rest.len());
+        let text = &rest[..end];
+        let value = if text.eq_ignore_ascii_case(b"nan") {
+            Some(None)
+        } else {
+            let digits = text.iter().take_while(|c| c.is_ascii_digit()).count();
+            let tail = &text[digits..];
+            let zeros = matches!(tail, [b'.', zeros @ ..] if zeros.iter().all(|&c| c == b'0'));
+            let value = (digits > 0 && digits <= 18 && (tail.is_empty() || zeros))
+                .then(|| text[..digits].iter().fold(0u64, |v, &c| v * 10 + (c - b'0') as u64));
+            value.map(Some)
+        };
+        match value {
+            Some(v) => {
+                self.pos += end;
+                self.after_field("a label")?;
+                Ok(v)
+            }
+            None => Err(self.error(format!(
+                "expected a class id or task label (a non-negative integer, or nan for none) in column {}, found {}",
+                self.field + 1,
+                quoted(text)
+            ))),
+        }
     }
 
     /// A whole line of exactly two non-negative integers (an edge row). The common case is
@@ -379,6 +454,15 @@ impl Row<'_> {
     pub fn count_fields(&self) -> usize {
         1 + self.s.iter().filter(|&&b| b == b',').count()
     }
+}
+
+/// A field's text in quotes, exactly as written (shortened past 64 bytes).
+pub(crate) fn quoted(text: &[u8]) -> String {
+    if text.is_empty() {
+        return "an empty field".into();
+    }
+    let shown = String::from_utf8_lossy(&text[..text.len().min(64)]);
+    if text.len() > 64 { format!("'{shown}...'") } else { format!("'{shown}'") }
 }
 
 const POW10: [f32; 11] = [1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];

@@ -10,6 +10,7 @@ pub mod npz;
 pub mod prepare;
 
 pub use catalog::{CATALOG, DatasetInfo, lookup};
+pub use csv::DEFAULT_MAX_LINE;
 pub use download::{DownloadOptions, download};
 pub use extract::extract_zip;
-pub use prepare::{PrepareOptions, PrepareReport, locate, prepare_dir};
+pub use prepare::{MAX_CLASSES, PrepareOptions, PrepareReport, locate, prepare_dir};

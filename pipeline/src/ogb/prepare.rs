@@ -7,14 +7,14 @@
 
 use super::catalog::DatasetInfo;
 use super::csr::CsrBuilder;
-use super::csv::{Rows, find_csv, read_blocks, read_blocks_with_progress};
+use super::csv::{DEFAULT_MAX_LINE, Rows, find_csv, quoted, read_blocks, read_blocks_with_progress};
 use super::npz::Npz;
 use crate::error::{Error, IoContext, Result};
 use crate::store::{LabelKind, Meta, MmapArray, PositionalArray, StoreWriter, StreamArray};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -37,6 +37,12 @@ pub struct PrepareOptions {
     /// past it they wait in scratch files. `None`: 256 MiB. (Scratch files cost no more time
     /// than memory here: writing them is cheaper than faulting in fresh anonymous pages.)
     pub scratch_memory: Option<u64>,
+    /// Classes of a multi-class dataset, when the caller knows them (otherwise the catalog's
+    /// count, or the largest label + 1 up to [`MAX_CLASSES`]). A label outside is an error.
+    pub num_classes: Option<u64>,
+    /// The longest line of text accepted ([`DEFAULT_MAX_LINE`]); a longer one is an error
+    /// naming the file and line, found in bounded memory.
+    pub max_line_bytes: usize,
 }
 
 impl PrepareOptions {
@@ -51,7 +57,14 @@ impl PrepareOptions {
             info: None,
             source: String::new(),
             scratch_memory: None,
+            num_classes: None,
+            max_line_bytes: DEFAULT_MAX_LINE,
         }
+    }
+
+    /// The class count labels are checked against, when known before reading them.
+    fn classes(&self) -> Option<u64> {
+        self.num_classes.or(self.info.filter(|i| i.num_tasks == 1).map(|i| i.num_classes))
     }
 
     fn scratch_budget(&self) -> u64 {
@@ -128,10 +141,7 @@ pub fn prepare_dir(dir: &Path, target: &Path, opts: &PrepareOptions) -> Result<P
     } else {
         prepare_csv(&root, &mut w, &mut meta, opts, &mp)?
     };
-    meta.splits = read_splits(&root, &mut w, meta.num_nodes)?;
-    if let (Some(info), Some(LabelKind::MultiClass)) = (opts.info, meta.label_kind) {
-        meta.num_classes = Some(meta.num_classes.unwrap_or(0).max(info.num_classes));
-    }
+    meta.splits = read_splits(&root, &mut w, meta.num_nodes, opts.max_line_bytes)?;
     if meta.metric.is_none() {
         meta.metric = match meta.label_kind {
             Some(LabelKind::MultiClass) => Some("acc".into()),
@@ -181,9 +191,9 @@ fn required_csv(raw: &Path, stem: &str) -> Result<PathBuf> {
 }
 
 /// Reads a one-row, one-column count file (`num-node-list`, `num-edge-list`).
-fn read_count(path: &Path) -> Result<u64> {
+fn read_count(path: &Path, max_line: usize) -> Result<u64> {
     let mut vals = Vec::new();
-    read_blocks(path, |rows| {
+    read_blocks(path, max_line, |rows| {
         while let Some(mut r) = rows.next_row() {
             let v = r.uint()?;
             r.end(1)?;
@@ -202,25 +212,38 @@ fn read_count(path: &Path) -> Result<u64> {
     }
 }
 
-/// Columns on the first line of a CSV file.
-fn peek_cols(path: &Path) -> Result<usize> {
+/// A graph without nodes or edges is refused here rather than stored: every reader downstream
+/// (METIS, the loader, a GNN's aggregation) assumes both, and a store without edges would only
+/// ever train an MLP.
+fn check_counts(n: u64, e_in: u64, nodes: &Path, edges: &Path) -> Result<()> {
+    if n == 0 {
+        return Err(Error::input(nodes, "says the graph has 0 nodes: expected at least one"));
+    }
+    if e_in == 0 {
+        return Err(Error::input(
+            edges,
+            "says the graph has 0 edges: mille trains GNNs, which need edges (a graph without any is refused)",
+        ));
+    }
+    Ok(())
+}
+
+/// Columns on the first line of a CSV file (at most `max_line` bytes of it are read).
+fn peek_cols(path: &Path, max_line: usize) -> Result<usize> {
     let f = File::open(path).at(path)?;
-    let mut r: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+    let r: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
         Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(f)))
     } else {
         Box::new(f)
     };
     let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while buf.len() < 1 << 24 {
-        match r.read(&mut byte) {
-            Ok(0) => break,
-            Ok(_) if byte[0] == b'\n' => break,
-            Ok(_) => buf.push(byte[0]),
-            Err(e) => {
-                return Err(Error::parse(path, 1, format!("gzip data is truncated or corrupt: {e}")));
-            }
-        }
+    BufReader::new(r.take(max_line as u64 + 1))
+        .read_until(b'\n', &mut buf)
+        .map_err(|e| Error::parse(path, 1, format!("gzip data is truncated or corrupt: {e}")))?;
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+    } else if buf.len() > max_line {
+        return Err(Error::parse(path, 1, format!("line is longer than {max_line} bytes")));
     }
     if buf.is_empty() {
         return Err(Error::input(path, "is empty"));
@@ -228,9 +251,9 @@ fn peek_cols(path: &Path) -> Result<usize> {
     Ok(1 + buf.iter().filter(|&&b| b == b',').count())
 }
 
-fn parse_edges_csv(path: &Path, n: u64, sink: &mut CsrBuilder, pb: &ProgressBar) -> Result<u64> {
+fn parse_edges_csv(path: &Path, n: u64, sink: &mut CsrBuilder, pb: &ProgressBar, max_line: usize) -> Result<u64> {
     let (mut s, mut d) = (Vec::with_capacity(1 << 18), Vec::with_capacity(1 << 18));
-    let total = read_blocks_with_progress(path, pb, |rows: &mut Rows<'_>| {
+    let total = read_blocks_with_progress(path, max_line, pb, |rows: &mut Rows<'_>| {
         s.clear();
         d.clear();
         while let Some(mut r) = rows.next_row() {
@@ -288,10 +311,11 @@ fn parse_floats_csv(
     cols: usize,
     out: &mut impl FnMut(&[f32]) -> Result<()>,
     pb: &ProgressBar,
+    max_line: usize,
 ) -> Result<(u64, u64)> {
     let mut buf: Vec<f32> = Vec::with_capacity(1 << 20);
     let mut rows_read = 0u64;
-    let bytes = read_blocks_with_progress(path, pb, |rows| {
+    let bytes = read_blocks_with_progress(path, max_line, pb, |rows| {
         buf.clear();
         while let Some(mut r) = rows.next_row() {
             if r.short_decimals(cols, &mut buf) {
@@ -326,8 +350,9 @@ fn prepare_csv(
     let nodes_path = required_csv(&raw, "num-node-list")?;
     let edges_count_path = required_csv(&raw, "num-edge-list")?;
     let edge_path = required_csv(&raw, "edge")?;
-    let n = read_count(&nodes_path)?;
-    let e_in = read_count(&edges_count_path)?;
+    let n = read_count(&nodes_path, opts.max_line_bytes)?;
+    let e_in = read_count(&edges_count_path, opts.max_line_bytes)?;
+    check_counts(n, e_in, &nodes_path, &edges_count_path)?;
     if n >= u32::MAX as u64 {
         return Err(Error::input(
             &nodes_path,
@@ -340,7 +365,7 @@ fn prepare_csv(
     let feat_path = find_csv(&raw, "node-feat");
     let mut feat_out = match &feat_path {
         Some(p) => {
-            let cols = peek_cols(p)?;
+            let cols = peek_cols(p, opts.max_line_bytes)?;
             Some((p.clone(), cols, w.stream_array::<f32>("node_feat", Some(cols as u64))?))
         }
         None => None,
@@ -354,7 +379,7 @@ fn prepare_csv(
         // The edge thread also builds the CSR, while node features are still being parsed.
         let edges = s.spawn(|| -> Result<u64> {
             let mut sink = CsrBuilder::new(&csr.tmp, n, opts.add_inverse_edge, opts.scratch_budget());
-            let bytes = parse_edges_csv(&edge_path, n, &mut sink, &edge_bar)?;
+            let bytes = parse_edges_csv(&edge_path, n, &mut sink, &edge_bar, opts.max_line_bytes)?;
             if sink.count() != e_in {
                 return Err(Error::input(
                     &edge_path,
@@ -371,7 +396,7 @@ fn prepare_csv(
                 return Ok(0);
             };
             let pb = feat_bar.clone().unwrap();
-            let (rows, bytes) = parse_floats_csv(path, *cols, &mut |x| out.push(x), &pb)?;
+            let (rows, bytes) = parse_floats_csv(path, *cols, &mut |x| out.push(x), &pb, opts.max_line_bytes)?;
             if rows != n {
                 return Err(Error::input(path, format!("has {rows} rows, but num-node-list says {n} nodes")));
             }
@@ -379,7 +404,7 @@ fn prepare_csv(
             Ok(bytes)
         });
         // Labels and extra node files are small: read them here while the big files parse.
-        let rest = read_labels_and_extras(root, w, meta, n);
+        let rest = read_labels_and_extras(root, w, meta, n, opts);
         (
             edges.join().unwrap_or_else(|_| Err(Error::Invalid("edge parser panicked".into()))),
             feats.join().unwrap_or_else(|_| Err(Error::Invalid("feature parser panicked".into()))),
@@ -398,24 +423,31 @@ fn prepare_csv(
         // SAFETY: our own finished scratch of this store, read-only from here on.
         let map = if csr.entries == 0 { None } else { Some(unsafe { memmap2::Mmap::map(&file) }.at(csr.ids.path())?) };
         let ids: &[u32] = map.as_deref().map(bytemuck::cast_slice).unwrap_or(&[]);
-        total += edge_features_csv(&p, w, e_in, ids, opts.add_inverse_edge, mp)?;
+        total += edge_features_csv(&p, w, e_in, ids, opts, mp)?;
     }
     Ok(total)
 }
 
 /// Labels (`node-label`) and extra node files (`node_<x>`), CSV layout.
-fn read_labels_and_extras(root: &Path, w: &mut StoreWriter, meta: &mut Meta, n: u64) -> Result<u64> {
+fn read_labels_and_extras(
+    root: &Path,
+    w: &mut StoreWriter,
+    meta: &mut Meta,
+    n: u64,
+    opts: &PrepareOptions,
+) -> Result<u64> {
     let raw = root.join("raw");
     let mut bytes = 0;
     if let Some(p) = find_csv(&raw, "node-label") {
-        let cols = peek_cols(&p)?;
-        let mut labels = LabelSink::new(w, cols)?;
+        let cols = peek_cols(&p, opts.max_line_bytes)?;
+        let mut labels = LabelSink::new(w, cols, opts.classes())?;
         let mut rows_read = 0u64;
-        bytes += read_blocks(&p, |rows| {
+        bytes += read_blocks(&p, opts.max_line_bytes, |rows| {
             while let Some(mut r) = rows.next_row() {
                 for _ in 0..cols {
-                    let x = r.float()?;
-                    labels.push(x as f64).map_err(|m| r.error(m))?;
+                    let text = r.peek_field();
+                    let v = r.label()?;
+                    labels.push(v, &quoted(text)).map_err(|m| r.error(m))?;
                 }
                 r.end(cols)?;
                 rows_read += 1;
@@ -439,11 +471,11 @@ fn read_labels_and_extras(root: &Path, w: &mut StoreWriter, meta: &mut Meta, n: 
         .collect();
     extras.sort();
     for (x, p) in extras {
-        let cols = peek_cols(&p)?;
+        let cols = peek_cols(&p, opts.max_line_bytes)?;
         let mut out = w.stream_array::<i64>(&format!("node/{x}"), Some(cols as u64))?;
         let mut rows_read = 0u64;
         let mut buf = Vec::new();
-        bytes += read_blocks(&p, |rows| {
+        bytes += read_blocks(&p, opts.max_line_bytes, |rows| {
             buf.clear();
             while let Some(mut r) = rows.next_row() {
                 for _ in 0..cols {
@@ -462,43 +494,72 @@ fn read_labels_and_extras(root: &Path, w: &mut StoreWriter, meta: &mut Meta, n: 
     Ok(bytes)
 }
 
+/// Classes a dataset may have when neither the catalog nor `--num-classes` says: a label past
+/// it is far more likely a broken file than a real class (and would size the model's head).
+pub const MAX_CLASSES: u64 = 1 << 16;
+
 /// Labels in either layout: a class per node (NaN = unlabelled) or 0/1 per task (NaN = missing).
 enum LabelSink {
-    Class { out: StreamArray<i32>, buf: Vec<i32>, max: i64 },
+    Class { out: StreamArray<i32>, buf: Vec<i32>, max: i64, classes: Option<u64> },
     Tasks { out: StreamArray<i8>, buf: Vec<i8>, tasks: usize },
 }
 
 impl LabelSink {
-    fn new(w: &mut StoreWriter, cols: usize) -> Result<Self> {
+    /// `classes`: the dataset's class count when known in advance (catalog or option).
+    fn new(w: &mut StoreWriter, cols: usize, classes: Option<u64>) -> Result<Self> {
         Ok(if cols == 1 {
-            LabelSink::Class { out: w.stream_array("labels", None)?, buf: Vec::new(), max: -1 }
+            LabelSink::Class { out: w.stream_array("labels", None)?, buf: Vec::new(), max: -1, classes }
         } else {
             LabelSink::Tasks { out: w.stream_array("labels", Some(cols as u64))?, buf: Vec::new(), tasks: cols }
         })
     }
+
+    /// One label (`None`: unlabelled or missing); `shown` is how the input wrote it.
     #[inline]
-    fn push(&mut self, x: f64) -> std::result::Result<(), String> {
+    fn push(&mut self, v: Option<u64>, shown: &dyn std::fmt::Display) -> std::result::Result<(), String> {
         match self {
-            LabelSink::Class { buf, max, .. } => {
-                if x.is_nan() {
-                    buf.push(-1);
-                } else if x >= 0.0 && x.fract() == 0.0 && x < i32::MAX as f64 {
-                    buf.push(x as i32);
-                    *max = (*max).max(x as i64);
-                } else {
-                    return Err(format!("expected a class id (a non-negative integer) or nan, found {x}"));
+            LabelSink::Class { buf, max, classes, .. } => match v {
+                None => buf.push(-1),
+                Some(c) => {
+                    match *classes {
+                        Some(k) if c >= k => {
+                            return Err(format!(
+                                "label {shown} is outside the dataset's {k} classes (expected 0..={})",
+                                k.saturating_sub(1)
+                            ));
+                        }
+                        None if c >= MAX_CLASSES => {
+                            return Err(format!(
+                                "label {shown} is beyond {MAX_CLASSES} classes; if the dataset has that many, \
+                                 say so with --num-classes"
+                            ));
+                        }
+                        _ => {}
+                    }
+                    buf.push(c as i32);
+                    *max = (*max).max(c as i64);
                 }
-            }
-            LabelSink::Tasks { buf, .. } => buf.push(if x.is_nan() {
-                -1
-            } else if x == 0.0 || x == 1.0 {
-                x as i8
-            } else {
-                return Err(format!("expected a binary task label (0, 1 or nan), found {x}"));
+            },
+            LabelSink::Tasks { buf, .. } => buf.push(match v {
+                None => -1,
+                Some(b @ (0 | 1)) => b as i8,
+                Some(_) => return Err(format!("expected a binary task label (0, 1 or nan), found {shown}")),
             }),
         }
         Ok(())
     }
+
+    /// A label stored as a float (the npz layout): NaN, or an integer value.
+    fn push_float(&mut self, x: f64) -> std::result::Result<(), String> {
+        if x.is_nan() {
+            return self.push(None, &x);
+        }
+        if !(x >= 0.0 && x.fract() == 0.0 && x < 1e18) {
+            return Err(format!("expected a label (a non-negative integer, or nan for none), found {x}"));
+        }
+        self.push(Some(x as u64), &x)
+    }
+
     fn flush(&mut self) -> Result<()> {
         match self {
             LabelSink::Class { out, buf, .. } => {
@@ -512,13 +573,14 @@ impl LabelSink {
         }
         Ok(())
     }
+
     fn finish(mut self, meta: &mut Meta) -> Result<()> {
         self.flush()?;
         match self {
-            LabelSink::Class { out, max, .. } => {
+            LabelSink::Class { out, max, classes, .. } => {
                 out.finish()?;
                 meta.label_kind = Some(LabelKind::MultiClass);
-                meta.num_classes = Some((max + 1) as u64);
+                meta.num_classes = Some(classes.unwrap_or((max + 1) as u64));
                 meta.num_tasks = Some(1);
             }
             LabelSink::Tasks { out, tasks, .. } => {
@@ -538,15 +600,21 @@ fn edge_features_csv(
     w: &mut StoreWriter,
     e_in: u64,
     ids: &[u32],
-    inverse: bool,
+    opts: &PrepareOptions,
     mp: &MultiProgress,
 ) -> Result<u64> {
-    let cols = peek_cols(path)?;
+    let inverse = opts.add_inverse_edge;
+    let cols = peek_cols(path, opts.max_line_bytes)?;
     let scratch = w.tmp_dir().join("scratch.edge_feat");
     let mut out = BufWriter::with_capacity(1 << 20, File::create(&scratch).at(&scratch)?);
     let pb = bar(mp, file_len(path), "edge features");
-    let (rows, bytes) =
-        parse_floats_csv(path, cols, &mut |x| out.write_all(bytemuck::cast_slice(x)).at(&scratch), &pb)?;
+    let (rows, bytes) = parse_floats_csv(
+        path,
+        cols,
+        &mut |x| out.write_all(bytemuck::cast_slice(x)).at(&scratch),
+        &pb,
+        opts.max_line_bytes,
+    )?;
     out.flush().at(&scratch)?;
     drop(out);
     if rows != e_in {
@@ -589,6 +657,7 @@ fn prepare_npz(
     let mut z = Npz::open(&data)?;
     let n = one_count(&mut z, "num_nodes_list", &data)?;
     let e_in = one_count(&mut z, "num_edges_list", &data)?;
+    check_counts(n, e_in, &data, &data)?;
     if n >= u32::MAX as u64 {
         return Err(Error::input(&data, format!("{n} nodes: mille stores node ids as u32")));
     }
@@ -746,11 +815,11 @@ fn prepare_npz(
         }
         let cols = a.shape.get(1).copied().unwrap_or(1) as usize;
         let name = a.name().to_string();
-        let mut labels = LabelSink::new(w, cols)?;
+        let mut labels = LabelSink::new(w, cols, opts.classes())?;
         let mut k = 0u64;
         a.for_each_chunk(1 << 16, |vals| {
             for &x in vals {
-                labels.push(x).map_err(|m| Error::parse(&name, k / cols as u64 + 1, m))?;
+                labels.push_float(x).map_err(|m| Error::parse(&name, k / cols as u64 + 1, m))?;
                 k += 1;
             }
             labels.flush()
@@ -777,7 +846,7 @@ fn one_count(z: &mut Npz, name: &str, path: &Path) -> Result<u64> {
 }
 
 /// Every `split/<name>/{train,valid,test}` file: node ids in range, no duplicates.
-fn read_splits(root: &Path, w: &mut StoreWriter, n: u64) -> Result<Vec<String>> {
+fn read_splits(root: &Path, w: &mut StoreWriter, n: u64, max_line: usize) -> Result<Vec<String>> {
     let dir = root.join("split");
     if !dir.is_dir() {
         return Ok(Vec::new());
@@ -800,7 +869,7 @@ fn read_splits(root: &Path, w: &mut StoreWriter, n: u64) -> Result<Vec<String>> 
             })?;
             let mut seen = vec![0u64; (n as usize).div_ceil(64)];
             let mut ids = Vec::new();
-            read_blocks(&path, |rows| {
+            read_blocks(&path, max_line, |rows| {
                 while let Some(mut r) = rows.next_row() {
                     let v = r.uint()?;
                     r.end(1)?;

@@ -85,6 +85,16 @@ impl ArrayMeta {
     pub fn bytes(&self) -> u64 {
         self.len() * self.dtype.size() as u64
     }
+    /// Expected file size in bytes, or `None` when the shape is not 1- or 2-dimensional or its
+    /// size overflows (a hostile `meta.json`): what [`Store::open`](super::Store::open) trusts.
+    pub fn checked_bytes(&self) -> Option<u64> {
+        if !(1..=2).contains(&self.shape.len()) {
+            return None;
+        }
+        let len = self.shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d))?;
+        let bytes = len.checked_mul(self.dtype.size() as u64)?;
+        usize::try_from(bytes).ok().map(|_| bytes)
+    }
     /// Columns per row (1 for a vector).
     pub fn cols(&self) -> usize {
         self.shape.get(1).copied().unwrap_or(1) as usize

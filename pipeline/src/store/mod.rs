@@ -10,6 +10,7 @@
 //! - `labels`: i32 `[N]` (multi-class, -1 unlabelled) or i8 `[N, T]` (multi-label, -1 missing).
 //! - `split/<name>/{train,valid,test}` u32 node ids; `node/<x>` i64 `[N, C]` extra node columns.
 
+mod check;
 mod meta;
 mod verify;
 mod writer;
@@ -107,8 +108,10 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens a store, checking its format version and that every array file has the size
-    /// `meta.json` says. (Checksums are checked by [`Store::verify`], which reads everything.)
+    /// Opens a store, checking its format version, that every array file has the size
+    /// `meta.json` says, and the structure readers index with: `indptr` starts at 0, never
+    /// decreases and ends at E; `indices`, edge ids and split ids are in range; labels are -1 or
+    /// within `num_classes`. (Checksums are checked by [`Store::verify`], which reads everything.)
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
         let meta_path = path.join(META_FILE);
@@ -135,10 +138,22 @@ impl Store {
         }
         let mut maps = HashMap::new();
         for (name, a) in &meta.arrays {
+            if a.file.is_empty() || a.file.contains(['/', '\\']) || a.file.starts_with('.') {
+                return Err(Error::store(
+                    &meta_path,
+                    format!("array {name}: file {:?} is not a plain file name inside the store", a.file),
+                ));
+            }
+            let expected = a.checked_bytes().ok_or_else(|| {
+                Error::store(
+                    &meta_path,
+                    format!("array {name}: shape {:?} is not a 1- or 2-dimensional array that fits in memory", a.shape),
+                )
+            })?;
             let file_path = path.join(&a.file);
             let file = File::open(&file_path).at(&file_path)?;
             let size = file.metadata().at(&file_path)?.len();
-            if size != a.bytes() {
+            if size != expected {
                 return Err(Error::store(
                     &file_path,
                     format!("array {name} has {size} bytes, expected {} ({:?} x {:?})", a.bytes(), a.shape, a.dtype),
@@ -150,7 +165,9 @@ impl Store {
             maps.insert(name.clone(), map);
         }
         let store = Store { path, meta, maps };
+        store.check_counts()?;
         store.check_shapes()?;
+        store.check_structure()?;
         Ok(store)
     }
 

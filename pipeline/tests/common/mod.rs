@@ -76,3 +76,34 @@ pub fn reference_csr(n: usize, edges: &[(u32, u32)], inverse: bool) -> (Vec<u64>
     }
     (indptr, entries.iter().map(|e| e.1).collect(), entries.iter().map(|e| e.2).collect())
 }
+
+/// Writes `text` gzip'd to `path` (replacing the file).
+pub fn write_gz(path: &Path, text: &[u8]) {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(path).unwrap(), flate2::Compression::fast());
+    gz.write_all(text).unwrap();
+    gz.finish().unwrap();
+}
+
+/// A copy of fixture `name` in `root/src` whose file `file` (relative) is replaced by `text`.
+pub fn mutated_fixture(name: &str, root: &Path, file: &str, text: &[u8]) -> PathBuf {
+    let src = root.join("src");
+    copy_tree(&fixture(name), &src);
+    write_gz(&src.join(file), text);
+    src
+}
+
+/// The error of preparing `src` with `opts`, asserting that no store (and no temporary folder)
+/// was left in `root`.
+pub fn prepare_error(src: &Path, root: &Path, opts: &PrepareOptions) -> String {
+    let target = root.join("store");
+    let err = prepare_dir(src, &target, opts).map(|_| ()).expect_err("prepare must fail").to_string();
+    let left: Vec<_> = std::fs::read_dir(root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "src")
+        .collect();
+    assert!(left.is_empty(), "a failed prepare left {left:?}");
+    err
+}

@@ -226,13 +226,10 @@ fn main() {
 fn bench_prepare(from: PathBuf, inverse: bool, scratch: PathBuf, as_json: bool) -> anyhow::Result<()> {
     let target = scratch.join(format!("mille-bench-prepare-{}", std::process::id()));
     let opts = PrepareOptions {
-        name: "bench".into(),
-        add_inverse_edge: inverse,
         overwrite: true,
         progress: mille_tools::interactive(),
-        info: None,
         source: from.display().to_string(),
-        scratch_memory: None,
+        ..PrepareOptions::new("bench", inverse)
     };
     let rss0 = mille_tools::rss_bytes();
     let r = ogb::prepare_dir(&from, &target, &opts).with_context(|| format!("preparing {}", from.display()))?;

@@ -45,6 +45,14 @@ struct Args {
     /// go through scratch files beside the store. Default: 256 MiB.
     #[arg(long, value_name = "BYTES")]
     scratch_memory: Option<u64>,
+    /// Classes of the labels, for a dataset the catalog does not know (default: the largest
+    /// label + 1, refused past 65,536). A label outside 0..CLASSES is an error.
+    #[arg(long, value_name = "CLASSES", value_parser = clap::value_parser!(u64).range(1..=(i32::MAX as u64)))]
+    num_classes: Option<u64>,
+    /// The longest line of text accepted, in bytes: a longer one is an error naming the file and
+    /// line, found without reading more of it.
+    #[arg(long, value_name = "BYTES", default_value_t = ogb::DEFAULT_MAX_LINE)]
+    max_line_bytes: usize,
     /// Print a JSON report instead of the path.
     #[arg(long)]
     json: bool,
@@ -93,6 +101,8 @@ fn main() {
             info,
             source: source_path.display().to_string(),
             scratch_memory: a.scratch_memory,
+            num_classes: a.num_classes,
+            max_line_bytes: a.max_line_bytes,
         };
         let target = a.root.join(&name);
         let report = prepare_path(&source_path, &target, &opts, &a.root)?;

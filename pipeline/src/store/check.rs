@@ -1,0 +1,202 @@
+//! The structure checks of [`Store::open`]: after them every reader can index the arrays without
+//! a bounds failure, whatever the files hold.
+//!
+//! One linear pass over the CSR, the edge ids, the splits and the labels (not the features: a
+//! value there is a number, never an index). Its cost is measured by `tools/bench open`
+//! (README, "Reliability"): a reader's pass over cached memory, a small fraction of a second per
+//! GB, and on a cold store it pages in the arrays a loader reads first anyway.
+
+use super::{DType, LabelKind, Store};
+use crate::error::{Error, Result};
+use rayon::prelude::*;
+
+/// Elements per parallel chunk: large enough that rayon's split costs nothing, small enough
+/// that both cores share a 500 MB array evenly.
+const CHUNK: usize = 1 << 20;
+
+impl Store {
+    /// Checks types and contents that readers index with (see the module notes).
+    pub(super) fn check_structure(&self) -> Result<()> {
+        self.check_dtypes()?;
+        self.check_csr()?;
+        self.check_edge_ids()?;
+        self.check_splits()?;
+        self.check_labels()
+    }
+
+    fn file_of(&self, name: &str) -> std::path::PathBuf {
+        self.path.join(&self.meta.arrays[name].file)
+    }
+
+    /// Node and edge counts within what the arrays' types can index.
+    pub(super) fn check_counts(&self) -> Result<()> {
+        let (n, e) = (self.meta.num_nodes, self.meta.num_edges);
+        let meta = self.path.join(super::META_FILE);
+        if n == 0 || n >= u32::MAX as u64 {
+            return Err(Error::store(meta, format!("num_nodes is {n}: expected 1 to {}", u32::MAX - 1)));
+        }
+        if e == 0 || e > u32::MAX as u64 {
+            return Err(Error::store(
+                meta,
+                format!("num_edges is {e}: expected 1 to {} (a graph without edges is refused)", u32::MAX),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_dtypes(&self) -> Result<()> {
+        for (name, a) in &self.meta.arrays {
+            let want: &[DType] = match name.as_str() {
+                "indptr" => &[DType::U64],
+                "indices" => &[DType::U32],
+                "edge_ids" => &[DType::U32, DType::U64],
+                "node_feat" | "edge_feat" => &[DType::F32],
+                "labels" => match self.meta.label_kind {
+                    Some(LabelKind::MultiClass) => &[DType::I32],
+                    Some(LabelKind::MultiLabel) => &[DType::I8],
+                    None => {
+                        return Err(Error::store(
+                            self.path.join(super::META_FILE),
+                            "has a labels array but no label_kind",
+                        ));
+                    }
+                },
+                n if n.starts_with("split/") => &[DType::U32],
+                n if n.starts_with("node/") => &[DType::I64],
+                _ => continue,
+            };
+            if !want.contains(&a.dtype) {
+                return Err(Error::store(
+                    self.path.join(&a.file),
+                    format!("array {name} is {:?}, expected {}", a.dtype, names(want)),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_csr(&self) -> Result<()> {
+        let (n, e) = (self.num_nodes(), self.meta.num_edges);
+        let indptr = self.indptr();
+        if indptr[0] != 0 {
+            return Err(Error::store(self.file_of("indptr"), format!("indptr[0] is {}, expected 0", indptr[0])));
+        }
+        if let Some(v) = first_decrease(indptr) {
+            return Err(Error::store(
+                self.file_of("indptr"),
+                format!("indptr decreases at row {v}: {} then {}", indptr[v], indptr[v + 1]),
+            ));
+        }
+        if indptr[n] != e {
+            return Err(Error::store(
+                self.file_of("indptr"),
+                format!("indptr ends at {}, expected num_edges = {e}", indptr[n]),
+            ));
+        }
+        if let Some(i) = first_at_least(self.indices(), n as u64) {
+            return Err(Error::store(
+                self.file_of("indices"),
+                format!("indices[{i}] is {}, expected a node id below {n}", self.indices()[i]),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_edge_ids(&self) -> Result<()> {
+        let Some(ids) = self.edge_ids() else { return Ok(()) };
+        let e = self.meta.num_edges;
+        let bad = match ids {
+            super::Ids::U32(s) => first_at_least(s, e),
+            super::Ids::U64(s) => first_at_least(s, e),
+        };
+        match bad {
+            Some(i) => Err(Error::store(
+                self.file_of("edge_ids"),
+                format!("edge_ids[{i}] is {}, expected an edge id below {e}", ids.get(i)),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn check_splits(&self) -> Result<()> {
+        let n = self.meta.num_nodes;
+        for split in &self.meta.splits {
+            for part in ["train", "valid", "test"] {
+                let name = format!("split/{split}/{part}");
+                if !self.meta.arrays.contains_key(&name) {
+                    return Err(Error::store(&self.path, format!("split {split:?} has no array {name}")));
+                }
+                let ids: &[u32] = self.array(&name)?;
+                if let Some(i) = first_at_least(ids, n) {
+                    return Err(Error::store(
+                        self.file_of(&name),
+                        format!("{name}[{i}] is {}, expected a node id below {n}", ids[i]),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_labels(&self) -> Result<()> {
+        let Some(a) = self.meta.arrays.get("labels") else { return Ok(()) };
+        let file = self.path.join(&a.file);
+        match self.meta.label_kind {
+            Some(LabelKind::MultiClass) => {
+                let k = match self.meta.num_classes {
+                    Some(k) if k >= 1 && k <= i32::MAX as u64 => k as i32,
+                    other => {
+                        return Err(Error::store(
+                            self.path.join(super::META_FILE),
+                            format!("num_classes is {other:?}: a multi-class store needs 1 to {}", i32::MAX),
+                        ));
+                    }
+                };
+                let labels: &[i32] = self.array("labels")?;
+                if let Some(i) = first_outside(labels, -1, k - 1) {
+                    return Err(Error::store(
+                        file,
+                        format!("labels[{i}] is {}, expected -1 (none) or a class in 0..={}", labels[i], k - 1),
+                    ));
+                }
+            }
+            Some(LabelKind::MultiLabel) => {
+                let labels: &[i8] = self.array("labels")?;
+                if let Some(i) = first_outside(labels, -1, 1) {
+                    return Err(Error::store(
+                        file,
+                        format!("labels[{i}] is {}, expected -1 (missing), 0 or 1", labels[i]),
+                    ));
+                }
+            }
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+fn names(d: &[DType]) -> String {
+    d.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>().join(" or ")
+}
+
+/// The first position whose value is `>= limit`. Chunks are scanned in parallel with a
+/// branch-free maximum (it vectorises); only a failing chunk is searched element by element.
+fn first_at_least<T: Copy + Ord + Into<u64> + Send + Sync>(s: &[T], limit: u64) -> Option<usize> {
+    s.par_chunks(CHUNK).enumerate().find_map_first(|(c, chunk)| {
+        let max = chunk.iter().copied().max()?;
+        (max.into() >= limit).then(|| c * CHUNK + chunk.iter().position(|&x| x.into() >= limit).expect("max is"))
+    })
+}
+
+/// The first position whose value is outside `lo..=hi`.
+fn first_outside<T: Copy + Ord + Send + Sync>(s: &[T], lo: T, hi: T) -> Option<usize> {
+    s.par_chunks(CHUNK).enumerate().find_map_first(|(c, chunk)| {
+        let (min, max) = (chunk.iter().copied().min()?, chunk.iter().copied().max()?);
+        (min < lo || max > hi).then(|| c * CHUNK + chunk.iter().position(|&x| x < lo || x > hi).expect("bound is"))
+    })
+}
+
+/// The first row `v` with `indptr[v] > indptr[v + 1]`.
+fn first_decrease(indptr: &[u64]) -> Option<usize> {
+    indptr.windows(2).position(|w| w[0] > w[1])
+}
