@@ -56,9 +56,14 @@ pub fn cached_or_compute(store: &Store, method: &Method, k: u32, seed: u64) -> R
     if path.is_file() {
         match Partition::load(&path) {
             Ok(p) if p.len() == store.num_nodes() && p.k() == k => return Ok((p, path, true)),
-            Ok(_) | Err(_) => {
-                tracing::warn!("ignoring unreadable cached partition {}", path.display())
-            }
+            Ok(p) => tracing::warn!(
+                "recomputing cached partition {}: it holds {} nodes in {} parts, expected {} in {k}",
+                path.display(),
+                p.len(),
+                p.k(),
+                store.num_nodes()
+            ),
+            Err(e) => tracing::warn!("recomputing cached partition: {e}"),
         }
     }
     let p = compute(store, method, k, seed)?;

@@ -8,6 +8,7 @@ mod error;
 mod multilevel;
 mod partition;
 mod quality;
+mod quiet;
 mod random;
 mod relabel;
 mod streaming;

@@ -177,10 +177,12 @@ pub fn metis(store: &Store, k: u32, seed: u64, opts: &MetisOptions) -> Result<Pa
         g = g.set_vwgt(w);
     }
     let _turn = METIS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    match opts.scheme {
+    let quiet = crate::quiet::StdoutToStderr::new();
+    let result = match opts.scheme {
         MetisScheme::Recursive => g.part_recursive(&mut part),
         MetisScheme::Kway => g.part_kway(&mut part),
-    }
-    .map_err(|e| Error::Metis(e.to_string()))?;
+    };
+    drop(quiet);
+    result.map_err(|e| Error::Metis(e.to_string()))?;
     Partition::new(k, part.into_iter().map(|p| p as u32).collect())
 }

@@ -5,7 +5,11 @@ use crate::error::{Error, Result, io};
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
-const MAGIC: &[u8; 8] = b"MILLEPT1";
+/// Format 2 ends with a checksum; format 1 files (no checksum) are recomputed, not trusted.
+const MAGIC: &[u8; 8] = b"MILLEPT2";
+const OLD_MAGIC: &[u8; 8] = b"MILLEPT1";
+/// Magic, k (u32) and n (u64).
+const HEADER: usize = 20;
 
 /// A partition of `n` nodes into `k` parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,36 +79,45 @@ impl Partition {
         &self.nodes
     }
 
-    /// Saves the binary form (magic, k, n, parts as little-endian u32).
+    /// Saves the binary form (magic, k, n, parts as little-endian u32, then the xxh3-64 of all
+    /// that), atomically and durably: a cached partition is either whole or absent.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-        let mut f = BufWriter::new(std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?);
-        let mut write = || -> std::io::Result<()> {
-            f.write_all(MAGIC)?;
-            f.write_all(&self.k.to_le_bytes())?;
-            f.write_all(&(self.part.len() as u64).to_le_bytes())?;
-            f.write_all(bytemuck::cast_slice(&self.part))?;
-            f.flush()
-        };
-        write().map_err(|e| io(&tmp, e))?;
-        drop(f);
-        std::fs::rename(&tmp, path).map_err(|e| io(path, e))
+        let mut bytes = Vec::with_capacity(HEADER + 4 * self.part.len() + 8);
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&self.k.to_le_bytes());
+        bytes.extend_from_slice(&(self.part.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(bytemuck::cast_slice(&self.part));
+        let sum = xxhash_rust::xxh3::xxh3_64(&bytes);
+        bytes.extend_from_slice(&sum.to_le_bytes());
+        Ok(mille_pipeline::durable::write_atomic(path, &bytes)?)
     }
 
-    /// Loads the binary form written by [`Partition::save`].
+    /// Loads the binary form written by [`Partition::save`], checking its checksum.
     pub fn load(path: &Path) -> Result<Self> {
         let mut bytes = Vec::new();
         std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| io(path, e))?;
         let bad = |m: &str| Error::Invalid(format!("{}: {m}", path.display()));
-        if bytes.len() < 20 || &bytes[..8] != MAGIC {
+        if bytes.len() >= 8 && &bytes[..8] == OLD_MAGIC {
+            return Err(bad("written by an older mille, without a checksum"));
+        }
+        if bytes.len() < HEADER + 8 || &bytes[..8] != MAGIC {
             return Err(bad("not a mille partition file"));
         }
-        let k = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
-        let n = u64::from_le_bytes(bytes[12..20].try_into().unwrap()) as usize;
-        if bytes.len() != 20 + 4 * n {
-            return Err(bad(&format!("expected {} bytes for {n} nodes, found {}", 20 + 4 * n, bytes.len())));
+        let (body, tail) = bytes.split_at(bytes.len() - 8);
+        let stored = u64::from_le_bytes(tail.try_into().expect("8 bytes"));
+        if xxhash_rust::xxh3::xxh3_64(body) != stored {
+            return Err(bad("checksum mismatch: the file changed since it was written"));
         }
-        let part: Vec<u32> = bytes[20..].chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
+        let k = u32::from_le_bytes(body[8..12].try_into().expect("4 bytes"));
+        let n = u64::from_le_bytes(body[12..20].try_into().expect("8 bytes"));
+        if Some(body.len() as u64) != n.checked_mul(4).and_then(|b| b.checked_add(HEADER as u64)) {
+            return Err(bad(&format!("expected {n} node parts, found {} bytes of them", body.len() - HEADER)));
+        }
+        if k == 0 || k as u64 > n.max(1) {
+            return Err(bad(&format!("{k} parts for {n} nodes: expected 1 to {}", n.max(1))));
+        }
+        let part: Vec<u32> =
+            body[HEADER..].chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
         Partition::new(k, part)
     }
 

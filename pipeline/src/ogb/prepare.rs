@@ -43,6 +43,9 @@ pub struct PrepareOptions {
     /// The longest line of text accepted ([`DEFAULT_MAX_LINE`]); a longer one is an error
     /// naming the file and line, found in bounded memory.
     pub max_line_bytes: usize,
+    /// Sync the store's files to the disk before it is published (the default; see
+    /// [`StoreWriter::set_durable`]).
+    pub durable: bool,
 }
 
 impl PrepareOptions {
@@ -59,6 +62,7 @@ impl PrepareOptions {
             scratch_memory: None,
             num_classes: None,
             max_line_bytes: DEFAULT_MAX_LINE,
+            durable: true,
         }
     }
 
@@ -120,6 +124,7 @@ pub fn prepare_dir(dir: &Path, target: &Path, opts: &PrepareOptions) -> Result<P
         ProgressDrawTarget::hidden()
     });
     let mut w = StoreWriter::create(target, opts.overwrite)?;
+    w.set_durable(opts.durable);
     let mut meta = Meta {
         format: crate::store::FORMAT_NAME.into(),
         version: crate::store::FORMAT_VERSION,

@@ -1,6 +1,7 @@
 //! Writing a store atomically: every array goes into a hidden temporary folder beside the
 //! target, and only a complete store (checksums and `meta.json` written) is renamed into place.
-//! A failed or killed write leaves no folder at the target path, so nothing half-written opens.
+//! A failed or killed write leaves no folder at the target path, so nothing half-written opens;
+//! every file and both folders are synced around the rename, so neither does a power cut.
 
 use super::meta::{ArrayMeta, DType, Element, META_FILE, Meta};
 use crate::error::{Error, IoContext, Result};
@@ -33,6 +34,7 @@ pub struct StoreWriter {
     planned: BTreeMap<String, Planned>,
     /// Checksums of streamed arrays, computed while they were written.
     sums: Arc<Mutex<BTreeMap<String, String>>>,
+    durable: bool,
     done: bool,
 }
 
@@ -61,8 +63,15 @@ impl StoreWriter {
             overwrite,
             planned: BTreeMap::new(),
             sums: Arc::default(),
+            durable: true,
             done: false,
         })
+    }
+
+    /// Whether [`StoreWriter::finish`] syncs every file and folder to the disk before and after
+    /// the rename (the default). Off only to measure what durability costs (`bench prepare`).
+    pub fn set_durable(&mut self, durable: bool) {
+        self.durable = durable;
     }
 
     /// The temporary folder; scratch files put here vanish with it.
@@ -155,9 +164,15 @@ impl StoreWriter {
             use rayon::prelude::*;
             arrays
                 .par_iter()
-                .map(|(name, a)| match known.get(name) {
-                    Some(sum) => Ok((name.clone(), sum.clone())),
-                    None => Ok((name.clone(), super::verify::checksum_file(&self.tmp.join(&a.file))?)),
+                .map(|(name, a)| {
+                    let path = self.tmp.join(&a.file);
+                    if self.durable {
+                        crate::durable::sync_file(&path)?;
+                    }
+                    match known.get(name) {
+                        Some(sum) => Ok((name.clone(), sum.clone())),
+                        None => Ok((name.clone(), super::verify::checksum_file(&path)?)),
+                    }
                 })
                 .collect()
         };
@@ -170,7 +185,9 @@ impl StoreWriter {
         let text = serde_json::to_vec_pretty(&meta).map_err(|e| Error::store(&meta_path, e.to_string()))?;
         let mut f = File::create(&meta_path).at(&meta_path)?;
         f.write_all(&text).at(&meta_path)?;
-        f.sync_all().at(&meta_path)?;
+        if self.durable {
+            f.sync_all().at(&meta_path)?;
+        }
         drop(f);
         self.commit()
     }
@@ -183,6 +200,10 @@ impl StoreWriter {
 
     fn commit(&mut self) -> Result<PathBuf> {
         let parent = parent_of(&self.target);
+        if self.durable {
+            // The folder's own entries (its file names) reach the disk before it is published.
+            crate::durable::sync_dir(&self.tmp)?;
+        }
         if self.target.exists() {
             if !self.overwrite {
                 return Err(Error::store(&self.target, "appeared while it was being written"));
@@ -194,8 +215,8 @@ impl StoreWriter {
         } else {
             fs::rename(&self.tmp, &self.target).at(&self.target)?;
         }
-        if let Ok(d) = File::open(&parent) {
-            let _ = d.sync_all();
+        if self.durable {
+            crate::durable::sync_dir(&parent)?;
         }
         self.done = true;
         Ok(self.target.clone())

@@ -38,6 +38,22 @@ enum Cmd {
         /// Where the temporary store goes (removed afterwards).
         #[arg(long, default_value = "/tmp")]
         scratch: PathBuf,
+        /// Also prepare without syncing files to the disk, alternating twice each, and print
+        /// what durability costs (the ratio of the best times).
+        #[arg(long)]
+        compare_fsync: bool,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Opening a store: the structure checks of `Store::open` (seconds, GB/s over the arrays
+    /// they read), beside `--verify`'s checksum pass over the same arrays, best of `--repeats`.
+    Open {
+        /// The store.
+        store: PathBuf,
+        /// Timed opens (after one untimed, which pages the arrays in).
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
         /// One JSON object.
         #[arg(long)]
         json: bool,
@@ -202,7 +218,10 @@ mille_tools::use_jemalloc!();
 
 fn main() {
     mille_tools::run(|| match Args::parse().cmd {
-        Cmd::Prepare { from, add_inverse_edge, scratch, json } => bench_prepare(from, add_inverse_edge, scratch, json),
+        Cmd::Prepare { from, add_inverse_edge, scratch, compare_fsync, json } => {
+            bench_prepare(from, add_inverse_edge, scratch, compare_fsync, json)
+        }
+        Cmd::Open { store, repeats, json } => bench_open(store, repeats, json),
         Cmd::Zstd { store, level, scratch, json } => bench_zstd(store, level, scratch, json),
         Cmd::Partition { store, parts, methods, seed, json } => bench_partition(store, parts, &methods, seed, json),
         Cmd::MemoryDepth { layers, hidden, nodes, models, max_resgnn_layers, device, plot, from_json, json } => {
@@ -223,35 +242,123 @@ fn main() {
     })
 }
 
-fn bench_prepare(from: PathBuf, inverse: bool, scratch: PathBuf, as_json: bool) -> anyhow::Result<()> {
+fn bench_prepare(
+    from: PathBuf,
+    inverse: bool,
+    scratch: PathBuf,
+    compare_fsync: bool,
+    as_json: bool,
+) -> anyhow::Result<()> {
     let target = scratch.join(format!("mille-bench-prepare-{}", std::process::id()));
-    let opts = PrepareOptions {
-        overwrite: true,
-        progress: mille_tools::interactive(),
-        source: from.display().to_string(),
-        ..PrepareOptions::new("bench", inverse)
+    let run = |durable: bool| -> anyhow::Result<(ogb::PrepareReport, u64)> {
+        let opts = PrepareOptions {
+            overwrite: true,
+            progress: mille_tools::interactive(),
+            source: from.display().to_string(),
+            durable,
+            ..PrepareOptions::new("bench", inverse)
+        };
+        let r = ogb::prepare_dir(&from, &target, &opts).with_context(|| format!("preparing {}", from.display()))?;
+        let out_bytes: u64 = Store::open(&target)?.meta().arrays.values().map(|a| a.bytes()).sum();
+        let _ = std::fs::remove_dir_all(&target);
+        Ok((r, out_bytes))
     };
     let rss0 = mille_tools::rss_bytes();
-    let r = ogb::prepare_dir(&from, &target, &opts).with_context(|| format!("preparing {}", from.display()))?;
+    let (mut synced, mut unsynced) = (Vec::new(), Vec::new());
+    let (r, out_bytes) = if compare_fsync {
+        for _ in 0..2 {
+            unsynced.push(run(false)?.0.seconds);
+            let (r, b) = run(true)?;
+            synced.push(r.seconds);
+            if synced.len() == 2 {
+                return print_prepare(&from, &r, b, rss0, &synced, &unsynced, as_json);
+            }
+        }
+        unreachable!("two rounds")
+    } else {
+        run(true)?
+    };
+    print_prepare(&from, &r, out_bytes, rss0, &[r.seconds], &[], as_json)
+}
+
+fn print_prepare(
+    from: &std::path::Path,
+    r: &ogb::PrepareReport,
+    out_bytes: u64,
+    rss0: u64,
+    synced: &[f64],
+    unsynced: &[f64],
+    as_json: bool,
+) -> anyhow::Result<()> {
     let peak = mille_tools::peak_rss_bytes();
-    let out_bytes: u64 = Store::open(&target)?.meta().arrays.values().map(|a| a.bytes()).sum();
-    let _ = std::fs::remove_dir_all(&target);
-    let mbps = r.input_bytes as f64 / 1e6 / r.seconds;
+    let best = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    let seconds = best(synced);
+    let mbps = r.input_bytes as f64 / 1e6 / seconds;
+    let fsync = (!unsynced.is_empty()).then(|| best(synced) / best(unsynced));
     let v = json!({
-        "bench": "prepare", "from": from, "seconds": r.seconds, "input_bytes": r.input_bytes,
+        "bench": "prepare", "from": from, "seconds": seconds, "input_bytes": r.input_bytes,
         "mb_per_second": mbps, "peak_rss_bytes": peak, "rss_before_bytes": rss0,
         "store_bytes": out_bytes, "nodes": r.nodes, "edges": r.edges,
-        "threads": rayon_threads(),
+        "threads": rayon_threads(), "seconds_synced": synced, "seconds_unsynced": unsynced,
+        "fsync_ratio": fsync,
     });
     if as_json {
         println!("{v}");
     } else {
         println!("prepare {}", from.display());
         println!("  nodes {} / CSR entries {}", r.nodes, r.edges);
-        println!("  seconds            {:.2}", r.seconds);
+        println!("  seconds            {seconds:.2}");
         println!("  decompressed input {} ({:.0} MB/s)", mille_tools::human_bytes(r.input_bytes), mbps);
         println!("  store              {}", mille_tools::human_bytes(out_bytes));
         println!("  peak RSS           {}", mille_tools::human_bytes(peak));
+        if let Some(f) = fsync {
+            println!("  synced   {synced:.2?} s");
+            println!("  unsynced {unsynced:.2?} s");
+            println!("  durability costs   {:.3}x (best synced / best unsynced)", f);
+        }
+    }
+    Ok(())
+}
+
+fn bench_open(store: PathBuf, repeats: usize, as_json: bool) -> anyhow::Result<()> {
+    let s = Store::open(&store)?;
+    let checked: Vec<String> = s
+        .meta()
+        .arrays
+        .keys()
+        .filter(|n| matches!(n.as_str(), "indptr" | "indices" | "edge_ids" | "labels") || n.starts_with("split/"))
+        .cloned()
+        .collect();
+    let bytes: u64 = checked.iter().map(|n| s.meta().arrays[n].bytes()).sum();
+    let best = |f: &dyn Fn() -> anyhow::Result<()>| -> anyhow::Result<f64> {
+        let mut best = f64::INFINITY;
+        for _ in 0..repeats.max(1) {
+            let t = Instant::now();
+            f()?;
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        Ok(best)
+    };
+    let open = best(&|| Store::open(&store).map(drop).map_err(Into::into))?;
+    let verify = best(&|| {
+        for n in &checked {
+            std::hint::black_box(mille_pipeline::store::checksum_file(&s.path().join(&s.meta().arrays[n].file))?);
+        }
+        Ok(())
+    })?;
+    let gb = bytes as f64 / 1e9;
+    let v = json!({
+        "bench": "open", "store": store, "checked_bytes": bytes, "open_seconds": open,
+        "open_seconds_per_gb": open / gb, "checksum_seconds": verify, "ratio_to_checksum": open / verify,
+        "threads": rayon_threads(),
+    });
+    if as_json {
+        println!("{v}");
+    } else {
+        println!("open {} ({} of CSR, ids and labels checked)", store.display(), mille_tools::human_bytes(bytes));
+        println!("  Store::open            {open:.4} s ({:.3} s per GB)", open / gb);
+        println!("  xxh3 of the same bytes {verify:.4} s (what --verify does)");
+        println!("  ratio                  {:.3}", open / verify);
     }
     Ok(())
 }

@@ -94,6 +94,7 @@ fn main() {
             }
         };
         let opts = PrepareOptions {
+            durable: true,
             name: name.clone(),
             add_inverse_edge: a.add_inverse_edge || info.is_some_and(|i| i.add_inverse_edge),
             overwrite: a.force,

@@ -26,12 +26,7 @@ struct Pointer {
     dir: String,
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, bytes).map_err(|e| anyhow::anyhow!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    Ok(())
-}
+use mille_pipeline::durable::{sync_dir, sync_file, write_atomic};
 
 /// Saves a checkpoint of `epoch` and points `RUN/checkpoint.json` at it; removes the previous.
 pub fn save(run: &Path, vs: &nn::VarStore, adam: &Adam, state: &LoopState) -> anyhow::Result<()> {
@@ -41,7 +36,11 @@ pub fn save(run: &Path, vs: &nn::VarStore, adam: &Adam, state: &LoopState) -> an
     std::fs::create_dir_all(&dir)?;
     vs.save(dir.join("model.safetensors"))?;
     adam.save(&dir.join("adam.safetensors"))?;
+    // Durable before the pointer names it: a power cut never leaves a pointer to empty files.
+    sync_file(&dir.join("model.safetensors"))?;
+    sync_file(&dir.join("adam.safetensors"))?;
     write_atomic(&dir.join("state.json"), &serde_json::to_vec_pretty(state)?)?;
+    sync_dir(run)?;
     let previous = latest_dir(run);
     write_atomic(&run.join("checkpoint.json"), &serde_json::to_vec(&Pointer { dir: name })?)?;
     if let Some(p) = previous.filter(|p| *p != dir) {
