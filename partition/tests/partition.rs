@@ -216,3 +216,69 @@ fn gpmetis_text_and_binary_forms_round_trip() {
     let err = Partition::read_gpmetis(&tmp.path().join("bad.txt"), 3).unwrap_err().to_string();
     assert!(err.contains("bad.txt:3") && err.contains("part id"), "{err}");
 }
+
+/// Runs `f` with descriptors 1 and 2 pointing at two files; returns what each received.
+fn capture_fds(f: impl FnOnce()) -> (String, String) {
+    use std::os::fd::AsRawFd;
+    let dir = tempfile::tempdir().unwrap();
+    let (out, err) =
+        (std::fs::File::create(dir.path().join("1")).unwrap(), std::fs::File::create(dir.path().join("2")).unwrap());
+    // SAFETY: the test process's own standard descriptors, saved and put back around `f`.
+    let saved = unsafe { (libc::dup(1), libc::dup(2)) };
+    unsafe {
+        libc::dup2(out.as_raw_fd(), 1);
+        libc::dup2(err.as_raw_fd(), 2);
+    }
+    f();
+    unsafe {
+        libc::fflush(std::ptr::null_mut());
+        libc::dup2(saved.0, 1);
+        libc::dup2(saved.1, 2);
+        libc::close(saved.0);
+        libc::close(saved.1);
+    }
+    let read = |n: &str| std::fs::read_to_string(dir.path().join(n)).unwrap();
+    (read("1"), read("2"))
+}
+
+#[test]
+fn metis_messages_never_reach_stdout() {
+    // More parts than nodes: METIS prints "***Cannot bisect ..." with printf for each part it
+    // cannot cut. (`compute` refuses this request; `metis` itself is asked directly here.)
+    let tmp = tempfile::tempdir().unwrap();
+    let s = prepare(&repo().join("fixtures/products_like"), "p", true, tmp.path());
+    let (out, err) = capture_fds(|| {
+        let _ = metis(&s, 400, 0, &MetisOptions::default());
+    });
+    assert_eq!(out, "", "nothing on stdout");
+    assert!(err.contains("Cannot bisect"), "METIS's messages went to stderr: {err:?}");
+}
+
+#[test]
+fn a_cached_partition_with_a_changed_part_id_is_detected_and_recomputed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = cora(tmp.path());
+    let m = Method::Random { uniform: false };
+    let (p, path, cached) = cached_or_compute(&s, &m, 8, 3).unwrap();
+    assert!(!cached);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = 20 + 4 * 100;
+    bytes[at] = (bytes[at] + 1) % 8;
+    std::fs::write(&path, &bytes).unwrap();
+    let err = Partition::load(&path).unwrap_err().to_string();
+    assert!(err.ends_with("checksum mismatch: the file changed since it was written"), "{err}");
+    let (again, _, cached) = cached_or_compute(&s, &m, 8, 3).unwrap();
+    assert!(!cached, "the changed file is not reused");
+    assert_eq!(again, p);
+    assert!(cached_or_compute(&s, &m, 8, 3).unwrap().2, "the rewritten file is");
+
+    // A file claiming more parts than nodes is refused before anything is allocated for them.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+    let n = bytes.len() - 8;
+    let sum = xxhash_rust::xxh3::xxh3_64(&bytes[..n]);
+    bytes[n..].copy_from_slice(&sum.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let err = Partition::load(&path).unwrap_err().to_string();
+    assert!(err.ends_with("4294967295 parts for 2708 nodes: expected 1 to 2708"), "{err}");
+}
