@@ -326,6 +326,60 @@ fn resume_without_a_checkpoint_or_with_a_broken_one_is_an_error_naming_the_file(
 }
 
 #[test]
+fn resume_from_another_folder_uses_the_saved_absolute_store_and_a_given_store_wins() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_str().unwrap();
+    let store = prepared_cora(root);
+    // Started with a relative store path, from the repository.
+    let rel = pathdiff(&store);
+    let run_dir = format!("{root}/run");
+    let args = ["--layers", "2", "--hidden", "8", "--parts", "2", "--out", &run_dir];
+    let out = run("train", &[&[rel.as_str()][..], &args, &["--epochs", "1"]].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let saved = std::fs::read_to_string(format!("{run_dir}/config.toml")).unwrap();
+    let abs = std::fs::canonicalize(&store).unwrap();
+    assert!(saved.contains(&format!("store = \"{}\"", abs.display())), "{saved}");
+
+    // Resumed from another working folder without the STORE: the saved absolute path.
+    let exe = env!("CARGO_BIN_EXE_train");
+    let out = Command::new(exe)
+        .args([&args[..], &["--epochs", "2", "--resume"]].concat())
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // The store moved: the STORE given wins over the saved path.
+    let moved = format!("{root}/moved");
+    std::fs::rename(&store, &moved).unwrap();
+    let out = Command::new(exe)
+        .args([&args[..], &["--epochs", "3", "--resume"]].concat())
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains(&format!("{}", abs.display())), "{}", text(&out.stderr));
+    let out = Command::new(exe)
+        .args([&["moved"][..], &args, &["--epochs", "3", "--resume"]].concat())
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{run_dir}/summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["epoch_seconds"].as_array().unwrap().len(), 3, "{summary}");
+    let saved = std::fs::read_to_string(format!("{run_dir}/config.toml")).unwrap();
+    let moved_abs = std::fs::canonicalize(&moved).unwrap();
+    assert!(saved.contains(&format!("store = \"{}\"", moved_abs.display())), "{saved}");
+}
+
+/// `path` relative to the repository (where `run` starts programs), through `..` as needed.
+fn pathdiff(path: &str) -> String {
+    let up = repo().components().count() - 1;
+    format!("{}{}", "../".repeat(up), path.trim_start_matches('/'))
+}
+
+#[test]
 fn out_of_range_counts_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().to_str().unwrap();
@@ -361,7 +415,7 @@ fn out_of_range_counts_are_clear_errors() {
 }
 
 #[test]
-fn a_label_outside_the_stores_classes_is_refused_by_train() {
+fn a_label_outside_the_stores_classes_is_refused_when_the_store_opens() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().to_str().unwrap();
     let store = prepared_cora(root);
@@ -376,7 +430,7 @@ fn a_label_outside_the_stores_classes_is_refused_by_train() {
     let out = run("train", &[&store, "--epochs", "1", "--out", &run_dir]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains(&format!("{labels}: node 3 has label 1000, outside the store's 7 classes")), "{err}");
+    assert!(err.ends_with(&format!("{labels}: labels[3] is 1000, expected -1 (none) or a class in 0..=6\n")), "{err}");
     assert!(!Path::new(&run_dir).exists());
 }
 
@@ -478,4 +532,29 @@ fn partition_runs_either_metis_scheme_and_the_bench_reports_both() {
     assert_eq!(names, ["metis", "metis-kway"]);
     assert_eq!(rows[0]["edge_cut_fraction"], rb["edge_cut_fraction"]);
     assert_eq!(rows[1]["edge_cut_fraction"], kway["edge_cut_fraction"]);
+}
+
+#[test]
+fn a_store_whose_csr_points_outside_the_graph_is_refused_by_every_program() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_str().unwrap();
+    let store = prepared_cora(root);
+    let indices = format!("{store}/indices.bin");
+    let mut bytes = std::fs::read(&indices).unwrap();
+    bytes[40..44].copy_from_slice(&5000u32.to_le_bytes());
+    std::fs::write(&indices, bytes).unwrap();
+    let run_dir = format!("{root}/run");
+    let want = format!("store {indices}: indices[10] is 5000, expected a node id below 2708\n");
+    for (bin, args) in [
+        ("inspect", vec![store.as_str()]),
+        ("partition", vec![store.as_str(), "--method", "metis", "--parts", "4"]),
+        ("bench", vec!["loader", store.as_str(), "--epochs", "1"]),
+        ("train", vec![store.as_str(), "--epochs", "1", "--out", &run_dir]),
+    ] {
+        let out = run(bin, &args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{bin}: {err}");
+        assert!(err.ends_with(&want), "{bin}: {err}");
+    }
+    assert!(!Path::new(&run_dir).exists());
 }

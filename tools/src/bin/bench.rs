@@ -346,9 +346,17 @@ fn bench_open(store: PathBuf, repeats: usize, as_json: bool) -> anyhow::Result<(
         }
         Ok(())
     })?;
+    // What the loader pays per batch so that a file truncated under its map is an error, not
+    // SIGBUS: one stat per array.
+    let t = Instant::now();
+    for _ in 0..1000 {
+        s.check_unchanged()?;
+    }
+    let unchanged = t.elapsed().as_secs_f64() / 1000.0;
     let gb = bytes as f64 / 1e9;
     let v = json!({
         "bench": "open", "store": store, "checked_bytes": bytes, "open_seconds": open,
+        "check_unchanged_seconds": unchanged, "arrays": s.meta().arrays.len(),
         "open_seconds_per_gb": open / gb, "checksum_seconds": verify, "ratio_to_checksum": open / verify,
         "threads": rayon_threads(),
     });
@@ -359,6 +367,11 @@ fn bench_open(store: PathBuf, repeats: usize, as_json: bool) -> anyhow::Result<(
         println!("  Store::open            {open:.4} s ({:.3} s per GB)", open / gb);
         println!("  xxh3 of the same bytes {verify:.4} s (what --verify does)");
         println!("  ratio                  {:.3}", open / verify);
+        println!(
+            "  per-batch size check   {:.1} us ({} arrays, one stat each)",
+            unchanged * 1e6,
+            s.meta().arrays.len()
+        );
     }
     Ok(())
 }

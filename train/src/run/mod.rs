@@ -133,10 +133,11 @@ impl Trainer {
     fn build(mut cfg: RunConfig, out: &Path, resume: bool, write: bool) -> anyhow::Result<Trainer> {
         let saved = out.join("config.toml");
         if resume && saved.exists() {
-            // What decides the result comes from the run; how long and where to run, from now.
-            let (epochs, device, workers) = (cfg.epochs, cfg.device.clone(), cfg.workers);
+            // What decides the result comes from the run; how long and where to run, and where
+            // its store lives now (a caller passes the saved path unless told otherwise), from now.
+            let (epochs, device, workers, store) = (cfg.epochs, cfg.device.clone(), cfg.workers, cfg.store.clone());
             cfg = RunConfig::load(&saved)?;
-            (cfg.epochs, cfg.device, cfg.workers) = (epochs, device, workers);
+            (cfg.epochs, cfg.device, cfg.workers, cfg.store) = (epochs, device, workers, store);
         }
         cfg.check()?;
         let device = crate::device::resolve(&cfg.device)?;
@@ -144,13 +145,17 @@ impl Trainer {
             crate::device::set_deterministic(device)?;
         }
         let store = Arc::new(Store::open(&cfg.store)?);
+        // Saved absolute, so that the run resumes (or is evaluated) from any working folder.
+        if let Ok(abs) = std::fs::canonicalize(&cfg.store) {
+            cfg.store = abs;
+        }
         let (in_dim, edge_dim) = match (store.features(), store.edge_features()) {
             (Some(f), e) => (f.cols as i64, e.map_or(0, |e| e.cols as i64)),
             (None, Some(e)) => (e.cols as i64, e.cols as i64),
             (None, None) => anyhow::bail!("store {} has neither node nor edge features", store.path().display()),
         };
         let out_dim = match store.labels() {
-            Some(Labels::MultiClass(y)) => class_count(&store, y)?,
+            Some(Labels::MultiClass(_)) => class_count(&store)?,
             Some(Labels::MultiLabel(y)) => y.cols as i64,
             None => anyhow::bail!("store {} has no labels to train on", store.path().display()),
         };
@@ -462,20 +467,11 @@ impl Trainer {
 /// The store's class count (`meta.json`'s `num_classes`: the catalog's or prepare's), with every
 /// label checked against it in one pass: a label outside it would silently train a different
 /// head, and a huge one would allocate it.
-fn class_count(store: &Store, labels: &[i32]) -> anyhow::Result<i64> {
-    let path = store.path().join("meta.json");
-    let classes = store
-        .meta()
-        .num_classes
-        .ok_or_else(|| anyhow::anyhow!("{}: multi-class labels but no num_classes", path.display()))?;
-    if let Some((node, &y)) = labels.iter().enumerate().find(|&(_, &y)| y < -1 || y as i64 >= classes as i64) {
-        anyhow::bail!(
-            "{}: node {node} has label {y}, outside the store's {classes} classes (0..{}, or -1 for unlabelled; num_classes in {})",
-            store.path().join(&store.meta().arrays["labels"].file).display(),
-            classes - 1,
-            path.display()
-        );
-    }
+/// The head's width: the store's `num_classes` (`Store::open` has checked every label against it).
+fn class_count(store: &Store) -> anyhow::Result<i64> {
+    let classes = store.meta().num_classes.ok_or_else(|| {
+        anyhow::anyhow!("{}: multi-class labels but no num_classes", store.path().join("meta.json").display())
+    })?;
     Ok(classes as i64)
 }
 
