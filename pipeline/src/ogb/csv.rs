@@ -62,10 +62,17 @@ pub fn read_blocks_with_progress(
         s.spawn(move || {
             let mut carry: Vec<u8> = Vec::new();
             loop {
-                let mut buf = back_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(BLOCK + 4096));
-                buf.clear();
-                buf.extend_from_slice(&carry);
-                carry.clear();
+                let mut buf = if carry.len() >= BLOCK {
+                    // Inside a line longer than a block: grow it in place (copying it into a
+                    // fresh block each time would be quadratic in the line's length).
+                    std::mem::take(&mut carry)
+                } else {
+                    let mut buf = back_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(BLOCK + 4096));
+                    buf.clear();
+                    buf.extend_from_slice(&carry);
+                    carry.clear();
+                    buf
+                };
                 let start = buf.len();
                 buf.resize(start + BLOCK, 0);
                 let mut filled = start;
