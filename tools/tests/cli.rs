@@ -558,3 +558,55 @@ fn a_store_whose_csr_points_outside_the_graph_is_refused_by_every_program() {
     }
     assert!(!Path::new(&run_dir).exists());
 }
+
+#[test]
+fn an_empty_split_file_is_read_by_every_program() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_str().unwrap();
+    let src = tmp.path().join("src");
+    copy_dir(&repo().join("fixtures/products_like"), &src);
+    let gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(src.join("split/sales_ranking/valid.csv.gz")).unwrap(),
+        flate2::Compression::fast(),
+    );
+    gz.finish().unwrap();
+    let out = run("prepare", &["--from", src.to_str().unwrap(), "--name", "p", "--root", root, "--add-inverse-edge"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let store = format!("{root}/p");
+    let out = run("inspect", &[&store, "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["splits"]["sales_ranking"]["valid"], 0, "{v}");
+    let out = run("bench", &["loader", &store, "--parts", "2", "--epochs", "1", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run_dir = format!("{root}/run");
+    let args = [
+        store.as_str(),
+        "--epochs",
+        "1",
+        "--layers",
+        "2",
+        "--hidden",
+        "8",
+        "--parts",
+        "2",
+        "--out",
+        &run_dir,
+        "--json",
+    ];
+    let out = run("train", &args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s: serde_json::Value = serde_json::from_slice(out.stdout.split(|&b| b == b'\n').next().unwrap()).unwrap();
+    assert!(s["valid"].is_null() && s["test"].is_number(), "no validation nodes: no validation score; {s}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
