@@ -224,12 +224,14 @@ fn capture_fds(f: impl FnOnce()) -> (String, String) {
     let (out, err) =
         (std::fs::File::create(dir.path().join("1")).unwrap(), std::fs::File::create(dir.path().join("2")).unwrap());
     // SAFETY: the test process's own standard descriptors, saved and put back around `f`.
-    let saved = unsafe { (libc::dup(1), libc::dup(2)) };
-    unsafe {
+    let saved = unsafe {
+        let saved = (libc::dup(1), libc::dup(2));
         libc::dup2(out.as_raw_fd(), 1);
         libc::dup2(err.as_raw_fd(), 2);
-    }
+        saved
+    };
     f();
+    // SAFETY: flushes C's buffers into the files, then restores the descriptors saved above.
     unsafe {
         libc::fflush(std::ptr::null_mut());
         libc::dup2(saved.0, 1);
