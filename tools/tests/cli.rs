@@ -196,6 +196,8 @@ fn train_evaluate_and_report_a_run_on_cora() {
     ];
     let out = run("train", &args);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // libtorch's own warnings (the sparse CSR one) go to tracing at debug level, not stderr.
+    assert!(!text(&out.stderr).contains("Warning:"), "{}", text(&out.stderr));
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(s["metric"], "acc");
     assert_eq!(s["device"], "cpu");

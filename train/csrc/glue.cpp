@@ -1,5 +1,6 @@
 // The few libtorch calls tch does not bind: GPU memory statistics and names, a side stream for
-// host-to-device copies, pinned host tensors, and the global determinism switch. Compiled by
+// host-to-device copies, pinned host tensors, the global determinism switch, and a c10 warning
+// handler that hands libtorch's warnings to Rust (which logs them with `tracing`). Compiled by
 // train/build.rs against the installed libtorch's headers (build-support's compile_glue); the
 // CUDA part only where libtorch is a CUDA build and the CUDA runtime headers ship beside it.
 //
@@ -8,6 +9,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
+#include <c10/util/Exception.h>
 
 #include <cstring>
 #include <string>
@@ -45,6 +47,22 @@ int guarded(F f) {
   return 1;
 }
 
+using WarnFn = void (*)(const char* msg, size_t len, const char* file, uint32_t line);
+
+// Forwards every warning to Rust instead of printing it on stderr (c10's default handler).
+class Forward : public c10::WarningHandler {
+ public:
+  explicit Forward(WarnFn f) : f_(f) {}
+  void process(const c10::Warning& w) override {
+    const std::string& m = w.msg();
+    const c10::SourceLocation& at = w.source_location();
+    f_(m.data(), m.size(), at.file, at.line);
+  }
+
+ private:
+  WarnFn f_;
+};
+
 #ifndef MILLE_CUDA
 [[noreturn]] void no_cuda() {
   throw std::runtime_error("mille was built against a libtorch without CUDA (or without the CUDA headers)");
@@ -53,6 +71,12 @@ int guarded(F f) {
 }  // namespace
 
 extern "C" {
+
+// Installs the forwarding handler (process-wide; call once, before other threads use libtorch).
+void mille_route_warnings(WarnFn f) {
+  static Forward handler(f);
+  c10::WarningUtils::set_warning_handler(&handler);
+}
 
 const char* mille_last_error() { return last_error.c_str(); }
 

@@ -53,6 +53,8 @@ pub fn cuda_status() -> String {
 /// Parses `auto`, `cpu`, `cuda` or `cuda:N` and checks the device exists: `auto` is the first
 /// GPU libtorch sees, else the CPU; a GPU that is not there is an error naming what was found.
 pub fn resolve(spec: &str) -> anyhow::Result<Device> {
+    // Every program that runs libtorch picks its device here first.
+    crate::warnings::route_to_tracing();
     let device = match spec {
         "auto" => return Ok(Device::cuda_if_available()),
         "cpu" => Device::Cpu,
