@@ -9,7 +9,7 @@ use std::sync::Arc;
 #[test]
 fn batches_in_flight_stay_within_the_prefetch_depth() {
     let tmp = tempfile::tempdir().unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/cora");
+    let src = mille_pipeline::datasets::require(&Path::new(env!("CARGO_MANIFEST_DIR")).join(".."), "cora");
     let opts = PrepareOptions::new("cora", false);
     let s = Arc::new(
         mille_pipeline::Store::open(prepare_dir(&src, &tmp.path().join("cora"), &opts).unwrap().path).unwrap(),

@@ -20,7 +20,7 @@ fn prepare(src: &Path, name: &str, inverse: bool, root: &Path) -> Arc<Store> {
 }
 
 fn cora(root: &Path) -> Arc<Store> {
-    prepare(&repo().join("../shared/datasets/cora"), "cora", false, root)
+    prepare(&mille_pipeline::datasets::require(&repo(), "cora"), "cora", false, root)
 }
 
 /// The induced subgraph the simple way: scan every edge of the graph, keep those with both ends

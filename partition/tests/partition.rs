@@ -17,7 +17,7 @@ fn prepare(src: &Path, name: &str, inverse: bool, root: &Path) -> Store {
 }
 
 fn cora(root: &Path) -> Store {
-    prepare(&repo().join("../shared/datasets/cora"), "cora", false, root)
+    prepare(&mille_pipeline::datasets::require(&repo(), "cora"), "cora", false, root)
 }
 
 fn block_model(root: &Path) -> Store {

@@ -29,7 +29,8 @@ fn text(b: &[u8]) -> String {
 
 /// `tools/prepare` of Cora into `root`; the store's path.
 fn prepared_cora(root: &str) -> String {
-    let out = run("prepare", &["--from", "../shared/datasets/cora", "--name", "cora", "--root", root]);
+    let cora = mille_pipeline::datasets::require(&repo(), "cora");
+    let out = run("prepare", &["--from", cora.to_str().unwrap(), "--name", "cora", "--root", root]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     format!("{root}/cora")
 }
@@ -38,7 +39,8 @@ fn prepared_cora(root: &str) -> String {
 fn cora_prepares_and_inspects_with_the_published_counts() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().to_str().unwrap();
-    let out = run("prepare", &["--from", "../shared/datasets/cora", "--name", "cora", "--root", root]);
+    let cora = mille_pipeline::datasets::require(&repo(), "cora");
+    let out = run("prepare", &["--from", cora.to_str().unwrap(), "--name", "cora", "--root", root]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), format!("{root}/cora"));
     let out = run("inspect", &[&format!("{root}/cora"), "--json", "--verify"]);

@@ -17,7 +17,7 @@ pub fn fixture(name: &str) -> PathBuf {
 }
 
 pub fn shared_dataset(name: &str) -> PathBuf {
-    repo().join("..").join("shared").join("datasets").join(name)
+    mille_pipeline::datasets::require(&repo(), name)
 }
 
 /// Copies a folder tree (a fixture or dataset to edit in a test).

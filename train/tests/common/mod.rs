@@ -25,7 +25,7 @@ pub fn fixture_store() -> (PathBuf, tempfile::TempDir) {
 
 /// A shared dataset's folder.
 pub fn dataset(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets").join(name)
+    mille_pipeline::datasets::require(&Path::new(env!("CARGO_MANIFEST_DIR")).join(".."), name)
 }
 
 /// The fixture as one batch with self loops.
