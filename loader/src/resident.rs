@@ -26,6 +26,8 @@ pub enum Residency {
     Mapped,
 }
 
+mille_pipeline::choices!(Residency { Auto => "auto", Resident => "resident", Mapped => "mapped" });
+
 /// The copies: node features (unless they come from elsewhere) and CSR indices.
 pub(crate) struct Resident {
     features: Option<memmap2::MmapMut>,

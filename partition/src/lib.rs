@@ -52,6 +52,26 @@ impl Method {
     }
 }
 
+impl std::str::FromStr for Method {
+    type Err = String;
+    /// `random`, `metis`, `fennel` or `ldg`, with default options.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Ok(match s {
+            "random" => Method::Random { uniform: false },
+            "metis" => Method::Metis(MetisOptions::default()),
+            "fennel" => Method::Fennel(StreamingOptions::default()),
+            "ldg" => Method::Ldg(StreamingOptions::default()),
+            _ => return Err(format!("{s:?}: expected random, metis, fennel or ldg")),
+        })
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Partitions `store` into `k` parts with `method` and `seed` (not cached; see
 /// [`cached_or_compute`]).
 pub fn compute(store: &mille_pipeline::Store, method: &Method, k: u32, seed: u64) -> Result<Partition> {

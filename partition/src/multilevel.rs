@@ -23,15 +23,7 @@ pub enum MetisScheme {
     Kway,
 }
 
-impl MetisScheme {
-    /// `recursive` or `kway`.
-    pub fn name(self) -> &'static str {
-        match self {
-            MetisScheme::Recursive => "recursive",
-            MetisScheme::Kway => "kway",
-        }
-    }
-}
+mille_pipeline::choices!(MetisScheme { Recursive => "recursive", Kway => "kway" });
 
 /// METIS settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,6 +1,7 @@
 //! mille's data pipeline: OGB datasets (download, safe extraction, streaming parse) into a
 //! versioned, memory-mapped graph store that the partitioner, loader and trainer read.
 
+pub mod choices;
 pub mod datasets;
 pub mod durable;
 pub mod error;

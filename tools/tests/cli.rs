@@ -372,6 +372,15 @@ fn resume_from_another_folder_uses_the_saved_absolute_store_and_a_given_store_wi
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(format!("{run_dir}/summary.json")).unwrap()).unwrap();
     assert_eq!(summary["epoch_seconds"].as_array().unwrap().len(), 3, "{summary}");
+
+    // A setting that decides the result is refused on --resume, by its flag; nothing changes.
+    let out = Command::new(exe)
+        .args([&["moved"][..], &args, &["--epochs", "4", "--lr", "0.5", "--resume"]].concat())
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--resume: --lr 0.5 differs from the run's 0.003"), "{}", text(&out.stderr));
     let saved = std::fs::read_to_string(format!("{run_dir}/config.toml")).unwrap();
     let moved_abs = std::fs::canonicalize(&moved).unwrap();
     assert!(saved.contains(&format!("store = \"{}\"", moved_abs.display())), "{saved}");
@@ -468,14 +477,30 @@ fn train_rejects_bad_settings_with_clear_messages() {
     let tmp = tempfile::tempdir().unwrap();
     let out_dir = tmp.path().join("run");
     let o = out_dir.to_str().unwrap();
-    for (args, want) in [
-        (vec!["/nonexistent/store", "--out", o], "/nonexistent/store"),
-        (vec!["fixtures/products_like", "--conv", "gcm", "--out", o], "--conv \"gcm\": expected sage, gcn"),
-        (vec!["--out", o], "give the STORE"),
-    ] {
+    for (args, want) in
+        [(vec!["/nonexistent/store", "--out", o], "/nonexistent/store"), (vec!["--out", o], "give the STORE")]
+    {
         let out = run("train", &args);
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    // A word outside a choice is a usage error (clap's exit code 2), from the library type's
+    // own parser: the message lists the choices.
+    for (args, want) in [
+        (
+            vec!["fixtures/products_like", "--conv", "gcm", "--out", o],
+            "invalid value 'gcm' for '--conv <CONV>': unknown convolution \"gcm\": expected sage, gcn, gat[:HEADS] or gen[:softmax|max|mean|sum]",
+        ),
+        (
+            vec!["fixtures/products_like", "--model", "rev", "--out", o],
+            "invalid value 'rev' for '--model <MODEL>': \"rev\": expected resgnn, revgnn, wt-revgnn or deq",
+        ),
+        (vec!["fixtures/products_like", "--batching", "x", "--out", o], "\"x\": expected random, metis or store-parts"),
+    ] {
+        let out = run("train", &args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(want), "{args:?}: {err}");
     }
     let prepared = tmp.path().join("p");

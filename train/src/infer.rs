@@ -19,6 +19,8 @@ pub enum FeatureNorm {
     Row,
 }
 
+mille_pipeline::choices!(FeatureNorm { None => "none", Row => "row" });
+
 /// A batch as tensors, with its features normalised.
 pub fn batch_tensors(b: &Batch, device: Device, norm: FeatureNorm) -> GraphTensors {
     let mut g = GraphTensors::new(b, device);

@@ -27,28 +27,7 @@ pub enum ModelKind {
     Deq,
 }
 
-impl ModelKind {
-    /// Parses `resgnn|revgnn|wt-revgnn|deq`.
-    pub fn parse(s: &str) -> Option<ModelKind> {
-        Some(match s {
-            "resgnn" => ModelKind::Resgnn,
-            "revgnn" => ModelKind::Revgnn,
-            "wt-revgnn" => ModelKind::WtRevgnn,
-            "deq" => ModelKind::Deq,
-            _ => return None,
-        })
-    }
-
-    /// Its name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            ModelKind::Resgnn => "resgnn",
-            ModelKind::Revgnn => "revgnn",
-            ModelKind::WtRevgnn => "wt-revgnn",
-            ModelKind::Deq => "deq",
-        }
-    }
-}
+mille_pipeline::choices!(ModelKind { Resgnn => "resgnn", Revgnn => "revgnn", WtRevgnn => "wt-revgnn", Deq => "deq" });
 
 /// Model shape.
 #[derive(Debug, Clone)]

@@ -137,7 +137,7 @@ fn gen_and_gat_repeat_bit_for_bit() {
     ] {
         let (a, b) = (run_conv(kind, &g), run_conv(kind, &g));
         for (x, y) in a.iter().zip(&b) {
-            assert!(x.equal(y), "{} differs between two runs", kind.name());
+            assert!(x.equal(y), "{kind} differs between two runs");
         }
     }
 }

@@ -101,12 +101,12 @@ fn gen_and_gat_on_cuda_match_the_cpu_and_repeat_bit_for_bit() {
     for kind in [ConvKind::Gen(Aggr::Softmax), ConvKind::Gen(Aggr::Max), ConvKind::Gen(Aggr::Sum), ConvKind::Gat(2)] {
         let (a, b2) = (conv_on(kind, &g_gpu, d), conv_on(kind, &g_gpu, d));
         for (x, y) in a.iter().zip(&b2) {
-            assert!(x.equal(y), "{}: two CUDA runs differ", kind.name());
+            assert!(x.equal(y), "{kind}: two CUDA runs differ");
         }
         let c = conv_on(kind, &g_cpu, Device::Cpu);
         for (x, y) in a.iter().zip(&c) {
             let rel = (x - y).abs().max().double_value(&[]) / y.abs().max().double_value(&[]).max(1e-12);
-            assert!(rel < 1e-4, "{}: CUDA and CPU differ by {rel:e}", kind.name());
+            assert!(rel < 1e-4, "{kind}: CUDA and CPU differ by {rel:e}");
         }
     }
 }

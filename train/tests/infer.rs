@@ -58,7 +58,7 @@ fn multi_label_training_with_edge_features_scores_rocauc() {
         common::store(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/proteins_like"), true);
     let run = tempfile::tempdir().unwrap();
     let mut cfg = mille_train::run::RunConfig::new(&store);
-    cfg.conv = ConvKind::parse("gen:max").unwrap();
+    cfg.conv = "gen:max".parse::<ConvKind>().unwrap();
     cfg.layers = 4;
     cfg.hidden = 16;
     cfg.dropout = 0.1;

@@ -1,7 +1,7 @@
 //! `tools/bench`: benchmarks that print a table and, with --json, machine-readable figures.
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use mille_pipeline::Store;
 use mille_pipeline::ogb::{self, PrepareOptions};
 use mille_pipeline::store::zstd::{CompressedStore, compress};
@@ -15,14 +15,6 @@ use std::time::Instant;
 struct Args {
     #[command(subcommand)]
     cmd: Cmd,
-}
-
-/// `--residency` of `bench loader`.
-#[derive(Clone, Copy, ValueEnum)]
-enum ResidencyArg {
-    Auto,
-    Resident,
-    Mapped,
 }
 
 #[derive(Subcommand)]
@@ -104,8 +96,8 @@ enum Cmd {
         /// Read features and neighbour lists from an in-memory huge-page copy (`resident`),
         /// through the store's map (`mapped`), or a copy when it fits in a quarter of the
         /// available memory (`auto`).
-        #[arg(long, value_enum, default_value = "auto")]
-        residency: ResidencyArg,
+        #[arg(long, default_value = "auto")]
+        residency: mille_loader::Residency,
         /// Take node features from this zstd form of the store (`tools/store compress`),
         /// decoded in the workers.
         #[arg(long, value_name = "DIR")]
@@ -232,11 +224,6 @@ fn main() {
         Cmd::Aggregate { nodes, degree, dim, repeats, json } => bench_aggregate(nodes, degree, dim, repeats, json),
         Cmd::Upload { store, parts, device, epochs, json } => bench_upload(store, parts, &device, epochs, json),
         Cmd::Loader { store, parts, workers, prefetch, epochs, cold, by_part, residency, compressed, json } => {
-            let residency = match residency {
-                ResidencyArg::Auto => mille_loader::Residency::Auto,
-                ResidencyArg::Resident => mille_loader::Residency::Resident,
-                ResidencyArg::Mapped => mille_loader::Residency::Mapped,
-            };
             bench_loader(store, parts, workers, prefetch, epochs, cold, by_part, residency, compressed, json)
         }
     })
@@ -708,7 +695,7 @@ fn memory_step(model: &str, layers: usize, hidden: i64, nodes: usize, device: &s
     use mille_train::model::{Model, ModelConfig, ModelKind, num_params};
     use mille_train::optim::Adam;
     use mille_train::tch::{Kind, Tensor, nn};
-    let kind = ModelKind::parse(model).ok_or_else(|| anyhow::anyhow!("unknown model {model:?}"))?;
+    let kind: ModelKind = model.parse().map_err(|e| anyhow::anyhow!("--model {e}"))?;
     let device = dev::resolve(device)?;
     let (dim, classes) = (100usize, 47i64);
     let g = random_batch(nodes, 10, dim, classes, device);
@@ -782,7 +769,7 @@ fn bench_aggregate(nodes: usize, degree: usize, dim: i64, repeats: usize, as_jso
     // Whole convolutions over node features [n, dim], as a training step runs them.
     let vs = nn::VarStore::new(Device::Cpu);
     for k in ["gen:softmax", "gen:max", "gen:sum", "gat:4"] {
-        let conv = Conv::new(&(vs.root() / k), ConvKind::parse(k).expect("a conv"), dim, 0);
+        let conv = Conv::new(&(vs.root() / k), k.parse::<ConvKind>().expect("a conv"), dim, 0);
         ops.push((format!("{k} conv"), &h, Box::new(move |a, x| conv.forward(a, x))));
     }
     let mut rows = Vec::new();

@@ -1,7 +1,7 @@
 //! `tools/partition`: cut a store into parts (random, METIS, Fennel, LDG), cached beside it.
 
 use anyhow::Context;
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use mille_partition::{
     Method, MetisOptions, MetisScheme, Partition, StreamingOptions, cached_or_compute, compute, quality, relabel,
 };
@@ -9,22 +9,6 @@ use mille_pipeline::Store;
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
-
-#[derive(Clone, Copy, ValueEnum)]
-enum SchemeArg {
-    /// Recursive bisection (METIS_PartGraphRecursive).
-    Recursive,
-    /// k-way (METIS_PartGraphKway).
-    Kway,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum MethodArg {
-    Random,
-    Metis,
-    Fennel,
-    Ldg,
-}
 
 /// Partition a store into K parts and report the quality (edge cut, balance, time, memory).
 ///
@@ -36,9 +20,9 @@ enum MethodArg {
 struct Args {
     /// The store.
     store: PathBuf,
-    /// Partitioner.
-    #[arg(long, value_enum, default_value = "metis")]
-    method: MethodArg,
+    /// Partitioner: random, metis, fennel or ldg; the flags below set their options.
+    #[arg(long, default_value = "metis")]
+    method: Method,
     /// Number of parts.
     #[arg(long)]
     parts: u32,
@@ -48,9 +32,10 @@ struct Args {
     /// Random clustering: a uniform part per node instead of balanced ranges.
     #[arg(long)]
     uniform: bool,
-    /// METIS: recursive bisection (fewer cut edges on block-model graphs, near-equal parts) or k-way.
-    #[arg(long, value_enum, default_value = "recursive")]
-    scheme: SchemeArg,
+    /// METIS: recursive (bisection: fewer cut edges on block-model graphs, near-equal parts) or
+    /// kway.
+    #[arg(long, default_value = "recursive")]
+    scheme: MetisScheme,
     /// METIS: also balance the train nodes of this split across parts.
     #[arg(long, value_name = "SPLIT")]
     balance_train: Option<String>,
@@ -87,21 +72,18 @@ fn main() {
     mille_tools::run(|| {
         let a = Args::parse();
         let store = Store::open(&a.store)?;
-        let method = match a.method {
-            MethodArg::Random => Method::Random { uniform: a.uniform },
-            MethodArg::Metis => Method::Metis(MetisOptions {
-                scheme: match a.scheme {
-                    SchemeArg::Recursive => MetisScheme::Recursive,
-                    SchemeArg::Kway => MetisScheme::Kway,
-                },
+        let method = match a.method.clone() {
+            Method::Random { .. } => Method::Random { uniform: a.uniform },
+            Method::Metis(o) => Method::Metis(MetisOptions {
+                scheme: a.scheme,
                 ufactor: a.ufactor,
                 niter: a.niter,
                 ncuts: a.ncuts,
                 balance_train_of: a.balance_train.clone(),
-                ..MetisOptions::default()
+                ..o
             }),
-            MethodArg::Fennel => Method::Fennel(StreamingOptions { passes: a.passes, ..StreamingOptions::default() }),
-            MethodArg::Ldg => Method::Ldg(StreamingOptions { passes: a.passes, ..StreamingOptions::default() }),
+            Method::Fennel(o) => Method::Fennel(StreamingOptions { passes: a.passes, ..o }),
+            Method::Ldg(o) => Method::Ldg(StreamingOptions { passes: a.passes, ..o }),
         };
         if !a.json {
             eprintln!(

@@ -1,33 +1,12 @@
 //! `tools/train`: train a RevGNN (or WT-RevGNN, DEQ-GNN, ResGNN, MLP with `--layers 0`) on a
 //! prepared store, evaluate it with multi-view inference, and leave a run folder to look at.
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use mille_train::conv::ConvKind;
 use mille_train::infer::FeatureNorm;
 use mille_train::model::ModelKind;
 use mille_train::run::{Batching, RunConfig, Trainer};
 use std::path::PathBuf;
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ModelArg {
-    Revgnn,
-    WtRevgnn,
-    Deq,
-    Resgnn,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum BatchingArg {
-    Random,
-    Metis,
-    StoreParts,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum NormArg {
-    None,
-    Row,
-}
 
 /// Train a deep GNN on subgraph batches of a store and evaluate it with multi-view inference.
 ///
@@ -41,12 +20,12 @@ enum NormArg {
 struct Args {
     /// The prepared store (`tools/prepare`); optional with --config or --resume.
     store: Option<PathBuf>,
-    /// Model.
-    #[arg(long, value_enum)]
-    model: Option<ModelArg>,
+    /// Model: revgnn, wt-revgnn, deq or resgnn.
+    #[arg(long)]
+    model: Option<ModelKind>,
     /// Convolution: sage, gcn, gat[:HEADS], gen[:softmax|max|mean|sum].
     #[arg(long)]
-    conv: Option<String>,
+    conv: Option<ConvKind>,
     /// Blocks (0: an MLP of encoder and head).
     #[arg(long)]
     layers: Option<usize>,
@@ -74,11 +53,11 @@ struct Args {
     /// Training batches (parts) per epoch.
     #[arg(long)]
     parts: Option<u32>,
-    /// Random clustering every epoch, METIS clusters (Cluster-GCN), or the parts of a store
-    /// relabelled by `tools/partition --relabel` (Cluster-GCN read part by part: for stores
-    /// whose features do not fit in memory; evaluation then uses the same parts).
-    #[arg(long, value_enum)]
-    batching: Option<BatchingArg>,
+    /// random (clustering every epoch), metis (METIS clusters, Cluster-GCN), or store-parts
+    /// (the parts of a store relabelled by `tools/partition --relabel`, read part by part: for
+    /// stores whose features do not fit in memory; evaluation then uses the same parts).
+    #[arg(long)]
+    batching: Option<Batching>,
     /// METIS clusters (default 10 x --parts).
     #[arg(long)]
     metis_parts: Option<u32>,
@@ -103,9 +82,9 @@ struct Args {
     /// Split to train on (default: the store's first).
     #[arg(long)]
     split: Option<String>,
-    /// Feature normalisation.
-    #[arg(long, value_enum)]
-    feature_norm: Option<NormArg>,
+    /// Feature normalisation: none or row.
+    #[arg(long)]
+    feature_norm: Option<FeatureNorm>,
     /// DEQ: most Broyden iterations.
     #[arg(long)]
     deq_max_iter: Option<usize>,
@@ -118,8 +97,9 @@ struct Args {
     /// Settings file (TOML).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Continue the run in --out from its latest checkpoint (its own settings; --epochs,
-    /// --device and --workers may change).
+    /// Continue the run in --out from its latest checkpoint, with its own settings: --epochs,
+    /// --device, --workers and the STORE's location may change; another value of any other
+    /// setting is an error naming it.
     #[arg(long)]
     resume: bool,
     /// Print the summary as one JSON line.
@@ -144,42 +124,18 @@ fn main() {
         if let Some(s) = a.store {
             c.store = s;
         }
-        if let Some(m) = a.model {
-            c.model = match m {
-                ModelArg::Revgnn => ModelKind::Revgnn,
-                ModelArg::WtRevgnn => ModelKind::WtRevgnn,
-                ModelArg::Deq => ModelKind::Deq,
-                ModelArg::Resgnn => ModelKind::Resgnn,
-            };
-        }
-        if let Some(s) = &a.conv {
-            c.conv = ConvKind::parse(s).ok_or_else(|| {
-                anyhow::anyhow!("--conv {s:?}: expected sage, gcn, gat[:HEADS] or gen[:softmax|max|mean|sum]")
-            })?;
-        }
+        // Every flag given replaces the setting; on --resume the trainer then refuses any that
+        // differs from the run's saved value where it decides the result (RunConfig::resumed_with).
         macro_rules! set {
             ($($f:ident),*) => { $(if let Some(v) = a.$f { c.$f = v; })* };
         }
-        set!(layers, hidden, groups, dropout, lr, weight_decay, clip, epochs, parts, views, eval_parts, eval_every);
-        set!(seed, device, workers, deq_max_iter, deq_tol);
+        set!(model, conv, layers, hidden, groups, dropout, lr, weight_decay, clip, epochs, parts, views);
+        set!(eval_parts, eval_every, seed, device, workers, deq_max_iter, deq_tol, batching, feature_norm);
         if a.metis_parts.is_some() {
             c.metis_parts = a.metis_parts;
         }
         if a.split.is_some() {
             c.split = a.split;
-        }
-        if let Some(b) = a.batching {
-            c.batching = match b {
-                BatchingArg::Random => Batching::Random,
-                BatchingArg::Metis => Batching::Metis,
-                BatchingArg::StoreParts => Batching::StoreParts,
-            };
-        }
-        if let Some(n) = a.feature_norm {
-            c.feature_norm = match n {
-                NormArg::None => FeatureNorm::None,
-                NormArg::Row => FeatureNorm::Row,
-            };
         }
         let asked = c.device.clone();
         let fresh = !a.out.exists();

@@ -21,28 +21,7 @@ pub enum Aggr {
     Sum,
 }
 
-impl Aggr {
-    /// Parses `softmax|max|mean|sum`.
-    pub fn parse(s: &str) -> Option<Aggr> {
-        Some(match s {
-            "softmax" => Aggr::Softmax,
-            "max" => Aggr::Max,
-            "mean" => Aggr::Mean,
-            "sum" => Aggr::Sum,
-            _ => return None,
-        })
-    }
-
-    /// Its name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Aggr::Softmax => "softmax",
-            Aggr::Max => "max",
-            Aggr::Mean => "mean",
-            Aggr::Sum => "sum",
-        }
-    }
-}
+mille_pipeline::choices!(Aggr { Softmax => "softmax", Max => "max", Mean => "mean", Sum => "sum" });
 
 /// Keeps messages strictly positive (DeeperGCN's epsilon).
 pub const MESSAGE_EPS: f64 = 1e-7;

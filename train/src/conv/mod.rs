@@ -28,28 +28,35 @@ pub enum ConvKind {
     Gat(i64),
 }
 
-impl ConvKind {
+/// What `--conv` and `conv =` accept.
+const CONV_CHOICES: &str = "sage, gcn, gat[:HEADS] or gen[:softmax|max|mean|sum]";
+
+impl std::str::FromStr for ConvKind {
+    type Err = String;
     /// Parses `sage`, `gcn`, `gat`, `gat:HEADS`, `gen` (softmax), `gen:softmax|max|mean|sum`.
-    pub fn parse(s: &str) -> Option<ConvKind> {
+    fn from_str(s: &str) -> Result<Self, String> {
         let (name, arg) = s.split_once(':').map_or((s, None), |(a, b)| (a, Some(b)));
-        Some(match (name, arg) {
+        let bad = || format!("unknown convolution {s:?}: expected {CONV_CHOICES}");
+        Ok(match (name, arg) {
             ("sage", None) => ConvKind::Sage,
             ("gcn", None) => ConvKind::Gcn,
             ("gat", None) => ConvKind::Gat(4),
-            ("gat", Some(h)) => ConvKind::Gat(h.parse().ok().filter(|&h: &i64| h > 0)?),
+            ("gat", Some(h)) => ConvKind::Gat(h.parse().ok().filter(|&h: &i64| h > 0).ok_or_else(bad)?),
             ("gen", None) => ConvKind::Gen(Aggr::Softmax),
-            ("gen", Some(a)) => ConvKind::Gen(Aggr::parse(a)?),
-            _ => return None,
+            ("gen", Some(a)) => ConvKind::Gen(a.parse().map_err(|_| bad())?),
+            _ => return Err(bad()),
         })
     }
+}
 
-    /// The name [`ConvKind::parse`] reads back.
-    pub fn name(&self) -> String {
+impl std::fmt::Display for ConvKind {
+    /// The name `FromStr` reads back (`gat:4`, `gen:softmax`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ConvKind::Sage => "sage".into(),
-            ConvKind::Gcn => "gcn".into(),
-            ConvKind::Gat(h) => format!("gat:{h}"),
-            ConvKind::Gen(a) => format!("gen:{}", a.name()),
+            ConvKind::Sage => f.write_str("sage"),
+            ConvKind::Gcn => f.write_str("gcn"),
+            ConvKind::Gat(h) => write!(f, "gat:{h}"),
+            ConvKind::Gen(a) => write!(f, "gen:{a}"),
         }
     }
 }
@@ -57,15 +64,13 @@ impl ConvKind {
 impl TryFrom<String> for ConvKind {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        ConvKind::parse(&s).ok_or_else(|| {
-            format!("unknown convolution {s:?}: expected sage, gcn, gat[:HEADS] or gen[:softmax|max|mean|sum]")
-        })
+        s.parse()
     }
 }
 
 impl From<ConvKind> for String {
     fn from(c: ConvKind) -> String {
-        c.name()
+        c.to_string()
     }
 }
 

@@ -24,6 +24,8 @@ pub enum Batching {
     StoreParts,
 }
 
+mille_pipeline::choices!(Batching { Random => "random", Metis => "metis", StoreParts => "store-parts" });
+
 /// Settings of a training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -122,6 +124,39 @@ impl RunConfig {
         toml::to_string(self).expect("a run config serialises")
     }
 
+    /// The settings a resumed run keeps from `self` (its saved config, read from `saved`) and
+    /// takes from `given`: how long, where and with what it runs (`epochs`, `device`, `workers`)
+    /// and where its store lives now (`store`) come from `given`; every other setting decides
+    /// the result, so one that differs in `given` is an error naming it, never silently dropped.
+    pub fn resumed_with(self, given: &RunConfig, saved: &Path) -> anyhow::Result<RunConfig> {
+        const MAY_CHANGE: [&str; 4] = ["epochs", "device", "workers", "store"];
+        let table = |c: &RunConfig| match toml::Value::try_from(c) {
+            Ok(toml::Value::Table(t)) => t,
+            _ => unreachable!("a run config serialises to a table"),
+        };
+        let (old, new) = (table(&self), table(given));
+        let keys: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+        for key in keys {
+            let (a, b) = (old.get(key.as_str()), new.get(key.as_str()));
+            if a != b && !MAY_CHANGE.contains(&key.as_str()) {
+                let show = |v: Option<&toml::Value>| v.map_or("unset".to_string(), |v| v.to_string());
+                anyhow::bail!(
+                    "--resume: --{} {} differs from the run's {} ({}): a resumed run keeps the settings that \
+                     decide its result (only --epochs, --device, --workers and the STORE's location may change); \
+                     start a new run (another --out) to change it",
+                    key.replace('_', "-"),
+                    show(b),
+                    show(a),
+                    saved.display()
+                );
+            }
+        }
+        let mut cfg = self;
+        (cfg.epochs, cfg.device, cfg.workers, cfg.store) =
+            (given.epochs, given.device.clone(), given.workers, given.store.clone());
+        Ok(cfg)
+    }
+
     /// Rejects settings that cannot work, naming the setting.
     pub fn check(&self) -> anyhow::Result<()> {
         use anyhow::ensure;
@@ -146,5 +181,36 @@ impl RunConfig {
         }
         crate::device::resolve(&self.device)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resumed_run_takes_only_how_long_where_and_its_store_and_refuses_the_rest_by_name() {
+        let saved = RunConfig::new("/data/cora");
+        let mut given = saved.clone();
+        (given.epochs, given.device, given.workers, given.store) = (50, "cpu".into(), 3, "moved/cora".into());
+        let r = saved.clone().resumed_with(&given, Path::new("RUN/config.toml")).unwrap();
+        assert_eq!(
+            (r.epochs, r.device.as_str(), r.workers, r.store.as_path()),
+            (50, "cpu", 3, Path::new("moved/cora"))
+        );
+        assert_eq!(RunConfig { epochs: 20, device: "auto".into(), workers: 1, store: "/data/cora".into(), ..r }, saved);
+
+        let mut given = saved.clone();
+        given.lr = 0.01;
+        let e = saved.clone().resumed_with(&given, Path::new("RUN/config.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("--resume: --lr 0.01 differs from the run's 0.003 (RUN/config.toml)"), "{e}");
+        let mut given = saved.clone();
+        given.feature_norm = FeatureNorm::Row;
+        let e = saved.clone().resumed_with(&given, Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("--resume: --feature-norm \"row\" differs from the run's \"none\""), "{e}");
+        let mut given = saved.clone();
+        given.metis_parts = Some(40);
+        let e = saved.resumed_with(&given, Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("--resume: --metis-parts 40 differs from the run's unset"), "{e}");
     }
 }

@@ -133,11 +133,7 @@ impl Trainer {
     fn build(mut cfg: RunConfig, out: &Path, resume: bool, write: bool) -> anyhow::Result<Trainer> {
         let saved = out.join("config.toml");
         if resume && saved.exists() {
-            // What decides the result comes from the run; how long and where to run, and where
-            // its store lives now (a caller passes the saved path unless told otherwise), from now.
-            let (epochs, device, workers, store) = (cfg.epochs, cfg.device.clone(), cfg.workers, cfg.store.clone());
-            cfg = RunConfig::load(&saved)?;
-            (cfg.epochs, cfg.device, cfg.workers, cfg.store) = (epochs, device, workers, store);
+            cfg = RunConfig::load(&saved)?.resumed_with(&cfg, &saved)?;
         }
         cfg.check()?;
         let device = crate::device::resolve(&cfg.device)?;
@@ -455,7 +451,7 @@ impl Trainer {
             epoch_seconds_median: sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN),
             gpu_peak_memory_bytes: self.gpu_peak,
             device: self.device_name.clone(),
-            model: format!("{}/{}", self.cfg.model.name(), self.cfg.conv.name()),
+            model: format!("{}/{}", self.cfg.model, self.cfg.conv),
             layers: self.cfg.layers,
             hidden: self.cfg.hidden,
         };
