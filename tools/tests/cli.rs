@@ -448,6 +448,28 @@ fn a_label_outside_the_stores_classes_is_refused_when_the_store_opens() {
 }
 
 #[test]
+fn the_stores_metric_is_used_and_one_that_does_not_fit_its_labels_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_str().unwrap();
+    let store = prepared_cora(root);
+    let meta_path = format!("{store}/meta.json");
+    let meta = std::fs::read_to_string(&meta_path).unwrap();
+    assert!(meta.contains("\"metric\": \"acc\""), "{meta}");
+    std::fs::write(&meta_path, meta.replace("\"metric\": \"acc\"", "\"metric\": \"rocauc\"")).unwrap();
+    let run_dir = format!("{root}/run");
+    let out = run("train", &[&store, "--epochs", "1", "--out", &run_dir]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.ends_with(&format!(
+            "{meta_path}: metric rocauc does not fit the store's multi-class labels (expected acc)\n"
+        )),
+        "{err}"
+    );
+    assert!(!Path::new(&run_dir).exists());
+}
+
+#[test]
 fn a_run_that_fails_before_its_first_epoch_leaves_no_folder() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().to_str().unwrap();

@@ -110,12 +110,39 @@ pub struct Scores {
     pub test: f64,
 }
 
-/// The dataset's metric name: `acc` (multi-class) or `rocauc` (multi-label).
-pub fn metric_name(store: &Store) -> &'static str {
-    match store.labels() {
-        Some(Labels::MultiLabel(_)) => "rocauc",
-        _ => "acc",
-    }
+/// How a dataset is scored (OGB's metric names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Accuracy of the arg-max class (multi-class labels).
+    Acc,
+    /// Mean ROC-AUC over tasks (multi-label, binary tasks).
+    Rocauc,
+}
+
+mille_pipeline::choices!(Metric { Acc => "acc", Rocauc => "rocauc" });
+
+/// The store's metric (`meta.metric`, the catalog's), checked against its labels: mille scores
+/// `acc` on one class per node and `rocauc` on binary tasks. Without one, the labels decide.
+pub fn metric(store: &Store) -> anyhow::Result<Metric> {
+    let fits = match store.labels() {
+        Some(Labels::MultiLabel(_)) => Metric::Rocauc,
+        _ => Metric::Acc,
+    };
+    let Some(name) = &store.meta().metric else { return Ok(fits) };
+    let meta = store.path().join(mille_pipeline::store::META_FILE);
+    let m: Metric = name.parse().map_err(|e| anyhow::anyhow!("{}: metric {e}", meta.display()))?;
+    anyhow::ensure!(
+        m == fits,
+        "{}: metric {m} does not fit the store's {} labels (expected {fits})",
+        meta.display(),
+        if fits == Metric::Acc { "multi-class" } else { "multi-label" }
+    );
+    Ok(m)
+}
+
+/// The store's metric name, `acc` or `rocauc` (see [`metric`]).
+pub fn metric_name(store: &Store) -> anyhow::Result<&'static str> {
+    Ok(metric(store)?.name())
 }
 
 /// Scores `logits` (`n x dim`) on the split's three sets with the dataset's metric.

@@ -40,7 +40,7 @@ fn main() {
         t.progress = mille_tools::interactive() && !a.json;
         let start = std::time::Instant::now();
         let (s, logits) = t.evaluate_with(a.views, a.eval_parts)?;
-        let metric = mille_train::infer::metric_name(t.store());
+        let metric = mille_train::infer::metric_name(t.store())?;
         if let Some(p) = &a.predictions {
             let dim = t.model().config().out_dim as usize;
             mille_train::infer::write_npy(p, &logits, dim)?;

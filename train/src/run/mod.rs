@@ -141,6 +141,8 @@ impl Trainer {
             crate::device::set_deterministic(device)?;
         }
         let store = Arc::new(Store::open(&cfg.store)?);
+        // How the run will be scored, checked now rather than after training.
+        infer::metric(&store)?;
         // Saved absolute, so that the run resumes (or is evaluated) from any working folder.
         if let Ok(abs) = std::fs::canonicalize(&cfg.store) {
             cfg.store = abs;
@@ -436,7 +438,7 @@ impl Trainer {
         let mut sorted = self.state.epoch_seconds.clone();
         sorted.sort_by(f64::total_cmp);
         let summary = Summary {
-            metric: infer::metric_name(&self.store).into(),
+            metric: infer::metric_name(&self.store)?.into(),
             train: single.train,
             valid: single.valid,
             test: single.test,
