@@ -4,6 +4,7 @@
 //! stores whose parts are contiguous row ranges.
 
 mod cache;
+mod components;
 mod error;
 mod multilevel;
 mod partition;
@@ -14,6 +15,7 @@ mod relabel;
 mod streaming;
 
 pub use cache::{CacheKey, cached_or_compute, partition_dir};
+pub use components::{Components, PartComponents, components, part_components};
 pub use error::{Error, Result};
 pub use multilevel::{METIS_MAX_ADJACENCY, MetisOptions, MetisScheme, metis, symmetric_adjacency};
 pub use partition::Partition;

@@ -52,6 +52,8 @@ fn cora_prepares_and_inspects_with_the_published_counts() {
     assert_eq!(v["num_classes"], 7);
     assert_eq!(v["splits"]["public"], serde_json::json!({"train": 140, "valid": 500, "test": 1000}));
     assert_eq!(v["label_counts"], serde_json::json!([351, 217, 418, 818, 426, 298, 180]));
+    // Cora's published structure: 78 connected components, the largest of 2,485 nodes.
+    assert_eq!((v["components"]["count"].as_u64(), v["components"]["largest"].as_u64()), (Some(78), Some(2485)));
 }
 
 #[test]
@@ -574,6 +576,10 @@ fn partition_runs_either_metis_scheme_and_the_bench_reports_both() {
     for p in [&rb, &kway] {
         assert_eq!((p["parts"].as_u64(), p["empty_parts"].as_u64()), (Some(8), Some(0)));
         assert!(p["edge_cut_fraction"].as_f64().unwrap() < 0.2, "{p}");
+        // Cora has 78 components: some part holds pieces of several; most of a part is one.
+        let (d, share) =
+            (p["disconnected_parts"].as_u64().unwrap(), p["mean_largest_component_share"].as_f64().unwrap());
+        assert!((1..=8).contains(&d) && share > 0.5 && share < 1.0, "{p}");
     }
     assert_eq!(part(&[])["cached"], true);
     let out = run("bench", &["partition", &store, "--parts", "8", "--methods", "metis,metis-kway", "--json"]);

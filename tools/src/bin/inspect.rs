@@ -109,6 +109,11 @@ fn summary(s: &Store, verified: bool) -> Value {
         "in_degree".into(),
         json!({"min": if n == 0 { 0 } else { min }, "max": max, "mean": s.num_edges() as f64 / n.max(1) as f64, "isolated": isolated}),
     );
+    let c = mille_partition::components(p, s.indices());
+    o.insert(
+        "components".into(),
+        json!({"count": c.count, "largest": c.largest, "largest_share": c.largest as f64 / n.max(1) as f64}),
+    );
     o.insert("node_arrays".into(), json!(s.node_array_names()));
     let arrays: Map<String, Value> = m
         .arrays
@@ -161,6 +166,13 @@ fn print_text(r: &Value) {
         d["mean"].as_f64().unwrap_or(0.0),
         d["max"],
         d["isolated"]
+    );
+    let c = &r["components"];
+    println!(
+        "components {} (largest {} nodes, {:.1} %; edges taken both ways)",
+        c["count"],
+        c["largest"],
+        100.0 * c["largest_share"].as_f64().unwrap_or(0.0)
     );
     println!("size       {}", mille_tools::human_bytes(r["bytes"].as_u64().unwrap_or(0)));
     if let Some(arr) = r["arrays"].as_object() {

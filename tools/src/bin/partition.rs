@@ -3,7 +3,8 @@
 use anyhow::Context;
 use clap::Parser;
 use mille_partition::{
-    Method, MetisOptions, MetisScheme, Partition, StreamingOptions, cached_or_compute, compute, quality, relabel,
+    Method, MetisOptions, MetisScheme, Partition, StreamingOptions, cached_or_compute, compute, part_components,
+    quality, relabel,
 };
 use mille_pipeline::Store;
 use serde_json::json;
@@ -125,6 +126,7 @@ fn main() {
             pb.finish_and_clear();
         }
         let q = quality(&store, &p);
+        let pc = part_components(store.indptr(), store.indices(), p.parts(), p.k());
         if let Some(f) = &a.export {
             p.write_gpmetis(f).with_context(|| format!("writing {}", f.display()))?;
         }
@@ -140,6 +142,8 @@ fn main() {
             "method": method.name(), "scheme": scheme, "parts": p.k(), "seed": a.seed, "nodes": p.len(),
             "edge_cut_fraction": q.edge_cut_fraction, "cut_edges": q.cut_edges, "balance": q.balance,
             "empty_parts": q.empty_parts, "min_part": q.min_part, "max_part": q.max_part,
+            "disconnected_parts": pc.disconnected_parts, "min_largest_component_share": pc.min_largest_share,
+            "mean_largest_component_share": pc.mean_largest_share,
             "seconds": seconds, "cached": cached, "peak_rss_bytes": mille_tools::peak_rss_bytes(),
             "path": path, "relabelled": relabelled,
         });
@@ -151,6 +155,13 @@ fn main() {
             println!("parts       {} (sizes {}..{}, {} empty)", p.k(), q.min_part, q.max_part, q.empty_parts);
             println!("edge cut    {:.4} of edges ({} entries)", q.edge_cut_fraction, q.cut_edges);
             println!("balance     {:.3} (largest part / mean)", q.balance);
+            println!(
+                "connected   {} of {} parts disconnected; largest component {:.1} % of its part (mean), {:.1} % (least)",
+                pc.disconnected_parts,
+                p.k() - q.empty_parts,
+                100.0 * pc.mean_largest_share,
+                100.0 * pc.min_largest_share
+            );
             println!("seconds     {seconds:.2}");
             println!("peak RSS    {}", mille_tools::human_bytes(mille_tools::peak_rss_bytes()));
             if let Some(path) = &path {
