@@ -1,6 +1,7 @@
 //! Shared pieces of mille's command-line programs: logging, exit codes, memory figures.
 
 pub mod plot;
+pub mod progress;
 
 use std::path::PathBuf;
 

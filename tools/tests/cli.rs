@@ -202,6 +202,10 @@ fn train_evaluate_and_report_a_run_on_cora() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     // libtorch's own warnings (the sparse CSR one) go to tracing at debug level, not stderr.
     assert!(!text(&out.stderr).contains("Warning:"), "{}", text(&out.stderr));
+    // With --json, each epoch's metrics line on stderr, the summary alone on stdout.
+    let epochs: Vec<serde_json::Value> =
+        text(&out.stderr).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    assert_eq!(epochs.iter().map(|e| e["epoch"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2, 3]);
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(s["metric"], "acc");
     assert_eq!(s["device"], "cpu");
@@ -342,6 +346,11 @@ fn resume_from_another_folder_uses_the_saved_absolute_store_and_a_given_store_wi
     let args = ["--layers", "2", "--hidden", "8", "--parts", "2", "--out", &run_dir];
     let out = run("train", &[&[rel.as_str()][..], &args, &["--epochs", "1"]].concat());
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // Off a terminal, one readable line per epoch (no JSON without --json).
+    let err = text(&out.stderr);
+    let line = err.lines().find(|l| l.starts_with("epoch 1/1  loss ")).unwrap_or_else(|| panic!("{err}"));
+    assert!(line.contains(" batches/s  acc train ") && line.contains("best valid"), "{line}");
+    assert!(!err.contains("{\""), "{err}");
     let saved = std::fs::read_to_string(format!("{run_dir}/config.toml")).unwrap();
     let abs = std::fs::canonicalize(&store).unwrap();
     assert!(saved.contains(&format!("store = \"{}\"", abs.display())), "{saved}");

@@ -37,7 +37,7 @@ fn main() {
     mille_tools::run(|| {
         let a = Args::parse();
         let mut t = Trainer::open(&a.run, a.device.as_deref())?;
-        t.progress = mille_tools::interactive() && !a.json;
+        t.progress = Box::new(mille_tools::progress::RunProgress::new(mille_tools::interactive() && !a.json, a.json));
         let start = std::time::Instant::now();
         let (s, logits) = t.evaluate_with(a.views, a.eval_parts)?;
         let metric = mille_train::infer::metric_name(t.store())?;

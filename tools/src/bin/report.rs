@@ -51,7 +51,11 @@ fn main() {
         for (_, s) in &rows {
             println!(
                 "{:<22} {:>6} {:>6} {:>9} {:>8.2} {:>10} | {:>6.4} {:>6.4} {:>6.4} | {:>6.4} {:>6.4} {:>6.4}",
-                if s.layers == 0 { "mlp".to_string() } else { s.model.clone() },
+                match (s.layers, s.batching.as_str()) {
+                    (0, _) => "mlp".to_string(),
+                    (_, "" | "random") => s.model.clone(),
+                    (_, b) => format!("{} ({b})", s.model),
+                },
                 s.layers,
                 s.hidden,
                 s.params,

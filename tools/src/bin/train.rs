@@ -140,7 +140,7 @@ fn main() {
         let asked = c.device.clone();
         let fresh = !a.out.exists();
         let mut t = Trainer::new(c, &a.out, a.resume)?;
-        t.progress = mille_tools::interactive() && !a.json;
+        t.progress = Box::new(mille_tools::progress::RunProgress::new(mille_tools::interactive() && !a.json, a.json));
         if asked == "auto" {
             let why =
                 if t.device().is_cuda() { String::new() } else { format!(": {}", mille_train::device::cuda_status()) };

@@ -12,17 +12,18 @@
 mod checkpoint;
 mod config;
 pub mod memory;
+mod progress;
 
 pub use checkpoint::LoopState;
 pub use config::{Batching, RunConfig};
 pub use memory::peak_rss_bytes;
+pub use progress::{EpochReport, Progress, Silent};
 
 use crate::feed::{Fed, Feed};
 use crate::graph::{GraphTensors, Targets};
 use crate::infer::{self, Scores};
 use crate::model::{Model, ModelConfig, num_params};
 use crate::optim::Adam;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mille_loader::{Loader, LoaderConfig, PlanSpec};
 use mille_pipeline::{Labels, Store};
 use serde_json::json;
@@ -71,6 +72,10 @@ pub struct Summary {
     pub device: String,
     /// Model and convolution.
     pub model: String,
+    /// How training batches were drawn (`random`, `metis`, `store-parts`); empty in summaries
+    /// written before it was recorded.
+    #[serde(default)]
+    pub batching: String,
     /// Blocks.
     pub layers: usize,
     /// Hidden channels.
@@ -98,8 +103,8 @@ pub struct Trainer {
     gpu_peak: Option<u64>,
     /// Samples the anonymous RSS while the trainer lives.
     anon: memory::AnonPeak,
-    /// Draw progress bars (else one log line per epoch).
-    pub progress: bool,
+    /// Where progress goes (nothing by default; `tools/train` draws bars and prints lines).
+    pub progress: Box<dyn Progress>,
 }
 
 /// What one training epoch measured.
@@ -207,7 +212,7 @@ impl Trainer {
             device_name: crate::device::describe(device),
             gpu_peak: None,
             anon: memory::AnonPeak::start(),
-            progress: false,
+            progress: Box::new(Silent),
         })
     }
 
@@ -246,20 +251,6 @@ impl Trainer {
         &self.store
     }
 
-    fn bar(&self, len: u64, what: &str) -> ProgressBar {
-        let bar = ProgressBar::new(len);
-        if !self.progress {
-            bar.set_draw_target(ProgressDrawTarget::hidden());
-        }
-        bar.set_style(
-            ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {per_sec} {msg}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        bar.set_prefix(what.to_string());
-        bar
-    }
-
     /// The loader of training epochs: random clustering, or a (cached) METIS partition's
     /// clusters.
     fn train_loader(&mut self) -> anyhow::Result<&Loader> {
@@ -291,14 +282,14 @@ impl Trainer {
         let (device, norm) = (self.device, self.cfg.feature_norm);
         let mut batches = Feed::new(self.train_loader()?.epoch(epoch), device, norm)?;
         let n_batches = batches.len();
-        let bar = self.bar(n_batches as u64, &format!("epoch {}", epoch + 1));
+        self.progress.begin(&format!("epoch {}", epoch + 1), n_batches as u64);
         let (mut total, mut count) = (0.0, 0usize);
         while let Some(fed) = batches.next_batch() {
             let Fed { batch, g } = fed?;
             batches.recycle(batch);
             let rows = g.train.nonzero().squeeze_dim(1);
             if rows.size()[0] == 0 {
-                bar.inc(1);
+                self.progress.step(None);
                 continue;
             }
             self.adam.zero_grad();
@@ -307,10 +298,9 @@ impl Trainer {
             self.adam.step();
             total += loss;
             count += 1;
-            bar.set_message(format!("loss {loss:.4}"));
-            bar.inc(1);
+            self.progress.step(Some(loss));
         }
-        bar.finish_and_clear();
+        self.progress.end();
         crate::device::synchronize(self.device);
         Ok(EpochStats {
             loss: total / count.max(1) as f64,
@@ -360,9 +350,10 @@ impl Trainer {
             self.eval_loader = Some(((views, parts), loader));
         }
         let loader = &self.eval_loader.as_ref().expect("just built").1;
-        let bar = self.bar((views * parts) as u64, "evaluate");
-        let avg = infer::predict(&self.model, loader, 0, self.device, self.cfg.feature_norm, || bar.inc(1))?;
-        bar.finish_and_clear();
+        let progress = &mut self.progress;
+        progress.begin("evaluate", (views * parts) as u64);
+        let avg = infer::predict(&self.model, loader, 0, self.device, self.cfg.feature_norm, || progress.step(None))?;
+        progress.end();
         let dim = avg.dim;
         let logits = avg.into_mean();
         Ok((infer::score(&self.store, self.cfg.split.as_deref(), &logits, dim)?, logits))
@@ -396,8 +387,10 @@ impl Trainer {
                 line["deq_forward_residual"] = json!(fwd.residual);
                 line["deq_adjoint_iterations"] = json!(adj.iterations);
             }
+            let mut scores = None;
             if (epoch + 1).is_multiple_of(self.cfg.eval_every) || epoch + 1 == self.cfg.epochs {
                 let (s, _) = self.evaluate(1)?;
+                scores = Some(s);
                 line["train"] = json!(s.train);
                 line["valid"] = json!(s.valid);
                 line["test"] = json!(s.test);
@@ -409,9 +402,18 @@ impl Trainer {
             let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&metrics_path)?;
             writeln!(f, "{line}")?;
             tracing::info!("epoch {}: {line}", epoch + 1);
-            if !self.progress {
-                eprintln!("{line}");
-            }
+            let metric = infer::metric_name(&self.store)?;
+            self.progress.epoch(&EpochReport {
+                epoch: epoch + 1,
+                epochs: self.cfg.epochs,
+                loss,
+                seconds,
+                batches_per_second: st.batches as f64 / seconds,
+                scores,
+                best: self.state.best,
+                metric,
+                line: &line,
+            });
             self.state.epoch = epoch + 1;
             self.state.step = self.adam.step;
             self.state.epoch_seconds.push(seconds);
@@ -454,6 +456,7 @@ impl Trainer {
             gpu_peak_memory_bytes: self.gpu_peak,
             device: self.device_name.clone(),
             model: format!("{}/{}", self.cfg.model, self.cfg.conv),
+            batching: self.cfg.batching.to_string(),
             layers: self.cfg.layers,
             hidden: self.cfg.hidden,
         };
