@@ -62,16 +62,9 @@ pub fn interactive() -> bool {
     std::io::stderr().is_terminal()
 }
 
-/// Human-readable byte count.
+/// Human-readable byte count in binary units (indicatif's `HumanBytes`: `412.20 MiB`).
 pub fn human_bytes(b: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut x = b as f64;
-    let mut u = 0;
-    while x >= 1024.0 && u + 1 < units.len() {
-        x /= 1024.0;
-        u += 1;
-    }
-    if u == 0 { format!("{b} B") } else { format!("{x:.1} {}", units[u]) }
+    indicatif::HumanBytes(b).to_string()
 }
 
 /// jemalloc replacing `malloc` for the whole process (libtorch's CPU tensors included), never

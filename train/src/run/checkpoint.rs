@@ -4,6 +4,7 @@
 
 use crate::infer::Scores;
 use crate::optim::Adam;
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::nn;
@@ -63,7 +64,7 @@ fn pointed_dir(run: &Path) -> anyhow::Result<Option<PathBuf>> {
         Err(e) => anyhow::bail!("{}: {e}", path.display()),
     };
     let p: Pointer = serde_json::from_slice(&bytes)
-        .map_err(|e| anyhow::anyhow!("{}: not a checkpoint pointer ({e}); the run cannot resume", path.display()))?;
+        .with_context(|| format!("{}: not a checkpoint pointer; the run cannot resume", path.display()))?;
     let dir = run.join(&p.dir);
     anyhow::ensure!(
         !p.dir.contains('/') && dir.is_dir(),
@@ -81,7 +82,7 @@ pub fn load(run: &Path, vs: &mut nn::VarStore, adam: &mut Adam) -> anyhow::Resul
     let Some(dir) = pointed_dir(run)? else { return Ok(None) };
     let state_path = dir.join("state.json");
     let state: LoopState = serde_json::from_slice(&std::fs::read(&state_path)?)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", state_path.display()))?;
+        .with_context(|| format!("reading {}", state_path.display()))?;
     vs.load(dir.join("model.safetensors"))?;
     adam.load(&dir.join("adam.safetensors"), state.step)?;
     Ok(Some(state))

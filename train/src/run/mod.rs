@@ -24,6 +24,7 @@ use crate::graph::{GraphTensors, Targets};
 use crate::infer::{self, Scores};
 use crate::model::{Model, ModelConfig, num_params};
 use crate::optim::Adam;
+use anyhow::Context;
 use mille_loader::{Loader, LoaderConfig, PlanSpec};
 use mille_pipeline::{Labels, Store};
 use serde_json::json;
@@ -194,7 +195,7 @@ impl Trainer {
         };
         if write {
             // Only now: a run refused above leaves no folder behind.
-            std::fs::create_dir_all(out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+            std::fs::create_dir_all(out).with_context(|| format!("creating the run folder {}", out.display()))?;
             std::fs::write(&saved, cfg.to_toml())?;
             truncate_metrics(&out.join("metrics.jsonl"), state.epoch)?;
         }
