@@ -6,8 +6,8 @@
 //! loading did not hide.
 
 use crate::device::{self, check};
+use crate::graph::FeatureNorm;
 use crate::graph::{GraphTensors, HostBatch, upload};
-use crate::infer::FeatureNorm;
 use mille_loader::{Batch, Epoch};
 use std::ffi::{c_int, c_void};
 use std::time::{Duration, Instant};
@@ -202,7 +202,7 @@ impl Feed {
             return Some(Err(e));
         }
         let mut g = current.up.assemble();
-        crate::infer::normalise(&mut g, self.norm);
+        crate::graph::normalise(&mut g, self.norm);
         Some(Ok(Fed { batch: current.batch, g }))
     }
 }

@@ -413,3 +413,29 @@ impl GraphTensors {
         }
     }
 }
+
+/// How batches become model inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FeatureNorm {
+    /// Features as stored.
+    None,
+    /// Each row divided by its sum (bag-of-words features such as Cora's).
+    Row,
+}
+
+mille_pipeline::choices!(FeatureNorm { None => "none", Row => "row" });
+
+/// A batch as tensors, with its features normalised.
+pub fn batch_tensors(b: &Batch, device: Device, norm: FeatureNorm) -> GraphTensors {
+    let mut g = GraphTensors::new(b, device);
+    normalise(&mut g, norm);
+    g
+}
+
+/// Normalises a batch's features in place.
+pub fn normalise(g: &mut GraphTensors, norm: FeatureNorm) {
+    if norm == FeatureNorm::Row {
+        g.x = &g.x / g.x.sum_dim_intlist(1, true, Kind::Float).clamp_min(1e-12);
+    }
+}

@@ -10,8 +10,8 @@ use mille_pipeline::Store;
 use mille_train::conv::{Aggr, Conv, ConvKind};
 use mille_train::device;
 use mille_train::feed::Feed;
+use mille_train::graph::FeatureNorm;
 use mille_train::graph::GraphTensors;
-use mille_train::infer::FeatureNorm;
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor, nn};
 

@@ -821,7 +821,7 @@ fn bench_upload(store: PathBuf, parts: u32, device: &str, epochs: u64, as_json: 
     use mille_loader::{Loader, LoaderConfig, PlanSpec};
     use mille_train::device as dev;
     use mille_train::feed::Feed;
-    use mille_train::infer::FeatureNorm;
+    use mille_train::graph::FeatureNorm;
     use mille_train::tch::{Device, Kind, Tensor};
     let d = dev::resolve(device)?;
     anyhow::ensure!(

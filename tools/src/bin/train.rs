@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use mille_train::conv::ConvKind;
-use mille_train::infer::FeatureNorm;
+use mille_train::graph::FeatureNorm;
 use mille_train::model::ModelKind;
 use mille_train::run::{Batching, RunConfig, Trainer};
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 //! can be reproduced or resumed.
 
 use crate::conv::ConvKind;
-use crate::infer::FeatureNorm;
+use crate::graph::FeatureNorm;
 use crate::model::ModelKind;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! Cora's training setup, shared by the accuracy and the resumption tests.
 
 use mille_train::conv::ConvKind;
-use mille_train::infer::FeatureNorm;
+use mille_train::graph::FeatureNorm;
 use mille_train::model::ModelKind;
 use mille_train::run::RunConfig;
 use std::path::Path;
