@@ -30,7 +30,7 @@ fn block_model(root: &Path) -> Store {
         seed: 2,
         ..SynthConfig::default()
     };
-    generate(&cfg, &root.join("raw"), false).unwrap();
+    generate(&cfg, &root.join("raw"), &Default::default()).unwrap();
     prepare(&root.join("raw"), "sbm", true, root)
 }
 

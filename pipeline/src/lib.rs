@@ -8,6 +8,7 @@ pub mod error;
 pub mod memory;
 pub mod ogb;
 mod prefetch;
+pub mod progress;
 pub mod store;
 pub mod synth;
 pub mod widen;

@@ -11,9 +11,9 @@
 //! O(chunk) for writing; files are gzip'd in parallel chunks (concatenated gzip members).
 
 use crate::error::{Error, IoContext, Result};
+use crate::progress::{Reporter, Task};
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use rand_pcg::Pcg64;
@@ -121,7 +121,7 @@ impl Sampler {
 }
 
 /// Writes a synthetic dataset into the new folder `out` (OGB raw layout, split `sales_ranking`).
-pub fn generate(cfg: &SynthConfig, out: &Path, progress: bool) -> Result<SynthReport> {
+pub fn generate(cfg: &SynthConfig, out: &Path, progress: &Reporter) -> Result<SynthReport> {
     let t0 = std::time::Instant::now();
     let n = cfg.nodes as usize;
     if n < 2 || cfg.classes == 0 || cfg.classes > n {
@@ -141,11 +141,7 @@ pub fn generate(cfg: &SynthConfig, out: &Path, progress: bool) -> Result<SynthRe
     if out.exists() {
         return Err(Error::input(out, "already exists"));
     }
-    let pb = ProgressBar::with_draw_target(
-        Some(5),
-        if progress { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
-    );
-    pb.set_style(ProgressStyle::with_template("synth [{bar:20}] {pos}/{len} {msg}").expect("valid template"));
+    let pb = progress.task("synth", 5, false);
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(parent).at(parent)?;
     let tmp =
@@ -157,11 +153,11 @@ pub fn generate(cfg: &SynthConfig, out: &Path, progress: bool) -> Result<SynthRe
     }
     let homophily = res?;
     fs::rename(&tmp, out).at(out)?;
-    pb.finish_and_clear();
+    pb.finish();
     Ok(SynthReport { nodes: cfg.nodes, edges: e, label_homophily: homophily, seconds: t0.elapsed().as_secs_f64() })
 }
 
-fn write_all(cfg: &SynthConfig, dir: &Path, n: usize, e: u64, pb: &ProgressBar) -> Result<f64> {
+fn write_all(cfg: &SynthConfig, dir: &Path, n: usize, e: u64, pb: &Task) -> Result<f64> {
     let raw = dir.join("raw");
     fs::create_dir_all(&raw).at(&raw)?;
     let c = cfg.classes;

@@ -68,7 +68,7 @@ fn serve(body: Vec<u8>, connections: usize, drop_first_after: Option<usize>) -> 
 }
 
 fn quick() -> DownloadOptions {
-    DownloadOptions { retries: 3, backoff: Duration::from_millis(10), progress: false }
+    DownloadOptions { retries: 3, backoff: Duration::from_millis(10), progress: Default::default() }
 }
 
 #[test]

@@ -19,9 +19,9 @@ fn files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
 fn same_seed_same_bytes_other_seed_other_graph() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = SynthConfig { nodes: 3000, avg_degree: 10.0, features: 8, classes: 5, ..SynthConfig::default() };
-    generate(&cfg, &tmp.path().join("a"), false).unwrap();
-    generate(&cfg, &tmp.path().join("b"), false).unwrap();
-    generate(&SynthConfig { seed: 1, ..cfg.clone() }, &tmp.path().join("c"), false).unwrap();
+    generate(&cfg, &tmp.path().join("a"), &Default::default()).unwrap();
+    generate(&cfg, &tmp.path().join("b"), &Default::default()).unwrap();
+    generate(&SynthConfig { seed: 1, ..cfg.clone() }, &tmp.path().join("c"), &Default::default()).unwrap();
     assert_eq!(files(&tmp.path().join("a")), files(&tmp.path().join("b")));
     assert_ne!(files(&tmp.path().join("a"))[0], files(&tmp.path().join("c"))[0]);
 }
@@ -30,7 +30,7 @@ fn same_seed_same_bytes_other_seed_other_graph() {
 fn shape_matches_the_request_and_ogb_conventions() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = SynthConfig { nodes: 5000, avg_degree: 12.0, features: 16, classes: 7, ..SynthConfig::default() };
-    let r = generate(&cfg, &tmp.path().join("g"), false).unwrap();
+    let r = generate(&cfg, &tmp.path().join("g"), &Default::default()).unwrap();
     assert_eq!(r.edges, 30_000);
     let edges = csv_i64(&tmp.path().join("g/raw/edge.csv.gz"));
     assert_eq!(edges.len(), 30_000);
@@ -91,7 +91,7 @@ fn aggregating_neighbours_clearly_beats_own_features() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg =
         SynthConfig { nodes: 20_000, avg_degree: 20.0, features: 32, classes: 10, seed: 5, ..SynthConfig::default() };
-    generate(&cfg, &tmp.path().join("g"), false).unwrap();
+    generate(&cfg, &tmp.path().join("g"), &Default::default()).unwrap();
     let s = prepare(&tmp.path().join("g"), "store", true, tmp.path());
     let f = s.features().unwrap();
     let Some(Labels::MultiClass(y)) = s.labels() else { panic!() };

@@ -5,9 +5,9 @@
 //! Numbers are parsed straight from the bytes (integers by hand, floats with `fast-float2`).
 
 use crate::error::{Error, IoContext, Result};
+use crate::progress::Task;
 use crossbeam::channel::bounded;
 use flate2::read::MultiGzDecoder;
-use indicatif::ProgressBar;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -40,19 +40,19 @@ pub fn find_csv(dir: &Path, stem: &str) -> Option<PathBuf> {
 /// A line longer than `max_line` bytes is an error naming its line, found without holding more
 /// than `max_line` bytes of it. Returns the number of decompressed bytes read.
 pub fn read_blocks(path: &Path, max_line: usize, f: impl FnMut(&mut Rows<'_>) -> Result<()>) -> Result<u64> {
-    read_blocks_with_progress(path, max_line, &ProgressBar::hidden(), f)
+    read_blocks_with_progress(path, max_line, &Task::hidden(), f)
 }
 
 /// [`read_blocks`], advancing `pb` by the bytes of the (compressed) file read.
 pub fn read_blocks_with_progress(
     path: &Path,
     max_line: usize,
-    pb: &ProgressBar,
+    pb: &Task,
     mut f: impl FnMut(&mut Rows<'_>) -> Result<()>,
 ) -> Result<u64> {
-    let file = Counting { inner: File::open(path).at(path)?, pb: pb.clone() };
+    let file = Counting { inner: File::open(path).at(path)?, pb };
     let gz = path.extension().is_some_and(|e| e == "gz");
-    let mut source: Box<dyn Read + Send> =
+    let mut source: Box<dyn Read + Send + '_> =
         if gz { Box::new(MultiGzDecoder::new(BufReader::with_capacity(1 << 20, file))) } else { Box::new(file) };
     let (tx, rx) = bounded::<Block>(2);
     let (back_tx, back_rx) = bounded::<Vec<u8>>(4);
@@ -162,12 +162,12 @@ pub fn read_blocks_with_progress(
 }
 
 /// A reader that reports its progress.
-struct Counting<R> {
+struct Counting<'a, R> {
     inner: R,
-    pb: ProgressBar,
+    pb: &'a Task,
 }
 
-impl<R: Read> Read for Counting<R> {
+impl<R: Read> Read for Counting<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.pb.inc(n as u64);

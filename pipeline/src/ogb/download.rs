@@ -5,7 +5,7 @@
 //! always whole.
 
 use crate::error::{Error, IoContext, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use crate::progress::{Reporter, Task};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -18,13 +18,13 @@ pub struct DownloadOptions {
     pub retries: u32,
     /// Wait before the first retry; doubles each time (at most 30 s).
     pub backoff: Duration,
-    /// Draw a progress bar on stderr.
-    pub progress: bool,
+    /// Where the transfer's progress goes (nowhere by default).
+    pub progress: Reporter,
 }
 
 impl Default for DownloadOptions {
     fn default() -> Self {
-        DownloadOptions { retries: 8, backoff: Duration::from_millis(500), progress: true }
+        DownloadOptions { retries: 8, backoff: Duration::from_millis(500), progress: Reporter::silent() }
     }
 }
 
@@ -49,16 +49,7 @@ pub fn download(url: &str, dest: &Path, opts: &DownloadOptions) -> Result<PathBu
         .timeout_per_read(Some(Duration::from_secs(60)))
         .build()
         .into();
-    let pb = ProgressBar::with_draw_target(
-        None,
-        if opts.progress { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
-    );
-    pb.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    pb.set_message(format!("downloading {}", url.rsplit('/').next().unwrap_or(url)));
+    let pb = opts.progress.task(&format!("downloading {}", url.rsplit('/').next().unwrap_or(url)), 0, true);
     let mut wait = opts.backoff;
     let mut last = String::new();
     for attempt in 0..=opts.retries {
@@ -70,13 +61,13 @@ pub fn download(url: &str, dest: &Path, opts: &DownloadOptions) -> Result<PathBu
         match try_once(&agent, url, &part, &pb)? {
             Attempt::Done => {
                 fs::rename(&part, dest).at(dest)?;
-                pb.finish_and_clear();
+                pb.finish();
                 return Ok(dest.to_path_buf());
             }
             Attempt::Retry(why) => last = why,
         }
     }
-    pb.abandon();
+    pb.finish();
     Err(Error::Download {
         url: url.into(),
         msg: format!(
@@ -87,7 +78,7 @@ pub fn download(url: &str, dest: &Path, opts: &DownloadOptions) -> Result<PathBu
     })
 }
 
-fn try_once(agent: &ureq::Agent, url: &str, part: &Path, pb: &ProgressBar) -> Result<Attempt> {
+fn try_once(agent: &ureq::Agent, url: &str, part: &Path, pb: &Task) -> Result<Attempt> {
     let have = fs::metadata(part).map(|m| m.len()).unwrap_or(0);
     let mut req = agent.get(url);
     if have > 0 {
@@ -131,7 +122,7 @@ fn try_once(agent: &ureq::Agent, url: &str, part: &Path, pb: &ProgressBar) -> Re
     let mut file =
         if start == 0 { File::create(part).at(part)? } else { OpenOptions::new().append(true).open(part).at(part)? };
     if let Some(t) = total {
-        pb.set_length(t);
+        pb.set_len(t);
     }
     pb.set_position(start);
     let mut body = resp.into_body().into_reader();

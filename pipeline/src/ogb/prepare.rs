@@ -10,8 +10,8 @@ use super::csr::CsrBuilder;
 use super::csv::{DEFAULT_MAX_LINE, Rows, find_csv, quoted, read_blocks, read_blocks_with_progress};
 use super::npz::Npz;
 use crate::error::{Error, IoContext, Result};
+use crate::progress::{Reporter, Task};
 use crate::store::{LabelKind, Meta, MmapArray, PositionalArray, StoreWriter, StreamArray};
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
@@ -27,8 +27,8 @@ pub struct PrepareOptions {
     pub add_inverse_edge: bool,
     /// Replace an existing store at the target.
     pub overwrite: bool,
-    /// Draw progress bars on stderr.
-    pub progress: bool,
+    /// Where progress goes (a task per large file; nowhere by default).
+    pub progress: Reporter,
     /// Catalog facts (metric, classes), for datasets known by name.
     pub info: Option<&'static DatasetInfo>,
     /// Where the data came from, recorded in the store.
@@ -56,7 +56,7 @@ impl PrepareOptions {
             name: name.into(),
             add_inverse_edge,
             overwrite: false,
-            progress: false,
+            progress: Reporter::silent(),
             info: None,
             source: String::new(),
             scratch_memory: None,
@@ -118,11 +118,7 @@ pub fn prepare_dir(dir: &Path, target: &Path, opts: &PrepareOptions) -> Result<P
     let t0 = Instant::now();
     let root = locate(dir)?;
     let raw = root.join("raw");
-    let mp = MultiProgress::with_draw_target(if opts.progress {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    });
+    let mp = &opts.progress;
     let mut w = StoreWriter::create(target, opts.overwrite)?;
     w.set_durable(opts.durable);
     let mut meta = Meta {
@@ -142,9 +138,9 @@ pub fn prepare_dir(dir: &Path, target: &Path, opts: &PrepareOptions) -> Result<P
         arrays: BTreeMap::new(),
     };
     let input_bytes = if raw.join("data.npz").is_file() {
-        prepare_npz(&root, &mut w, &mut meta, opts, &mp)?
+        prepare_npz(&root, &mut w, &mut meta, opts, mp)?
     } else {
-        prepare_csv(&root, &mut w, &mut meta, opts, &mp)?
+        prepare_csv(&root, &mut w, &mut meta, opts, mp)?
     };
     meta.splits = read_splits(&root, &mut w, meta.num_nodes, opts.max_line_bytes)?;
     if meta.metric.is_none() {
@@ -175,15 +171,8 @@ fn source_text(root: &Path, given: &str) -> String {
     }
 }
 
-fn bar(mp: &MultiProgress, len: u64, what: &str) -> ProgressBar {
-    let pb = mp.add(ProgressBar::new(len));
-    pb.set_style(
-        ProgressStyle::with_template("{prefix:>14} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    pb.set_prefix(what.to_string());
-    pb
+fn bar(mp: &Reporter, len: u64, what: &str) -> Task {
+    mp.task(what, len, true)
 }
 
 fn file_len(p: &Path) -> u64 {
@@ -256,7 +245,7 @@ fn peek_cols(path: &Path, max_line: usize) -> Result<usize> {
     Ok(1 + buf.iter().filter(|&&b| b == b',').count())
 }
 
-fn parse_edges_csv(path: &Path, n: u64, sink: &mut CsrBuilder, pb: &ProgressBar, max_line: usize) -> Result<u64> {
+fn parse_edges_csv(path: &Path, n: u64, sink: &mut CsrBuilder, pb: &Task, max_line: usize) -> Result<u64> {
     let (mut s, mut d) = (Vec::with_capacity(1 << 18), Vec::with_capacity(1 << 18));
     let total = read_blocks_with_progress(path, max_line, pb, |rows: &mut Rows<'_>| {
         s.clear();
@@ -274,7 +263,7 @@ fn parse_edges_csv(path: &Path, n: u64, sink: &mut CsrBuilder, pb: &ProgressBar,
         }
         sink.push(&s, &d)
     })?;
-    pb.finish_and_clear();
+    pb.finish();
     Ok(total)
 }
 
@@ -315,7 +304,7 @@ fn parse_floats_csv(
     path: &Path,
     cols: usize,
     out: &mut impl FnMut(&[f32]) -> Result<()>,
-    pb: &ProgressBar,
+    pb: &Task,
     max_line: usize,
 ) -> Result<(u64, u64)> {
     let mut buf: Vec<f32> = Vec::with_capacity(1 << 20);
@@ -339,17 +328,11 @@ fn parse_floats_csv(
         }
         out(&buf)
     })?;
-    pb.finish_and_clear();
+    pb.finish();
     Ok((rows_read, bytes))
 }
 
-fn prepare_csv(
-    root: &Path,
-    w: &mut StoreWriter,
-    meta: &mut Meta,
-    opts: &PrepareOptions,
-    mp: &MultiProgress,
-) -> Result<u64> {
+fn prepare_csv(root: &Path, w: &mut StoreWriter, meta: &mut Meta, opts: &PrepareOptions, mp: &Reporter) -> Result<u64> {
     let t0 = Instant::now();
     let raw = root.join("raw");
     let nodes_path = required_csv(&raw, "num-node-list")?;
@@ -606,7 +589,7 @@ fn edge_features_csv(
     e_in: u64,
     ids: &[u32],
     opts: &PrepareOptions,
-    mp: &MultiProgress,
+    mp: &Reporter,
 ) -> Result<u64> {
     let inverse = opts.add_inverse_edge;
     let cols = peek_cols(path, opts.max_line_bytes)?;
@@ -650,13 +633,7 @@ fn edge_features_csv(
 
 /// Binary layout: `raw/data.npz` (edge_index, node_feat, num_nodes_list, num_edges_list, extra
 /// node arrays) and `raw/node-label.npz`.
-fn prepare_npz(
-    root: &Path,
-    w: &mut StoreWriter,
-    meta: &mut Meta,
-    opts: &PrepareOptions,
-    mp: &MultiProgress,
-) -> Result<u64> {
+fn prepare_npz(root: &Path, w: &mut StoreWriter, meta: &mut Meta, opts: &PrepareOptions, mp: &Reporter) -> Result<u64> {
     let raw = root.join("raw");
     let data = raw.join("data.npz");
     let mut z = Npz::open(&data)?;
@@ -742,7 +719,7 @@ fn prepare_npz(
                 edge_bar.set_position(pos * 8);
                 Ok(())
             })?;
-            edge_bar.finish_and_clear();
+            edge_bar.finish();
             let _ = fs::remove_file(&src_path);
             if sink.count() != e_in {
                 return Err(Error::input(&name, format!("has {} edges, num_edges_list says {e_in}", sink.count())));

@@ -240,7 +240,7 @@ fn bench_prepare(
     let run = |durable: bool| -> anyhow::Result<(ogb::PrepareReport, u64)> {
         let opts = PrepareOptions {
             overwrite: true,
-            progress: mille_tools::interactive(),
+            progress: mille_tools::progress::Bars::reporter(mille_tools::interactive()),
             source: from.display().to_string(),
             durable,
             ..PrepareOptions::new("bench", inverse)

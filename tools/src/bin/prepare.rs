@@ -81,7 +81,7 @@ fn main() {
             (None, Some(i)) => i.name.to_string(),
             (None, None) => bail!("--from needs --name NAME for the store"),
         };
-        let progress = mille_tools::interactive();
+        let progress = mille_tools::progress::Bars::reporter(mille_tools::interactive());
         let source_path = match &a.from {
             Some(p) => p.clone(),
             None => {
@@ -90,7 +90,7 @@ fn main() {
                 let cache = a.cache.clone().unwrap_or_else(|| mille_tools::cache_dir().join("downloads"));
                 let dest = cache.join(format!("{}.zip", info.download_name));
                 eprintln!("downloading {url} -> {}", dest.display());
-                ogb::download(&url, &dest, &DownloadOptions { progress, ..Default::default() })?
+                ogb::download(&url, &dest, &DownloadOptions { progress: progress.clone(), ..Default::default() })?
             }
         };
         let opts = PrepareOptions {

@@ -67,7 +67,7 @@ fn main() {
             seed: a.seed,
             ..SynthConfig::default()
         };
-        let r = generate(&cfg, &a.out, mille_tools::interactive())?;
+        let r = generate(&cfg, &a.out, &mille_tools::progress::Bars::reporter(mille_tools::interactive()))?;
         if a.json {
             println!("{}", serde_json::to_string(&r)?);
         } else {
