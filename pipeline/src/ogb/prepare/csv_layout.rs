@@ -1,0 +1,325 @@
+//! The CSV layout (`raw/*.csv.gz`): counts, then edges and node features parsed at once, each
+//! with its own inflating thread, while labels and extra node files are read beside them; edge
+//! features last, in CSR order.
+
+use super::labels::LabelSink;
+use super::{CsrArrays, PrepareOptions, bar, check_counts, file_len};
+use crate::error::{Error, IoContext, Result};
+use crate::ogb::csr::CsrBuilder;
+use crate::ogb::csv::{Rows, find_csv, quoted, read_blocks, read_blocks_with_progress};
+use crate::progress::{Reporter, Task};
+use crate::store::{Meta, StoreWriter};
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub(super) fn required_csv(raw: &Path, stem: &str) -> Result<PathBuf> {
+    find_csv(raw, stem)
+        .ok_or_else(|| Error::input(raw.join(format!("{stem}.csv.gz")), "missing (required by OGB's layout)"))
+}
+
+/// Reads a one-row, one-column count file (`num-node-list`, `num-edge-list`).
+pub(super) fn read_count(path: &Path, max_line: usize) -> Result<u64> {
+    let mut vals = Vec::new();
+    read_blocks(path, max_line, |rows| {
+        while let Some(mut r) = rows.next_row() {
+            let v = r.uint()?;
+            r.end(1)?;
+            vals.push((v, r.line()));
+        }
+        Ok(())
+    })?;
+    match vals.as_slice() {
+        [(v, _)] => Ok(*v),
+        [] => Err(Error::input(path, "is empty: expected one count")),
+        [_, (_, line), ..] => Err(Error::parse(
+            path,
+            *line,
+            "expected a single graph (one row); mille reads node-property datasets of one graph",
+        )),
+    }
+}
+
+/// Columns on the first line of a CSV file (at most `max_line` bytes of it are read).
+pub(super) fn peek_cols(path: &Path, max_line: usize) -> Result<usize> {
+    let f = File::open(path).at(path)?;
+    let r: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(f)))
+    } else {
+        Box::new(f)
+    };
+    let mut buf = Vec::new();
+    BufReader::new(r.take(max_line as u64 + 1))
+        .read_until(b'\n', &mut buf)
+        .map_err(|e| Error::parse(path, 1, format!("gzip data is truncated or corrupt: {e}")))?;
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+    } else if buf.len() > max_line {
+        return Err(Error::parse(path, 1, format!("line is longer than {max_line} bytes")));
+    }
+    if buf.is_empty() {
+        return Err(Error::input(path, "is empty"));
+    }
+    Ok(1 + buf.iter().filter(|&&b| b == b',').count())
+}
+
+pub(super) fn parse_edges_csv(path: &Path, n: u64, sink: &mut CsrBuilder, pb: &Task, max_line: usize) -> Result<u64> {
+    let (mut s, mut d) = (Vec::with_capacity(1 << 18), Vec::with_capacity(1 << 18));
+    let total = read_blocks_with_progress(path, max_line, pb, |rows: &mut Rows<'_>| {
+        s.clear();
+        d.clear();
+        while let Some(mut r) = rows.next_row() {
+            let (u, v) = r.uint_pair()?;
+            if u >= n || v >= n {
+                let bad = if u >= n { u } else { v };
+                return Err(
+                    r.error(format!("node id {bad} out of range: num-node-list says {n} nodes (ids 0..{})", n - 1))
+                );
+            }
+            s.push(u as u32);
+            d.push(v as u32);
+        }
+        sink.push(&s, &d)
+    })?;
+    pb.finish();
+    Ok(total)
+}
+
+/// Parses `rows x cols` finite floats from a CSV into `out`; returns (rows, bytes).
+pub(super) fn parse_floats_csv(
+    path: &Path,
+    cols: usize,
+    out: &mut impl FnMut(&[f32]) -> Result<()>,
+    pb: &Task,
+    max_line: usize,
+) -> Result<(u64, u64)> {
+    let mut buf: Vec<f32> = Vec::with_capacity(1 << 20);
+    let mut rows_read = 0u64;
+    let bytes = read_blocks_with_progress(path, max_line, pb, |rows| {
+        buf.clear();
+        while let Some(mut r) = rows.next_row() {
+            if r.short_decimals(cols, &mut buf) {
+                rows_read += 1;
+                continue;
+            }
+            for _ in 0..cols {
+                let x = r.float()?;
+                if !x.is_finite() {
+                    return Err(r.error(format!("expected a finite number, found {x} in a feature row")));
+                }
+                buf.push(x);
+            }
+            r.end(cols)?;
+            rows_read += 1;
+        }
+        out(&buf)
+    })?;
+    pb.finish();
+    Ok((rows_read, bytes))
+}
+
+pub(super) fn prepare_csv(
+    root: &Path,
+    w: &mut StoreWriter,
+    meta: &mut Meta,
+    opts: &PrepareOptions,
+    mp: &Reporter,
+) -> Result<u64> {
+    let t0 = Instant::now();
+    let raw = root.join("raw");
+    let nodes_path = required_csv(&raw, "num-node-list")?;
+    let edges_count_path = required_csv(&raw, "num-edge-list")?;
+    let edge_path = required_csv(&raw, "edge")?;
+    let n = read_count(&nodes_path, opts.max_line_bytes)?;
+    let e_in = read_count(&edges_count_path, opts.max_line_bytes)?;
+    check_counts(n, e_in, &nodes_path, &edges_count_path)?;
+    if n >= u32::MAX as u64 {
+        return Err(Error::input(
+            &nodes_path,
+            format!("{n} nodes: mille stores node ids as u32 (at most {})", u32::MAX - 1),
+        ));
+    }
+    meta.num_nodes = n;
+    meta.num_input_edges = e_in;
+
+    let feat_path = find_csv(&raw, "node-feat");
+    let mut feat_out = match &feat_path {
+        Some(p) => {
+            let cols = peek_cols(p, opts.max_line_bytes)?;
+            Some((p.clone(), cols, w.stream_array::<f32>("node_feat", Some(cols as u64))?))
+        }
+        None => None,
+    };
+    let mut csr = CsrArrays::reserve(w, n, e_in, opts.add_inverse_edge)?;
+    meta.num_edges = csr.entries;
+    let edge_bar = bar(mp, file_len(&edge_path), "edges");
+    let feat_bar = feat_path.as_ref().map(|p| bar(mp, file_len(p), "node features"));
+
+    let (edge_res, feat_res, rest) = std::thread::scope(|s| {
+        // The edge thread also builds the CSR, while node features are still being parsed.
+        let edges = s.spawn(|| -> Result<u64> {
+            let mut sink = CsrBuilder::new(&csr.tmp, n, opts.add_inverse_edge, opts.scratch_budget());
+            let bytes = parse_edges_csv(&edge_path, n, &mut sink, &edge_bar, opts.max_line_bytes)?;
+            if sink.count() != e_in {
+                return Err(Error::input(
+                    &edge_path,
+                    format!("has {} rows, but num-edge-list says {e_in} edges", sink.count()),
+                ));
+            }
+            tracing::info!("edges parsed at {:.2} s", t0.elapsed().as_secs_f64());
+            csr.build(sink)?;
+            tracing::info!("edges parsed and CSR built at {:.2} s", t0.elapsed().as_secs_f64());
+            Ok(bytes)
+        });
+        let feats = s.spawn(|| -> Result<u64> {
+            let Some((path, cols, out)) = feat_out.as_mut() else {
+                return Ok(0);
+            };
+            let pb = feat_bar.clone().unwrap();
+            let (rows, bytes) = parse_floats_csv(path, *cols, &mut |x| out.push(x), &pb, opts.max_line_bytes)?;
+            if rows != n {
+                return Err(Error::input(path, format!("has {rows} rows, but num-node-list says {n} nodes")));
+            }
+            tracing::info!("node features parsed at {:.2} s", t0.elapsed().as_secs_f64());
+            Ok(bytes)
+        });
+        // Labels and extra node files are small: read them here while the big files parse.
+        let rest = read_labels_and_extras(root, w, meta, n, opts);
+        (
+            edges.join().unwrap_or_else(|_| Err(Error::Invalid("edge parser panicked".into()))),
+            feats.join().unwrap_or_else(|_| Err(Error::Invalid("feature parser panicked".into()))),
+            rest,
+        )
+    });
+    let edge_bytes = edge_res?;
+    let feat_bytes = feat_res?;
+    let rest_bytes = rest?;
+    if let Some((_, _, out)) = feat_out {
+        out.finish()?;
+    }
+    let mut total = edge_bytes + feat_bytes + rest_bytes;
+    if let Some(p) = find_csv(&raw, "edge-feat") {
+        let file = File::open(csr.ids.path()).at(csr.ids.path())?;
+        // SAFETY: our own finished scratch of this store, read-only from here on.
+        let map = if csr.entries == 0 { None } else { Some(unsafe { memmap2::Mmap::map(&file) }.at(csr.ids.path())?) };
+        let ids: &[u32] = map.as_deref().map(bytemuck::cast_slice).unwrap_or(&[]);
+        total += edge_features_csv(&p, w, e_in, ids, opts, mp)?;
+    }
+    Ok(total)
+}
+
+/// Labels (`node-label`) and extra node files (`node_<x>`), CSV layout.
+pub(super) fn read_labels_and_extras(
+    root: &Path,
+    w: &mut StoreWriter,
+    meta: &mut Meta,
+    n: u64,
+    opts: &PrepareOptions,
+) -> Result<u64> {
+    let raw = root.join("raw");
+    let mut bytes = 0;
+    if let Some(p) = find_csv(&raw, "node-label") {
+        let cols = peek_cols(&p, opts.max_line_bytes)?;
+        let mut labels = LabelSink::new(w, cols, opts.classes())?;
+        let mut rows_read = 0u64;
+        bytes += read_blocks(&p, opts.max_line_bytes, |rows| {
+            while let Some(mut r) = rows.next_row() {
+                for _ in 0..cols {
+                    let text = r.peek_field();
+                    let v = r.label()?;
+                    labels.push(v, &quoted(text)).map_err(|m| r.error(m))?;
+                }
+                r.end(cols)?;
+                rows_read += 1;
+            }
+            labels.flush()
+        })?;
+        if rows_read != n {
+            return Err(Error::input(&p, format!("has {rows_read} rows, but num-node-list says {n} nodes")));
+        }
+        labels.finish(meta)?;
+    }
+    let mut extras: Vec<(String, PathBuf)> = fs::read_dir(&raw)
+        .at(&raw)?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stem = name.strip_suffix(".csv.gz").or_else(|| name.strip_suffix(".csv"))?;
+            let x = stem.strip_prefix("node_")?;
+            Some((x.to_string(), e.path()))
+        })
+        .collect();
+    extras.sort();
+    for (x, p) in extras {
+        let cols = peek_cols(&p, opts.max_line_bytes)?;
+        let mut out = w.stream_array::<i64>(&format!("node/{x}"), Some(cols as u64))?;
+        let mut rows_read = 0u64;
+        let mut buf = Vec::new();
+        bytes += read_blocks(&p, opts.max_line_bytes, |rows| {
+            buf.clear();
+            while let Some(mut r) = rows.next_row() {
+                for _ in 0..cols {
+                    buf.push(r.int()?);
+                }
+                r.end(cols)?;
+                rows_read += 1;
+            }
+            out.push(&buf)
+        })?;
+        out.finish()?;
+        if rows_read != n {
+            return Err(Error::input(&p, format!("has {rows_read} rows, but num-node-list says {n} nodes")));
+        }
+    }
+    Ok(bytes)
+}
+
+/// Edge features: parsed into a scratch file in input order, then written in CSR order.
+pub(super) fn edge_features_csv(
+    path: &Path,
+    w: &mut StoreWriter,
+    e_in: u64,
+    ids: &[u32],
+    opts: &PrepareOptions,
+    mp: &Reporter,
+) -> Result<u64> {
+    let inverse = opts.add_inverse_edge;
+    let cols = peek_cols(path, opts.max_line_bytes)?;
+    let scratch = w.tmp_dir().join("scratch.edge_feat");
+    let mut out = BufWriter::with_capacity(1 << 20, File::create(&scratch).at(&scratch)?);
+    let pb = bar(mp, file_len(path), "edge features");
+    let (rows, bytes) = parse_floats_csv(
+        path,
+        cols,
+        &mut |x| out.write_all(bytemuck::cast_slice(x)).at(&scratch),
+        &pb,
+        opts.max_line_bytes,
+    )?;
+    out.flush().at(&scratch)?;
+    drop(out);
+    if rows != e_in {
+        return Err(Error::input(path, format!("has {rows} rows, but num-edge-list says {e_in} edges")));
+    }
+    let file = File::open(&scratch).at(&scratch)?;
+    // SAFETY: a scratch file of this process, in its private temporary folder.
+    let map = if rows == 0 || cols == 0 { None } else { Some(unsafe { memmap2::Mmap::map(&file) }.at(&scratch)?) };
+    let raw: &[f32] = map.as_deref().map(bytemuck::cast_slice).unwrap_or(&[]);
+    let mut feat = w.stream_array::<f32>("edge_feat", Some(cols as u64))?;
+    let shift = inverse as u32;
+    let mut buf = Vec::with_capacity(cols << 14);
+    let mut gather = |eid: u64| -> Result<()> {
+        let r = (eid >> shift) as usize;
+        buf.extend_from_slice(&raw[r * cols..(r + 1) * cols]);
+        if buf.len() >= cols << 14 {
+            feat.push(&buf)?;
+            buf.clear();
+        }
+        Ok(())
+    };
+    ids.iter().try_for_each(|&i| gather(i as u64))?;
+    feat.push(&buf)?;
+    feat.finish()?;
+    let _ = fs::remove_file(&scratch);
+    Ok(bytes)
+}
