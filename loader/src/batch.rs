@@ -115,8 +115,37 @@ impl Drop for Batch {
     }
 }
 
-/// Node features read from the zstd store form: the store, rows per frame, the last frame.
-type Compressed = (Arc<CompressedStore>, u64, Option<(usize, Vec<f32>)>);
+/// Where a builder reads node features from.
+enum FeatureSource {
+    /// The store's memory map.
+    Map,
+    /// The zstd form of the store, frames decoded in the builder's thread; the last decoded
+    /// frame is kept (consecutive rows, as on a relabelled store read part by part, decode each
+    /// frame once).
+    Zstd {
+        /// The compressed store.
+        store: Arc<CompressedStore>,
+        /// Rows of `node_feat` per frame.
+        rows_per_frame: u64,
+        /// The last frame decoded: its index and its rows.
+        last: Option<(usize, Vec<f32>)>,
+    },
+}
+
+/// A node's role in the loader's split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum Role {
+    /// In none of the split's sets.
+    #[default]
+    None = 0,
+    /// A training node.
+    Train = 1,
+    /// A validation node.
+    Valid = 2,
+    /// A test node.
+    Test = 3,
+}
 /// How many nodes ahead rows and features are prefetched: a batch's nodes are scattered over
 /// the store, so each row starts with a cache miss that the hardware prefetcher can't predict.
 const AHEAD: usize = 12;
@@ -176,8 +205,8 @@ impl<'a> RowWriter<'a> {
 /// degrees + B·D), never a pass over all edges.
 pub struct Builder {
     store: Arc<Store>,
-    /// Role of every node in the split: 0 none, 1 train, 2 valid, 3 test.
-    roles: Arc<Vec<u8>>,
+    /// Role of every node in the split.
+    roles: Arc<Vec<Role>>,
     self_loops: bool,
     edge_features: bool,
     /// Membership bitset of the batch being built.
@@ -187,15 +216,15 @@ pub struct Builder {
     /// below it: no lookup in a node-sized table, whose random reads missed the cache on every
     /// in-batch edge, and both arrays are 1/32 of such a table, so they stay in cache.
     rank: Vec<u32>,
-    /// The zstd form to take node features from, with the last frame decoded.
-    compressed: Option<Compressed>,
+    /// Where node features come from (a resident copy, when there is one, wins over the map).
+    features: FeatureSource,
     /// In-memory copies of the features and neighbour lists to read instead of the map.
     resident: Option<Arc<Resident>>,
 }
 
 impl Builder {
     /// A builder over `store`; `roles` as made by [`Builder::roles`].
-    pub fn new(store: Arc<Store>, roles: Arc<Vec<u8>>, self_loops: bool, edge_features: bool) -> Builder {
+    pub fn new(store: Arc<Store>, roles: Arc<Vec<Role>>, self_loops: bool, edge_features: bool) -> Builder {
         let n = store.num_nodes();
         Builder {
             store,
@@ -204,7 +233,7 @@ impl Builder {
             edge_features,
             member: vec![0; n.div_ceil(64)],
             rank: vec![0; n.div_ceil(64)],
-            compressed: None,
+            features: FeatureSource::Map,
             resident: None,
         }
     }
@@ -220,16 +249,16 @@ impl Builder {
     /// relabelled store read part by part, decode each frame once).
     pub fn with_compressed_features(mut self, c: Arc<CompressedStore>) -> Result<Builder> {
         let rows_per_frame = c.rows_per_frame("node_feat")?;
-        self.compressed = Some((c, rows_per_frame, None));
+        self.features = FeatureSource::Zstd { store: c, rows_per_frame, last: None };
         Ok(self)
     }
 
     /// Per-node roles from split `split` (or none).
-    pub fn roles(store: &Store, split: Option<&str>) -> Result<Vec<u8>> {
-        let mut roles = vec![0u8; store.num_nodes()];
+    pub fn roles(store: &Store, split: Option<&str>) -> Result<Vec<Role>> {
+        let mut roles = vec![Role::None; store.num_nodes()];
         if let Some(name) = split {
             let s = store.split(name)?;
-            for (ids, r) in [(s.train, 1u8), (s.valid, 2), (s.test, 3)] {
+            for (ids, r) in [(s.train, Role::Train), (s.valid, Role::Valid), (s.test, Role::Test)] {
                 for &v in ids {
                     roles[v as usize] = r;
                 }
@@ -242,7 +271,6 @@ impl Builder {
     pub fn build(&mut self, nodes: &[u32], index: usize, view: u32, into: Option<Batch>) -> Result<Batch> {
         // A file truncated since the store was opened would fault inside the mapping: check first.
         self.store.check_unchanged()?;
-        let s = &*self.store;
         if let Some(w) = nodes.windows(2).find(|w| w[0] >= w[1]) {
             return Err(Error::Invalid(format!(
                 "batch {index}: node ids must be strictly ascending ({} then {})",
@@ -254,6 +282,18 @@ impl Builder {
         b.view = view;
         b.nodes.clear();
         b.nodes.extend_from_slice(nodes);
+        self.local_csr(nodes, &mut b);
+        self.node_features(nodes, &mut b)?;
+        self.edge_features(&mut b);
+        self.labels(nodes, &mut b);
+        self.masks(nodes, &mut b);
+        Ok(b)
+    }
+
+    /// The induced subgraph's CSR in local ids (with self loops if asked), and each entry's
+    /// global CSR position.
+    fn local_csr(&mut self, nodes: &[u32], b: &mut Batch) {
+        let s = &*self.store;
         let mut word = usize::MAX;
         for (i, &v) in nodes.iter().enumerate() {
             let w = v as usize >> 6;
@@ -309,10 +349,14 @@ impl Builder {
         for &v in nodes {
             self.member[v as usize >> 6] = 0;
         }
-        // Node features: one row copy per node (sequential runs on a relabelled store).
+    }
+
+    /// Node features: one row copy per node (sequential runs on a relabelled store).
+    fn node_features(&mut self, nodes: &[u32], b: &mut Batch) -> Result<()> {
+        let s = &*self.store;
         b.features.clear();
         b.feature_dim = 0;
-        if let Some((c, per, cache)) = &mut self.compressed {
+        if let FeatureSource::Zstd { store: c, rows_per_frame: per, last: cache } = &mut self.features {
             let cols = c.meta().arrays["node_feat"].cols();
             b.feature_dim = cols;
             b.features.reserve(nodes.len() * cols);
@@ -345,6 +389,12 @@ impl Builder {
             }
             out.finish();
         }
+        Ok(())
+    }
+
+    /// Edge features of every entry (zeros for an added self loop), when asked for.
+    fn edge_features(&self, b: &mut Batch) {
+        let s = &*self.store;
         b.edge_features.clear();
         b.edge_feature_dim = 0;
         if self.edge_features
@@ -359,6 +409,11 @@ impl Builder {
                 }
             }
         }
+    }
+
+    /// The nodes' labels, reusing the batch's buffer.
+    fn labels(&self, nodes: &[u32], b: &mut Batch) {
+        let s = &*self.store;
         b.labels = match s.labels() {
             None => BatchLabels::None,
             Some(Labels::MultiClass(y)) => {
@@ -378,10 +433,15 @@ impl Builder {
                 BatchLabels::MultiLabel { tasks: m.cols, values }
             }
         };
-        for (mask, role) in [(&mut b.train_mask, 1u8), (&mut b.valid_mask, 2), (&mut b.test_mask, 3)] {
+    }
+
+    /// Which nodes are train, valid and test nodes of the split.
+    fn masks(&self, nodes: &[u32], b: &mut Batch) {
+        for (mask, role) in
+            [(&mut b.train_mask, Role::Train), (&mut b.valid_mask, Role::Valid), (&mut b.test_mask, Role::Test)]
+        {
             mask.clear();
             mask.extend(nodes.iter().map(|&v| self.roles[v as usize] == role));
         }
-        Ok(b)
     }
 }

@@ -21,7 +21,7 @@ mod loader;
 mod plan;
 mod resident;
 
-pub use batch::{Batch, BatchLabels, Builder};
+pub use batch::{Batch, BatchLabels, Builder, Role};
 pub use error::{Error, Result};
 pub use loader::{Epoch, Loader, LoaderConfig};
 pub use plan::{Plan, PlanSpec};

@@ -61,7 +61,7 @@ impl Default for LoaderConfig {
 pub struct Loader {
     store: Arc<Store>,
     config: LoaderConfig,
-    roles: Arc<Vec<u8>>,
+    roles: Arc<Vec<crate::batch::Role>>,
     compressed: Option<Arc<CompressedStore>>,
     /// Consumed batches handed back for their buffers, kept from epoch to epoch.
     pool: (Sender<Batch>, Receiver<Batch>),

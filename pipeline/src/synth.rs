@@ -14,6 +14,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::progress::{Reporter, Task};
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use rand_pcg::Pcg64;
@@ -178,10 +179,10 @@ fn write_all(cfg: &SynthConfig, dir: &Path, n: usize, e: u64, pb: &Task) -> Resu
         sizes[big] -= 1;
     }
     let mut class_order: Vec<u32> = (0..c as u32).collect();
-    shuffle(&mut class_order, &mut r);
+    class_order.shuffle(&mut r);
     let mut labels: Vec<u32> =
         sizes.iter().enumerate().flat_map(|(i, &s)| std::iter::repeat_n(class_order[i], s)).collect();
-    shuffle(&mut labels, &mut r);
+    labels.shuffle(&mut r);
     let block: Vec<u32> = labels
         .iter()
         .map(|&y| {
@@ -265,7 +266,7 @@ fn write_all(cfg: &SynthConfig, dir: &Path, n: usize, e: u64, pb: &Task) -> Resu
     }
     // Random row order and orientation, as in OGB's files.
     let mut r = rng(cfg.seed, STREAM_ORDER, 0);
-    shuffle(&mut keys, &mut r);
+    keys.shuffle(&mut r);
     let same = keys.par_iter().filter(|&&k| labels[(k >> 32) as usize] == labels[(k & 0xFFFF_FFFF) as usize]).count();
     let homophily = same as f64 / keys.len().max(1) as f64;
     write_gz_chunks(&raw.join("edge.csv.gz"), keys.len(), 1 << 20, |lo, hi, out| {
@@ -313,7 +314,7 @@ fn write_all(cfg: &SynthConfig, dir: &Path, n: usize, e: u64, pb: &Task) -> Resu
     write_text_gz(&raw.join("num-edge-list.csv.gz"), &format!("{e}\n"))?;
     let mut r = rng(cfg.seed, STREAM_SPLIT, 0);
     let mut perm: Vec<u32> = (0..n as u32).collect();
-    shuffle(&mut perm, &mut r);
+    perm.shuffle(&mut r);
     let a = (n as f64 * 0.08).round() as usize;
     let b = a + (n as f64 * 0.02).round() as usize;
     let split = dir.join("split").join("sales_ranking");
@@ -331,30 +332,8 @@ fn write_all(cfg: &SynthConfig, dir: &Path, n: usize, e: u64, pb: &Task) -> Resu
     Ok(homophily)
 }
 
-fn shuffle<T>(v: &mut [T], r: &mut impl Rng) {
-    for i in (1..v.len()).rev() {
-        let j = r.random_range(0..=i);
-        v.swap(i, j);
-    }
-}
-
 fn push_uint(out: &mut Vec<u8>, v: u64) {
-    let mut b = itoa_buf(v);
-    out.append(&mut b);
-}
-
-fn itoa_buf(mut v: u64) -> Vec<u8> {
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    tmp[i..].to_vec()
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 /// `x` with exactly four decimals (e.g. `-3.3248`), by integer arithmetic.
@@ -364,7 +343,7 @@ fn push_fixed4(out: &mut Vec<u8>, x: f64) {
         out.push(b'-');
     }
     let q = q.unsigned_abs();
-    out.extend_from_slice(&itoa_buf(q / 10_000));
+    push_uint(out, q / 10_000);
     out.push(b'.');
     let f = q % 10_000;
     out.extend_from_slice(&[

@@ -4,6 +4,8 @@
 
 use crate::error::{Error, Result};
 use crate::store::{Labels, Meta, Store, StoreWriter};
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
 use rayon::prelude::*;
 use std::path::Path;
 
@@ -25,7 +27,7 @@ pub fn widen_features(store: &Store, out: &Path, dim: usize, noise: f32, seed: u
         s.push(store.bytes(name).expect("mapped"))?;
         s.finish()?;
     }
-    let mut rng = xorshift(seed ^ 0xC0FFEE);
+    let mut rng = Pcg64Mcg::seed_from_u64(seed ^ 0xC0FFEE);
     let centroids: Vec<f32> = (0..classes * dim).map(|_| uniform(&mut rng)).collect();
     let mut feat = w.stream_array::<f32>("node_feat", Some(dim as u64))?;
     let rows_per_chunk = ((8 << 20) / (dim * 4)).max(1);
@@ -35,7 +37,7 @@ pub fn widen_features(store: &Store, out: &Path, dim: usize, noise: f32, seed: u
             .par_iter()
             .map(|&c| {
                 let (lo, hi) = (c * rows_per_chunk, ((c + 1) * rows_per_chunk).min(n));
-                let mut r = xorshift(seed.wrapping_add(c as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+                let mut r = Pcg64Mcg::seed_from_u64(seed.wrapping_add(c as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
                 let mut out = Vec::with_capacity((hi - lo) * dim);
                 for y in &labels[lo..hi] {
                     let base = &centroids[(*y).max(0) as usize * dim..][..dim];
@@ -60,16 +62,8 @@ pub fn widen_features(store: &Store, out: &Path, dim: usize, noise: f32, seed: u
     Store::open(w.finish(meta)?)
 }
 
-fn xorshift(seed: u64) -> u64 {
-    seed | 1
-}
-
-/// Uniform on [-√3, √3) (unit variance), xorshift64*.
+/// Uniform on [-√3, √3) (unit variance).
 #[inline]
-fn uniform(s: &mut u64) -> f32 {
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    let x = (s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f32 / (1u64 << 24) as f32;
-    (x - 0.5) * 3.464_101_6
+fn uniform(r: &mut Pcg64Mcg) -> f32 {
+    (r.random::<f32>() - 0.5) * 3.464_101_6
 }
