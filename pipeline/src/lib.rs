@@ -5,6 +5,7 @@ pub mod choices;
 pub mod datasets;
 pub mod durable;
 pub mod error;
+mod mapped;
 pub mod memory;
 pub mod ogb;
 mod prefetch;

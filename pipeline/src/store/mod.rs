@@ -161,7 +161,7 @@ impl Store {
             }
             // SAFETY: store files are never modified in place; writers build a new folder and
             // rename it. A file truncated behind our back is detected by size at open.
-            let map = if size == 0 { None } else { Some(unsafe { Mmap::map(&file) }.at(&file_path)?) };
+            let map = unsafe { crate::mapped::map_unless_empty(&file, &file_path) }?;
             maps.insert(name.clone(), map);
         }
         let store = Store { path, meta, maps };

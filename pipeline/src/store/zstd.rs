@@ -121,7 +121,7 @@ impl CompressedStore {
                 return Err(Error::store(&p, format!("{len} bytes, index says {:?}", fr.offsets.last())));
             }
             // SAFETY: read-only map of a file in a folder that is only ever replaced whole.
-            let map = if len == 0 { None } else { Some(unsafe { memmap2::Mmap::map(&f) }.at(&p)?) };
+            let map = unsafe { crate::mapped::map_unless_empty(&f, &p) }?;
             maps.insert(name.clone(), map);
         }
         Ok(CompressedStore { path, index, maps })

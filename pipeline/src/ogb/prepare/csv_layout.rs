@@ -202,7 +202,7 @@ pub(super) fn prepare_csv(
     if let Some(p) = find_csv(&raw, "edge-feat") {
         let file = File::open(csr.ids.path()).at(csr.ids.path())?;
         // SAFETY: our own finished scratch of this store, read-only from here on.
-        let map = if csr.entries == 0 { None } else { Some(unsafe { memmap2::Mmap::map(&file) }.at(csr.ids.path())?) };
+        let map = unsafe { crate::mapped::map_unless_empty(&file, csr.ids.path()) }?;
         let ids: &[u32] = map.as_deref().map(bytemuck::cast_slice).unwrap_or(&[]);
         total += edge_features_csv(&p, w, e_in, ids, opts, mp)?;
     }
@@ -303,7 +303,7 @@ pub(super) fn edge_features_csv(
     }
     let file = File::open(&scratch).at(&scratch)?;
     // SAFETY: a scratch file of this process, in its private temporary folder.
-    let map = if rows == 0 || cols == 0 { None } else { Some(unsafe { memmap2::Mmap::map(&file) }.at(&scratch)?) };
+    let map = unsafe { crate::mapped::map_unless_empty(&file, &scratch) }?;
     let raw: &[f32] = map.as_deref().map(bytemuck::cast_slice).unwrap_or(&[]);
     let mut feat = w.stream_array::<f32>("edge_feat", Some(cols as u64))?;
     let shift = inverse as u32;
