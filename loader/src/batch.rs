@@ -119,6 +119,8 @@ impl Drop for Batch {
 enum FeatureSource {
     /// The store's memory map.
     Map,
+    /// The loader's in-memory huge-page copy of them ([`crate::Residency`]).
+    Resident(Arc<Resident>),
     /// The zstd form of the store, frames decoded in the builder's thread; the last decoded
     /// frame is kept (consecutive rows, as on a relabelled store read part by part, decode each
     /// frame once).
@@ -216,9 +218,9 @@ pub struct Builder {
     /// below it: no lookup in a node-sized table, whose random reads missed the cache on every
     /// in-batch edge, and both arrays are 1/32 of such a table, so they stay in cache.
     rank: Vec<u32>,
-    /// Where node features come from (a resident copy, when there is one, wins over the map).
+    /// Where node features come from.
     features: FeatureSource,
-    /// In-memory copies of the features and neighbour lists to read instead of the map.
+    /// The in-memory copy to read neighbour lists from instead of the map, if any.
     resident: Option<Arc<Resident>>,
 }
 
@@ -240,6 +242,12 @@ impl Builder {
 
     /// Reads node features and neighbour lists from `copy` instead of the store's map.
     pub(crate) fn with_resident(mut self, copy: Option<Arc<Resident>>) -> Builder {
+        if let Some(r) = &copy
+            && r.features().is_some()
+            && matches!(self.features, FeatureSource::Map)
+        {
+            self.features = FeatureSource::Resident(r.clone());
+        }
         self.resident = copy;
         self
     }
@@ -370,9 +378,9 @@ impl Builder {
                 b.features.extend_from_slice(&data[row * cols..(row + 1) * cols]);
             }
         } else if let Some(f) = s.features() {
-            let f = match self.resident.as_ref().and_then(|r| r.features()) {
-                Some(data) => mille_pipeline::Matrix { data, ..f },
-                None => f,
+            let f = match &self.features {
+                FeatureSource::Resident(r) => mille_pipeline::Matrix { data: r.features().expect("checked"), ..f },
+                _ => f,
             };
             b.feature_dim = f.cols;
             b.features.reserve(nodes.len() * f.cols);
