@@ -119,6 +119,8 @@ pub(super) fn parse_floats_csv(
     Ok((rows_read, bytes))
 }
 
+/// CSV layout: the counts, then edges (building the CSR) and node features on two threads while
+/// labels and extra node files are read here; edge features last, in CSR order.
 pub(super) fn prepare_csv(
     root: &Path,
     w: &mut StoreWriter,
