@@ -252,20 +252,20 @@ fn bench_prepare(
     };
     let rss0 = mille_tools::rss_bytes();
     let (mut synced, mut unsynced) = (Vec::new(), Vec::new());
-    let (r, out_bytes) = if compare_fsync {
-        for _ in 0..2 {
+    // With --compare-fsync: unsynced and synced alternately, twice each; the last synced run
+    // is the one reported.
+    let rounds = if compare_fsync { 2 } else { 1 };
+    let mut last = None;
+    for _ in 0..rounds {
+        if compare_fsync {
             unsynced.push(run(false)?.0.seconds);
-            let (r, b) = run(true)?;
-            synced.push(r.seconds);
-            if synced.len() == 2 {
-                return print_prepare(&from, &r, b, rss0, &synced, &unsynced, as_json);
-            }
         }
-        unreachable!("two rounds")
-    } else {
-        run(true)?
-    };
-    print_prepare(&from, &r, out_bytes, rss0, &[r.seconds], &[], as_json)
+        let (r, bytes) = run(true)?;
+        synced.push(r.seconds);
+        last = Some((r, bytes));
+    }
+    let (r, out_bytes) = last.expect("at least one round");
+    print_prepare(&from, &r, out_bytes, rss0, &synced, &unsynced, as_json)
 }
 
 fn print_prepare(

@@ -104,6 +104,8 @@ pub struct Trainer {
     gpu_peak: Option<u64>,
     /// Samples the anonymous RSS while the trainer lives.
     anon: memory::AnonPeak,
+    /// How the store's runs are scored (checked against its labels when built).
+    metric: infer::Metric,
     /// Where progress goes (nothing by default; `tools/train` draws bars and prints lines).
     pub progress: Box<dyn Progress>,
 }
@@ -148,7 +150,7 @@ impl Trainer {
         }
         let store = Arc::new(Store::open(&cfg.store)?);
         // How the run will be scored, checked now rather than after training.
-        infer::metric(&store)?;
+        let metric = infer::metric(&store)?;
         // Saved absolute, so that the run resumes (or is evaluated) from any working folder.
         if let Ok(abs) = std::fs::canonicalize(&cfg.store) {
             cfg.store = abs;
@@ -214,6 +216,7 @@ impl Trainer {
             gpu_peak: None,
             anon: memory::AnonPeak::start(),
             progress: Box::new(Silent),
+            metric,
         })
     }
 
@@ -403,7 +406,6 @@ impl Trainer {
             let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&metrics_path)?;
             writeln!(f, "{line}")?;
             tracing::info!("epoch {}: {line}", epoch + 1);
-            let metric = infer::metric_name(&self.store)?;
             self.progress.epoch(&EpochReport {
                 epoch: epoch + 1,
                 epochs: self.cfg.epochs,
@@ -412,7 +414,7 @@ impl Trainer {
                 batches_per_second: st.batches as f64 / seconds,
                 scores,
                 best: self.state.best,
-                metric,
+                metric: self.metric.name(),
                 line: &line,
             });
             self.state.epoch = epoch + 1;
@@ -441,7 +443,7 @@ impl Trainer {
         let mut sorted = self.state.epoch_seconds.clone();
         sorted.sort_by(f64::total_cmp);
         let summary = Summary {
-            metric: infer::metric_name(&self.store)?.into(),
+            metric: self.metric.name().into(),
             train: single.train,
             valid: single.valid,
             test: single.test,
