@@ -23,6 +23,6 @@ mod resident;
 
 pub use batch::{Batch, BatchLabels, Builder, Role};
 pub use error::{Error, Result};
-pub use loader::{Epoch, Loader, LoaderConfig};
+pub use loader::{Epoch, Loader, LoaderConfig, Next, Recycler};
 pub use plan::{Plan, PlanSpec};
 pub use resident::Residency;

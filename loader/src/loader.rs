@@ -11,6 +11,7 @@ use mille_pipeline::store::zstd::CompressedStore;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// Loader settings.
 #[derive(Debug, Clone)]
@@ -193,6 +194,55 @@ impl Epoch {
     /// Hands a consumed batch back so a worker can reuse its buffers.
     pub fn recycle(&self, batch: Batch) {
         let _ = self.recycle.try_send(batch);
+    }
+    /// A handle that recycles batches after this epoch is gone (e.g. held by a batch that
+    /// outlives the loop that took it, as in the Python package).
+    pub fn recycler(&self) -> Recycler {
+        Recycler(self.recycle.clone())
+    }
+    /// The next batch, waiting at most `timeout`: lets a consumer that must react to something
+    /// else (a signal, a deadline) wait in slices instead of blocking in [`Iterator::next`].
+    pub fn next_timeout(&mut self, timeout: Duration) -> Next {
+        if self.next >= self.total {
+            return Next::End;
+        }
+        let i = self.next;
+        match self.rxs[i % self.rxs.len()].recv_timeout(timeout) {
+            Ok(r) => {
+                self.next += 1;
+                Next::Batch(r)
+            }
+            Err(crossbeam::channel::RecvTimeoutError::Timeout) => Next::Pending,
+            Err(crossbeam::channel::RecvTimeoutError::Disconnected) => {
+                self.next = self.total;
+                Next::Batch(Err(Error::WorkerPanic { batch: i, msg: "worker thread ended unexpectedly".into() }))
+            }
+        }
+    }
+}
+
+/// What [`Epoch::next_timeout`] found.
+// Moved once per batch: 280 bytes beside the megabytes the batch points to; boxing would cost an
+// allocation per batch for nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Next {
+    /// The next batch in plan order (or the error building it).
+    Batch(Result<Batch>),
+    /// Not ready within the timeout; ask again.
+    Pending,
+    /// The epoch is over.
+    End,
+}
+
+/// Gives batches back to their loader's buffer pool (see [`Epoch::recycler`]).
+#[derive(Debug, Clone)]
+pub struct Recycler(Sender<Batch>);
+
+impl Recycler {
+    /// Hands `batch` back; dropped instead when the pool is full.
+    pub fn recycle(&self, batch: Batch) {
+        let _ = self.0.try_send(batch);
     }
 }
 

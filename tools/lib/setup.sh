@@ -56,3 +56,49 @@ mille_build() {
     (cd "$MILLE_ROOT" && cargo build --release --workspace --bins)
   fi
 }
+
+# Python packages the `mille` package, its tests and examples need, pinned, in the shared venv
+# beside torch (once per user, like torch).
+MILLE_PY_PACKAGES="numpy==2.4.6 maturin==1.16.0 torch_geometric==2.8.1 pytest==9.2.0"
+MILLE_PY_STAMP="$MILLE_VENV/.mille-python-$(printf %s "$MILLE_PY_PACKAGES" | cksum | cut -d' ' -f1).ok"
+# This clone's venv: its own `mille` build, and the shared venv's packages through a .pth file,
+# so clones share torch but never each other's mille.
+MILLE_CLONE_VENV="$MILLE_ROOT/.venv"
+
+mille_ensure_python() {
+  mille_ensure_torch || return 1
+  if [ ! -f "$MILLE_PY_STAMP" ]; then
+    (
+      flock 9
+      if [ ! -f "$MILLE_PY_STAMP" ]; then
+        mille_say "installing $MILLE_PY_PACKAGES into $MILLE_VENV"
+        # shellcheck disable=SC2086
+        "$MILLE_VENV/bin/python" -m pip install -q --disable-pip-version-check $MILLE_PY_PACKAGES || exit 1
+        touch "$MILLE_PY_STAMP"
+      fi
+    ) 9>"$MILLE_CACHE/.install.lock" || { mille_say "installing the Python packages failed"; return 1; }
+  fi
+  local shared
+  shared=$(ls -d "$MILLE_VENV"/lib/python3*/site-packages | head -n 1)
+  if [ ! -x "$MILLE_CLONE_VENV/bin/python" ]; then
+    "$MILLE_VENV/bin/python" -m venv --without-pip "$MILLE_CLONE_VENV" || { mille_say "could not create $MILLE_CLONE_VENV"; return 1; }
+  fi
+  local own
+  own=$(ls -d "$MILLE_CLONE_VENV"/lib/python3*/site-packages | head -n 1)
+  [ "$(cat "$own/mille-shared.pth" 2>/dev/null)" = "$shared" ] || echo "$shared" > "$own/mille-shared.pth"
+}
+
+# Builds this clone's `mille` wheel (maturin, release, sharing the workspace's target folder) and
+# installs it into the clone's venv: what `pip install ./python` does, without its isolated
+# build environment.
+mille_build_python() {
+  mille_ensure_python || return 1
+  (
+    cd "$MILLE_ROOT" &&
+      { log=$(PYO3_PYTHON="$MILLE_CLONE_VENV/bin/python" "$MILLE_VENV/bin/maturin" build --release \
+        --quiet -m python/Cargo.toml -i "$MILLE_CLONE_VENV/bin/python" -o target/wheels 2>&1) ||
+        { printf '%s\n' "$log" >&2; false; }; } &&
+      wheel=$(ls -t target/wheels/mille-*.whl | head -n 1) &&
+      "$MILLE_CLONE_VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps --force-reinstall "$wheel"
+  ) || { mille_say "building the Python package failed"; return 1; }
+}

@@ -1,5 +1,6 @@
 //! Shared pieces of mille's command-line programs: logging, exit codes, memory figures.
 
+pub mod npy;
 pub mod plot;
 pub mod progress;
 

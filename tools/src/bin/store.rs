@@ -5,7 +5,8 @@ use mille_pipeline::Store;
 use mille_pipeline::store::zstd::{CompressedStore, compress};
 use std::path::PathBuf;
 
-/// Store maintenance: checksums and the zstd-compressed form.
+/// Store maintenance and inspection: checksums, the zstd-compressed form, wide copies, and the
+/// loader's batches as NumPy files.
 #[derive(Parser)]
 #[command(name = "store", version)]
 struct Args {
@@ -50,6 +51,36 @@ enum Cmd {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Write the loader's batches of one epoch as NumPy files (DIR/batch-I/NAME.npy: nodes,
+    /// indptr, indices, edge_pos, features, edge_features, labels, train/valid/test masks, and
+    /// view), to inspect what a model receives or compare another consumer's batches with.
+    Batches {
+        /// The store.
+        store: PathBuf,
+        /// The folder to write (created).
+        out: PathBuf,
+        /// Random clustering into this many parts (or, with --views, parts per view).
+        #[arg(long, default_value_t = 10)]
+        parts: u32,
+        /// Evaluation views (independent random partitions, or groupings of --metis-parts).
+        #[arg(long)]
+        views: Option<u32>,
+        /// Cluster-GCN batches of the cached METIS partition into this many parts.
+        #[arg(long)]
+        metis_parts: Option<u32>,
+        /// METIS parts per batch.
+        #[arg(long, default_value_t = 1)]
+        per_batch: u32,
+        /// Loader seed (and the METIS seed).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Epoch.
+        #[arg(long, default_value_t = 0)]
+        epoch: u64,
+        /// Add self loops.
+        #[arg(long)]
+        self_loops: bool,
+    },
     /// Decode a compressed store back into a plain store (checksums verified).
     Decompress {
         /// The compressed folder.
@@ -83,6 +114,11 @@ fn main() {
                 let w = mille_pipeline::widen::widen_features(&s, &out, features, noise, seed)?;
                 println!("{}", w.path().display());
             }
+            Cmd::Batches { store, out, parts, views, metis_parts, per_batch, seed, epoch, self_loops } => {
+                let s = std::sync::Arc::new(Store::open(&store)?);
+                let n = write_batches(s, &out, parts, views, metis_parts, per_batch, seed, epoch, self_loops)?;
+                println!("{}: {n} batches", out.display());
+            }
             Cmd::Decompress { input, out } => {
                 let c = CompressedStore::open(&input)?;
                 let s = c.decompress(&out)?;
@@ -92,4 +128,63 @@ fn main() {
         }
         Ok(())
     })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_batches(
+    store: std::sync::Arc<Store>,
+    out: &std::path::Path,
+    parts: u32,
+    views: Option<u32>,
+    metis_parts: Option<u32>,
+    per_batch: u32,
+    seed: u64,
+    epoch: u64,
+    self_loops: bool,
+) -> anyhow::Result<usize> {
+    use mille_loader::{BatchLabels, Loader, LoaderConfig, PlanSpec};
+    use mille_tools::npy::write;
+    let partition = match metis_parts {
+        Some(k) => {
+            let method = mille_partition::Method::Metis(Default::default());
+            Some(std::sync::Arc::new(mille_partition::cached_or_compute(&store, &method, k, seed)?.0))
+        }
+        None => None,
+    };
+    let plan = match (partition, views) {
+        (Some(partition), None) => PlanSpec::ClusterGcn { partition, per_batch },
+        (Some(partition), Some(views)) => PlanSpec::ClusterViews { partition, views, per_batch },
+        (None, Some(views)) => PlanSpec::Views { views, parts },
+        (None, None) => PlanSpec::RandomParts { parts },
+    };
+    let loader = Loader::new(store, LoaderConfig { plan, seed, self_loops, ..Default::default() })?;
+    std::fs::create_dir_all(out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+    let mut count = 0;
+    for b in loader.epoch(epoch) {
+        let b = b?;
+        let dir = out.join(format!("batch-{}", b.index));
+        std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+        let (nodes, edges) = (b.nodes.len(), b.indices.len());
+        write(&dir.join("nodes.npy"), &b.nodes, &[nodes], None)?;
+        write(&dir.join("indptr.npy"), &b.indptr, &[b.indptr.len()], None)?;
+        write(&dir.join("indices.npy"), &b.indices, &[edges], None)?;
+        write(&dir.join("edge_pos.npy"), &b.edge_pos, &[edges], None)?;
+        write(&dir.join("features.npy"), &b.features, &[nodes, b.feature_dim], None)?;
+        write(&dir.join("edge_features.npy"), &b.edge_features, &[edges, b.edge_feature_dim], None)?;
+        match &b.labels {
+            BatchLabels::None => {}
+            BatchLabels::MultiClass(v) => write(&dir.join("labels.npy"), v, &[nodes], None)?,
+            BatchLabels::MultiLabel { tasks, values } => {
+                write(&dir.join("labels.npy"), values, &[nodes, *tasks], None)?
+            }
+        }
+        for (name, mask) in [("train_mask", &b.train_mask), ("valid_mask", &b.valid_mask), ("test_mask", &b.test_mask)]
+        {
+            let bytes: Vec<u8> = mask.iter().map(|&m| m as u8).collect();
+            write(&dir.join(format!("{name}.npy")), &bytes, &[nodes], Some("|b1"))?;
+        }
+        write(&dir.join("view.npy"), &[b.view], &[1], None)?;
+        count += 1;
+    }
+    Ok(count)
 }

@@ -1,0 +1,253 @@
+//! `mille.Loader` and its epochs: the Rust loader's worker threads build batches while Python
+//! trains; waiting for one releases the GIL and wakes every 50 ms to let Ctrl-C through.
+
+use crate::batch::PyBatch;
+use crate::error::{mille, value};
+use crate::partition::from_array;
+use crate::store::PyStore;
+use mille_loader::{Epoch, Loader, LoaderConfig, Next, PlanSpec, Residency};
+use numpy::PyReadonlyArray1;
+use pyo3::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How often a waiting consumer checks for signals: Ctrl-C then stops an epoch within this
+/// plus the time a worker needs to finish the batch in its hands.
+const SIGNAL_POLL: Duration = Duration::from_millis(50);
+
+/// Mini-batches of a store's induced subgraphs, built ahead by worker threads.
+#[pyclass(frozen, module = "mille._mille", name = "Loader")]
+pub struct PyLoader {
+    loader: Arc<Loader>,
+    epoch: AtomicU64,
+    plan: String,
+}
+
+#[pymethods]
+impl PyLoader {
+    /// A loader over `store`. The plan, by the arguments given:
+    ///
+    /// - `parts=P` (default 10): random clustering redrawn every epoch, one batch per part;
+    /// - `partition=ARRAY, per_batch=Q`: Cluster-GCN, the partition's parts (e.g. from
+    ///   `mille.partition`) shuffled every epoch and grouped Q to a batch;
+    /// - `views=V, parts=P`: evaluation, V independent random partitions into P parts (an epoch
+    ///   is all V x P batches); with `partition=`, V shuffled groupings of its parts;
+    /// - `full=True`: the whole graph as one batch.
+    ///
+    /// `workers` threads build up to `prefetch` batches ahead; `seed` and the epoch number decide
+    /// every plan; masks come from split `split` (default: the store's first); `nodes` keeps
+    /// only those node ids in every batch; `residency` is `auto`, `resident` or `mapped`.
+    #[new]
+    #[pyo3(signature = (store, *, parts = None, partition = None, per_batch = 1, views = None, full = false, workers = 2, prefetch = 4, seed = 0, split = None, self_loops = false, edge_features = true, residency = "auto", nodes = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        store: &PyStore,
+        parts: Option<u32>,
+        partition: Option<PyReadonlyArray1<'_, i32>>,
+        per_batch: u32,
+        views: Option<u32>,
+        full: bool,
+        workers: usize,
+        prefetch: usize,
+        seed: u64,
+        split: Option<String>,
+        self_loops: bool,
+        edge_features: bool,
+        residency: &str,
+        nodes: Option<PyReadonlyArray1<'_, i64>>,
+    ) -> PyResult<PyLoader> {
+        let plan = plan_spec(store, parts, partition, per_batch, views, full)?;
+        if workers == 0 {
+            return Err(value("workers must be at least 1"));
+        }
+        let residency: Residency = residency.parse().map_err(value)?;
+        let restrict_to = match nodes {
+            Some(ids) => Some(Arc::new(node_ids(store, ids)?)),
+            None => None,
+        };
+        let label = describe(&plan);
+        let cfg = LoaderConfig {
+            plan,
+            seed,
+            workers,
+            prefetch: prefetch.max(1),
+            self_loops,
+            edge_features,
+            split,
+            restrict_to,
+            compressed_features: None,
+            residency,
+        };
+        let s = store.store.clone();
+        let loader = py.detach(move || Loader::new(s, cfg)).map_err(mille)?;
+        Ok(PyLoader { loader: Arc::new(loader), epoch: AtomicU64::new(0), plan: label })
+    }
+
+    /// The batches of epoch `epoch` (each epoch's plan is drawn from the seed and its number).
+    fn epoch(&self, epoch: u64) -> PyEpoch {
+        PyEpoch::start(self.loader.epoch(epoch))
+    }
+    /// Sets the epoch that iterating the loader itself runs (as a sampler's `set_epoch`).
+    fn set_epoch(&self, epoch: u64) {
+        self.epoch.store(epoch, Ordering::Relaxed);
+    }
+    /// Node ids of every batch of epoch `epoch`, without building them (int64 arrays).
+    fn plan<'py>(&self, py: Python<'py>, epoch: u64) -> Vec<Bound<'py, numpy::PyArray1<i64>>> {
+        let plan = self.loader.plan(epoch);
+        plan.batches.iter().map(|b| numpy::PyArray1::from_vec(py, b.iter().map(|&v| v as i64).collect())).collect()
+    }
+    /// Whether features and neighbour lists are read from an in-memory copy rather than the map.
+    #[getter]
+    fn is_resident(&self) -> bool {
+        self.loader.is_resident()
+    }
+
+    fn __iter__(&self) -> PyEpoch {
+        self.epoch(self.epoch.load(Ordering::Relaxed))
+    }
+    /// Batches per epoch (of the current epoch's plan).
+    fn __len__(&self) -> usize {
+        self.loader.plan(self.epoch.load(Ordering::Relaxed)).len()
+    }
+    fn __repr__(&self) -> String {
+        format!("Loader(store={:?}, {})", self.loader.store().path().display().to_string(), self.plan)
+    }
+}
+
+/// The plan the arguments ask for, or a `ValueError` naming the conflict.
+fn plan_spec(
+    store: &PyStore,
+    parts: Option<u32>,
+    partition: Option<PyReadonlyArray1<'_, i32>>,
+    per_batch: u32,
+    views: Option<u32>,
+    full: bool,
+) -> PyResult<PlanSpec> {
+    if per_batch == 0 {
+        return Err(value("per_batch must be at least 1"));
+    }
+    if parts == Some(0) || views == Some(0) {
+        return Err(value("parts and views must be at least 1"));
+    }
+    if full {
+        if parts.is_some() || partition.is_some() || views.is_some() {
+            return Err(value("full=True is the whole graph as one batch: give no parts, partition or views"));
+        }
+        return Ok(PlanSpec::Full);
+    }
+    Ok(match (partition, views) {
+        (Some(p), _) if parts.is_some() => {
+            drop(p);
+            return Err(value("give parts= (random clustering) or partition= (its parts), not both"));
+        }
+        (Some(p), None) => PlanSpec::ClusterGcn { partition: Arc::new(from_array(store, p)?), per_batch },
+        (Some(p), Some(views)) => {
+            PlanSpec::ClusterViews { partition: Arc::new(from_array(store, p)?), views, per_batch }
+        }
+        (None, Some(views)) => PlanSpec::Views { views, parts: parts.unwrap_or(1) },
+        (None, None) => PlanSpec::RandomParts { parts: parts.unwrap_or(10) },
+    })
+}
+
+fn describe(plan: &PlanSpec) -> String {
+    match plan {
+        PlanSpec::RandomParts { parts } => format!("parts={parts}"),
+        PlanSpec::ClusterGcn { partition, per_batch } => {
+            format!("partition=<{} parts>, per_batch={per_batch}", partition.k())
+        }
+        PlanSpec::Full => "full=True".into(),
+        PlanSpec::ClusterViews { partition, views, per_batch } => {
+            format!("partition=<{} parts>, views={views}, per_batch={per_batch}", partition.k())
+        }
+        PlanSpec::Views { views, parts } => format!("views={views}, parts={parts}"),
+    }
+}
+
+fn node_ids(store: &PyStore, ids: PyReadonlyArray1<'_, i64>) -> PyResult<Vec<u32>> {
+    let n = store.store.num_nodes();
+    let ids = ids.as_slice().map_err(|_| value("nodes: expected a contiguous int64 array"))?;
+    ids.iter()
+        .map(|&v| {
+            u32::try_from(v)
+                .ok()
+                .filter(|&u| (u as usize) < n)
+                .ok_or_else(|| value(format!("nodes: id {v} is not a node of this store (0..{n})")))
+        })
+        .collect()
+}
+
+/// One epoch in progress: an iterator of batches in plan order. Ending it (running out,
+/// `close()`, an error, Ctrl-C, or dropping it) stops and joins its worker threads.
+#[pyclass(frozen, module = "mille._mille", name = "Epoch")]
+pub struct PyEpoch {
+    inner: Mutex<Option<Epoch>>,
+    total: usize,
+}
+
+impl PyEpoch {
+    fn start(epoch: Epoch) -> PyEpoch {
+        let total = epoch.len();
+        PyEpoch { inner: Mutex::new(Some(epoch)), total }
+    }
+
+    /// Stops and joins the workers (without the GIL: they may be finishing a batch).
+    fn end(&self, py: Python<'_>) {
+        let epoch = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
+        py.detach(move || drop(epoch));
+    }
+}
+
+#[pymethods]
+impl PyEpoch {
+    fn __iter__(this: Bound<'_, Self>) -> Bound<'_, Self> {
+        this
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyBatch>> {
+        loop {
+            let next = py.detach(|| {
+                let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+                let e = guard.as_mut()?;
+                Some((e.next_timeout(SIGNAL_POLL), e.recycler()))
+            });
+            match next {
+                None => return Ok(None),
+                Some((Next::End, _)) => {
+                    self.end(py);
+                    return Ok(None);
+                }
+                Some((Next::Pending, _)) => {
+                    if let Err(interrupt) = py.check_signals() {
+                        self.end(py);
+                        return Err(interrupt);
+                    }
+                }
+                Some((Next::Batch(Ok(b)), recycler)) => {
+                    return Ok(Some(py.detach(move || PyBatch::new(b, recycler))));
+                }
+                Some((Next::Batch(Err(e)), _)) => {
+                    self.end(py);
+                    return Err(mille(e));
+                }
+            }
+        }
+    }
+
+    /// Batches in this epoch.
+    fn __len__(&self) -> usize {
+        self.total
+    }
+    /// Stops the workers now; the iterator then ends.
+    fn close(&self, py: Python<'_>) {
+        self.end(py);
+    }
+    fn __enter__(this: Bound<'_, Self>) -> Bound<'_, Self> {
+        this
+    }
+    fn __exit__(&self, py: Python<'_>, _t: Bound<'_, PyAny>, _v: Bound<'_, PyAny>, _tb: Bound<'_, PyAny>) -> bool {
+        self.end(py);
+        false
+    }
+}

@@ -1,0 +1,102 @@
+//! `mille.prepare` and `mille.synth`: raw OGB-layout folders in, stores out.
+
+use crate::error::{mille, value};
+use mille_pipeline::ogb::{self, PrepareOptions, prepare_dir};
+use mille_pipeline::progress::{Progress, Reporter, Task, TaskSink};
+use mille_pipeline::synth::{SynthConfig, generate};
+use pyo3::prelude::*;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Prepares the dataset folder `source` (OGB's raw layout: `raw/edge.csv.gz`, ... or the npz
+/// files, with `split/`) into a store at `root/name` and returns its path. `dataset` names a
+/// catalog entry (e.g. `ogbn-products`) whose facts (metric, classes, inverse edges) apply;
+/// `add_inverse_edge` adds the reverse of every input edge; `overwrite` replaces an existing
+/// store. With `verbose`, each large step is reported on stderr.
+#[pyfunction]
+#[pyo3(signature = (source, name = None, root = PathBuf::from("data"), *, dataset = None, add_inverse_edge = false, overwrite = false, num_classes = None, verbose = true))]
+#[allow(clippy::too_many_arguments)]
+pub fn prepare(
+    py: Python<'_>,
+    source: PathBuf,
+    name: Option<String>,
+    root: PathBuf,
+    dataset: Option<String>,
+    add_inverse_edge: bool,
+    overwrite: bool,
+    num_classes: Option<u64>,
+    verbose: bool,
+) -> PyResult<PathBuf> {
+    let info = match &dataset {
+        Some(d) => Some(
+            ogb::lookup(d)
+                .ok_or_else(|| value(format!("unknown dataset {d:?}; known: {}", ogb::catalog::names().join(", "))))?,
+        ),
+        None => None,
+    };
+    let name =
+        name.or_else(|| info.map(|i| i.name.to_string())).ok_or_else(|| value("prepare: give name= (or dataset=)"))?;
+    let mut opts = PrepareOptions::new(&name, add_inverse_edge || info.is_some_and(|i| i.add_inverse_edge));
+    opts.overwrite = overwrite;
+    opts.info = info;
+    opts.num_classes = num_classes;
+    opts.source = source.display().to_string();
+    if verbose {
+        opts.progress = Reporter::new(Arc::new(Stderr));
+    }
+    let target = root.join(&name);
+    let report = py.detach(move || prepare_dir(&source, &target, &opts)).map_err(mille)?;
+    if verbose {
+        eprintln!("mille: prepared {name}: {} nodes, {} edges in {:.1} s", report.nodes, report.edges, report.seconds);
+    }
+    Ok(report.path)
+}
+
+/// Writes a synthetic products-like graph (a degree-corrected block model with class-centroid
+/// features and a 8/2/90 % split) in OGB's raw layout to `out`; `mille.prepare(out, ...)` then
+/// makes a store of it. Same generator and seed as `tools/synth`, so the same graph.
+#[pyfunction]
+#[pyo3(signature = (out, nodes = 20_000, avg_degree = 20.0, features = 100, classes = 47, seed = 0))]
+pub fn synth(
+    py: Python<'_>,
+    out: PathBuf,
+    nodes: u64,
+    avg_degree: f64,
+    features: usize,
+    classes: usize,
+    seed: u64,
+) -> PyResult<PathBuf> {
+    if nodes == 0 || classes == 0 || avg_degree <= 0.0 {
+        return Err(value("synth: nodes, classes and avg_degree must be positive"));
+    }
+    let cfg = SynthConfig { nodes, avg_degree, features, classes, seed, ..Default::default() };
+    let dir = out.clone();
+    py.detach(move || generate(&cfg, &dir, &Reporter::silent())).map_err(mille)?;
+    Ok(out)
+}
+
+/// Progress as one line per task on stderr (start, and its time when it ends).
+struct Stderr;
+
+struct Line {
+    what: String,
+    start: Instant,
+}
+
+impl Progress for Stderr {
+    fn task(&self, what: &str, _len: u64, _bytes: bool) -> Task {
+        eprintln!("mille: {what} ...");
+        Task::new(Arc::new(Line { what: what.to_string(), start: Instant::now() }))
+    }
+}
+
+impl TaskSink for Line {
+    fn set_len(&self, _: u64) {}
+    fn set_position(&self, _: u64) {}
+    fn inc(&self, _: u64) {}
+    fn set_message(&self, _: &str) {}
+    fn finish(&self) {
+        eprintln!("mille: {} done in {:.1} s", self.what, self.start.elapsed().as_secs_f64());
+    }
+}

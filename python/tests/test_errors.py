@@ -1,0 +1,97 @@
+"""Failures reach Python as exceptions, Ctrl-C stops the workers at once, and no thread is left
+behind."""
+
+import os
+import shutil
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import mille
+
+
+def threads() -> int:
+    """Threads of this process, Rust's included (threading.active_count sees only Python's)."""
+    return len(os.listdir("/proc/self/task"))
+
+
+def settle(expected: int, within: float = 5.0) -> int:
+    end = time.monotonic() + within
+    while threads() > expected and time.monotonic() < end:
+        time.sleep(0.01)
+    return threads()
+
+
+def test_a_worker_error_is_a_python_exception_with_the_clis_message(cora, tmp_path):
+    copy = tmp_path / "cora"
+    shutil.copytree(cora.path, copy)
+    store = mille.Store(copy)
+    loader = mille.Loader(store, parts=4, residency="mapped")
+    before = threads()
+    os.truncate(copy / "node_feat.bin", 1000)
+    with pytest.raises(mille.MilleError, match="node_feat.*changed since it was opened"):
+        for _ in loader.epoch(0):
+            pass
+    assert settle(before) == before
+
+
+def test_bad_stores_and_arguments_say_what_is_wrong(cora, tmp_path):
+    with pytest.raises(mille.MilleError, match="is not a mille store"):
+        mille.Store(tmp_path)
+    with pytest.raises(ValueError, match="not both"):
+        mille.Loader(cora, parts=3, partition=np.zeros(cora.num_nodes, dtype=np.int32))
+    with pytest.raises(ValueError, match="2707 entries for a store of 2708 nodes"):
+        mille.Loader(cora, partition=np.zeros(cora.num_nodes - 1, dtype=np.int32))
+    with pytest.raises(ValueError, match="expected random, metis, fennel or ldg"):
+        mille.partition(cora, 4, method="spectral")
+    with pytest.raises(ValueError, match="id 9999 is not a node"):
+        mille.Loader(cora, nodes=np.array([1, 9999]))
+    with pytest.raises(mille.MilleError, match="every part needs a node"):
+        mille.partition(cora, 3000, method="random")
+
+
+def test_keyboard_interrupt_mid_epoch_returns_at_once_and_joins_the_workers(products):
+    # Whole-graph views, one worker, one batch ahead: the consumer waits in Rust for most of
+    # the epoch, which is where Ctrl-C must get through.
+    loader = mille.Loader(products, views=400, parts=1, workers=1, prefetch=1)
+    before = threads()
+    main = threading.get_ident()
+    sent = []
+
+    def interrupt():
+        time.sleep(0.5)
+        sent.append(time.monotonic())
+        signal.pthread_kill(main, signal.SIGINT)
+
+    threading.Thread(target=interrupt).start()
+    seen = 0
+    with pytest.raises(KeyboardInterrupt):
+        for _ in loader.epoch(0):
+            seen += 1
+    late = time.monotonic() - sent[0]
+    assert 0 < seen < 400
+    assert late < 1.0, f"KeyboardInterrupt took {late:.2f} s"
+    assert settle(before, within=1.0) == before
+
+
+def test_dropping_an_epoch_midway_joins_its_threads(cora):
+    loader = mille.Loader(cora, parts=50, workers=2, prefetch=2)
+    before = threads()
+    epoch = loader.epoch(0)
+    first = next(epoch)
+    assert threads() > before
+    del epoch
+    assert settle(before) == before
+    assert first.num_nodes > 0  # a batch outlives its epoch
+
+
+def test_an_epoch_closes_as_a_context_manager(cora):
+    loader = mille.Loader(cora, parts=20)
+    before = threads()
+    with loader.epoch(0) as epoch:
+        next(epoch)
+    assert settle(before) == before
+    assert list(epoch) == []
