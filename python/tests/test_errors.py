@@ -35,7 +35,7 @@ def test_a_worker_error_is_a_python_exception_with_the_clis_message(cora, tmp_pa
     with pytest.raises(mille.MilleError, match="node_feat.*changed since it was opened"):
         for _ in loader.epoch(0):
             pass
-    assert settle(before) == before
+    assert settle(before) <= before
 
 
 def test_bad_stores_and_arguments_say_what_is_wrong(cora, tmp_path):
@@ -74,7 +74,7 @@ def test_keyboard_interrupt_mid_epoch_returns_at_once_and_joins_the_workers(prod
     late = time.monotonic() - sent[0]
     assert 0 < seen < 400
     assert late < 1.0, f"KeyboardInterrupt took {late:.2f} s"
-    assert settle(before, within=1.0) == before
+    assert settle(before, within=1.0) <= before
 
 
 def test_dropping_an_epoch_midway_joins_its_threads(cora):
@@ -84,7 +84,7 @@ def test_dropping_an_epoch_midway_joins_its_threads(cora):
     first = next(epoch)
     assert threads() > before
     del epoch
-    assert settle(before) == before
+    assert settle(before) <= before
     assert first.num_nodes > 0  # a batch outlives its epoch
 
 
@@ -93,5 +93,5 @@ def test_an_epoch_closes_as_a_context_manager(cora):
     before = threads()
     with loader.epoch(0) as epoch:
         next(epoch)
-    assert settle(before) == before
+    assert settle(before) <= before
     assert list(epoch) == []
