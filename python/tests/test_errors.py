@@ -19,10 +19,13 @@ def threads() -> int:
 
 
 def settle(expected: int, within: float = 5.0) -> int:
+    """Threads once at most `expected` remain (or `within` seconds passed)."""
     end = time.monotonic() + within
     while threads() > expected and time.monotonic() < end:
         time.sleep(0.01)
-    return threads()
+    left = threads()
+    assert left <= expected, f"{left} threads left, {expected} before"
+    return left
 
 
 def test_a_worker_error_is_a_python_exception_with_the_clis_message(cora, tmp_path):
