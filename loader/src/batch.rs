@@ -1,9 +1,13 @@
 //! One batch: the induced subgraph of a set of nodes, with everything a GNN step needs.
 
 use crate::error::{Error, Result};
+use crate::plan::Plan;
 use crate::resident::Resident;
+use crate::sample::{Csr, Loops, Sampler, Sampling, batch_seed};
 use mille_pipeline::store::zstd::CompressedStore;
 use mille_pipeline::{Labels, Store, prefetch};
+use rand::SeedableRng;
+use rand_pcg::Pcg64;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -58,6 +62,22 @@ pub struct Batch {
     pub valid_mask: Vec<bool>,
     /// Test mask.
     pub test_mask: Vec<bool>,
+    /// For a neighbour-sampled batch, where each hop's nodes start in `nodes`: `[0, seeds,
+    /// seeds + hop 1's new nodes, ...]` (fan-outs + 2 entries); empty for an induced subgraph.
+    /// Rows `hops[h]..hops[h + 1]` of the CSR hold the edges sampled at hop `h`.
+    pub hops: Vec<usize>,
+}
+
+/// One hop of a neighbour-sampled batch (a message-flow block): the edges sampled into the nodes
+/// first reached at the hop before, as CSR rows of the batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block<'a> {
+    /// Local ids of the block's target nodes: `targets.start..targets.end`.
+    pub targets: std::ops::Range<usize>,
+    /// Row offsets into [`Batch::indices`], `targets.len() + 1` of them.
+    pub indptr: &'a [u64],
+    /// Local source ids of all the batch's edges (index with `indptr`).
+    pub indices: &'a [u32],
 }
 
 impl Batch {
@@ -78,6 +98,7 @@ impl Batch {
             train_mask: Vec::new(),
             valid_mask: Vec::new(),
             test_mask: Vec::new(),
+            hops: Vec::new(),
         }
     }
     /// Number of nodes.
@@ -87,6 +108,22 @@ impl Batch {
     /// Number of edges (CSR entries).
     pub fn num_edges(&self) -> usize {
         self.indices.len()
+    }
+    /// Seed nodes of a neighbour-sampled batch (its first nodes); every node otherwise.
+    pub fn num_seeds(&self) -> usize {
+        self.hops.get(1).copied().unwrap_or(self.nodes.len())
+    }
+    /// Hops of a neighbour-sampled batch (0 for an induced subgraph).
+    pub fn num_hops(&self) -> usize {
+        self.hops.len().saturating_sub(2)
+    }
+    /// Hop `h`'s block of a neighbour-sampled batch.
+    pub fn block(&self, h: usize) -> Option<Block<'_>> {
+        (h < self.num_hops()).then(|| Block {
+            targets: self.hops[h]..self.hops[h + 1],
+            indptr: &self.indptr[self.hops[h]..=self.hops[h + 1]],
+            indices: &self.indices,
+        })
     }
     /// Bytes of data the batch holds (what a loader produces per batch).
     pub fn bytes(&self) -> usize {
@@ -102,6 +139,7 @@ impl Batch {
             + (self.features.len() + self.edge_features.len()) * 4
             + labels
             + 3 * self.nodes.len()
+            + self.hops.len() * 8
     }
     /// Batches alive in this process (built and not yet dropped): what the prefetch bound limits.
     pub fn live() -> usize {
@@ -222,6 +260,8 @@ pub struct Builder {
     features: FeatureSource,
     /// The in-memory copy to read neighbour lists from instead of the map, if any.
     resident: Option<Arc<Resident>>,
+    /// Neighbour sampling's node table, made on the first sampled batch.
+    sampler: Option<Sampler>,
 }
 
 impl Builder {
@@ -237,6 +277,7 @@ impl Builder {
             rank: vec![0; n.div_ceil(64)],
             features: FeatureSource::Map,
             resident: None,
+            sampler: None,
         }
     }
 
@@ -290,11 +331,51 @@ impl Builder {
         b.view = view;
         b.nodes.clear();
         b.nodes.extend_from_slice(nodes);
+        b.hops.clear();
         self.local_csr(nodes, &mut b);
         self.node_features(nodes, &mut b)?;
         self.edge_features(&mut b);
         self.labels(nodes, &mut b);
         self.masks(nodes, &mut b);
+        Ok(b)
+    }
+
+    /// Batch `index` of `plan`: the subgraph its nodes induce, or the neighbours sampled from its
+    /// seeds when the plan samples.
+    pub fn build_planned(&mut self, plan: &Plan, index: usize, into: Option<Batch>) -> Result<Batch> {
+        match &plan.sampling {
+            None => self.build(&plan.batches[index], index, plan.view[index], into),
+            Some(s) => self.build_sampled(&plan.batches[index], index, s, into),
+        }
+    }
+
+    /// The neighbours sampled from `seeds` (batch `index` of an epoch sampled by `spec`), with
+    /// the features, labels and masks of every sampled node; with self loops, every row also
+    /// holds its own node (added where not drawn, last-hop rows included).
+    pub fn build_sampled(
+        &mut self,
+        seeds: &[u32],
+        index: usize,
+        spec: &Sampling,
+        into: Option<Batch>,
+    ) -> Result<Batch> {
+        self.store.check_unchanged()?;
+        let mut b = into.unwrap_or_else(Batch::empty);
+        b.index = index;
+        b.view = 0;
+        let s = &*self.store;
+        let indices = self.resident.as_ref().and_then(|r| r.indices()).unwrap_or_else(|| s.indices());
+        let sampler = self.sampler.get_or_insert_with(|| Sampler::new(s.num_nodes()));
+        let mut rng = Pcg64::seed_from_u64(batch_seed(spec.seed, index));
+        sampler
+            .sample(Csr { indptr: s.indptr(), indices }, seeds, spec, Loops(self.self_loops), &mut rng, &mut b)
+            .map_err(|e| Error::Invalid(format!("batch {index}: {e}")))?;
+        let nodes = std::mem::take(&mut b.nodes);
+        self.node_features(&nodes, &mut b)?;
+        self.edge_features(&mut b);
+        self.labels(&nodes, &mut b);
+        self.masks(&nodes, &mut b);
+        b.nodes = nodes;
         Ok(b)
     }
 

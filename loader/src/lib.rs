@@ -20,9 +20,11 @@ mod error;
 mod loader;
 mod plan;
 mod resident;
+mod sample;
 
-pub use batch::{Batch, BatchLabels, Builder, Role};
+pub use batch::{Batch, BatchLabels, Block, Builder, Role};
 pub use error::{Error, Result};
 pub use loader::{Epoch, Loader, LoaderConfig, Next, Recycler};
 pub use plan::{Plan, PlanSpec};
 pub use resident::Residency;
+pub use sample::Sampling;

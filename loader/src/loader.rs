@@ -114,6 +114,14 @@ impl Loader {
     /// The plan of epoch `epoch`.
     pub fn plan(&self, epoch: u64) -> Plan {
         let n = self.store.num_nodes();
+        if let PlanSpec::Neighbors { .. } = &self.config.plan {
+            // Seeds: the nodes asked for, else the split's training nodes.
+            let seeds = match &self.config.restrict_to {
+                Some(keep) => keep.to_vec(),
+                None => (0..n as u32).filter(|&v| self.roles[v as usize] == crate::batch::Role::Train).collect(),
+            };
+            return Plan::sampled(&self.config.plan, seeds, self.config.seed, epoch);
+        }
         let plan = Plan::new(&self.config.plan, n, self.config.seed, epoch);
         match &self.config.restrict_to {
             Some(keep) => plan.restrict(keep, n),
@@ -151,7 +159,7 @@ impl Loader {
                     }
                     let reuse = recycle.try_recv().ok();
                     let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        builder.build(&plan.batches[i], i, plan.view[i], reuse)
+                        builder.build_planned(&plan, i, reuse)
                     }))
                     .unwrap_or_else(|p| Err(Error::WorkerPanic { batch: i, msg: panic_text(&p) }));
                     if tx.send(built).is_err() {

@@ -1,6 +1,8 @@
 //! Plans: which nodes each batch of an epoch holds, drawn from a seed and the epoch number.
 
+use crate::sample::Sampling;
 use mille_partition::{Partition, random_balanced};
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use std::sync::Arc;
@@ -43,6 +45,17 @@ pub enum PlanSpec {
         /// Parts per view.
         parts: u32,
     },
+    /// Node-wise neighbour sampling (GraphSAGE): the seed nodes (the split's training nodes, or
+    /// the loader's `restrict_to`) shuffled every epoch, `batch_size` to a batch, each with up to
+    /// `fanouts[h]` in-neighbours drawn per node at hop `h`.
+    Neighbors {
+        /// Neighbours per node, hop by hop.
+        fanouts: Vec<u32>,
+        /// Seeds per batch.
+        batch_size: usize,
+        /// Draw with replacement.
+        replace: bool,
+    },
 }
 
 /// One epoch's batches: each a sorted list of global node ids (and the view it belongs to).
@@ -52,6 +65,9 @@ pub struct Plan {
     pub batches: Vec<Vec<u32>>,
     /// View of every batch (all 0 unless the plan is made of views).
     pub view: Vec<u32>,
+    /// For a sampling plan, how neighbours are drawn: `batches` then hold each batch's seeds
+    /// (in their shuffled order, not ascending).
+    pub sampling: Option<Sampling>,
 }
 
 fn epoch_seed(seed: u64, epoch: u64) -> u64 {
@@ -63,13 +79,14 @@ impl Plan {
     pub fn new(spec: &PlanSpec, n: usize, seed: u64, epoch: u64) -> Plan {
         let s = epoch_seed(seed, epoch);
         match spec {
+            PlanSpec::Neighbors { .. } => Plan::sampled(spec, (0..n as u32).collect(), seed, epoch),
             PlanSpec::RandomParts { parts } => {
                 Plan::from_partition(&random_balanced(n, (*parts).max(1), s), 1, s, false)
             }
             PlanSpec::ClusterGcn { partition, per_batch } => Plan::from_partition(partition, *per_batch, s, true),
-            PlanSpec::Full => Plan { batches: vec![(0..n as u32).collect()], view: vec![0] },
+            PlanSpec::Full => Plan { batches: vec![(0..n as u32).collect()], view: vec![0], sampling: None },
             PlanSpec::ClusterViews { partition, views, per_batch } => {
-                let mut plan = Plan { batches: Vec::new(), view: Vec::new() };
+                let mut plan = Plan { batches: Vec::new(), view: Vec::new(), sampling: None };
                 for v in 0..*views {
                     let one = Plan::from_partition(partition, *per_batch, epoch_seed(s, 1_000_003 + v as u64), true);
                     plan.view.extend(std::iter::repeat_n(v, one.batches.len()));
@@ -78,7 +95,7 @@ impl Plan {
                 plan
             }
             PlanSpec::Views { views, parts } => {
-                let mut plan = Plan { batches: Vec::new(), view: Vec::new() };
+                let mut plan = Plan { batches: Vec::new(), view: Vec::new(), sampling: None };
                 for v in 0..*views {
                     let p = random_balanced(n, (*parts).max(1), epoch_seed(s, 1_000_003 + v as u64));
                     let one = Plan::from_partition(&p, 1, s, false);
@@ -88,6 +105,21 @@ impl Plan {
                 plan
             }
         }
+    }
+
+    /// A sampling plan: `seeds` shuffled from (seed, epoch), cut into batches of the spec's batch
+    /// size. (Any other spec: the seeds as one batch, unsampled.)
+    pub fn sampled(spec: &PlanSpec, mut seeds: Vec<u32>, seed: u64, epoch: u64) -> Plan {
+        let s = epoch_seed(seed, epoch);
+        let PlanSpec::Neighbors { fanouts, batch_size, replace } = spec else {
+            seeds.sort_unstable();
+            return Plan { batches: vec![seeds], view: vec![0], sampling: None };
+        };
+        seeds.shuffle(&mut Pcg64::seed_from_u64(s));
+        let batches: Vec<Vec<u32>> = seeds.chunks((*batch_size).max(1)).map(<[u32]>::to_vec).collect();
+        let view = vec![0; batches.len()];
+        let sampling = Some(Sampling { fanouts: fanouts.clone(), replace: *replace, seed: s.rotate_left(17) ^ 0x5A5A });
+        Plan { batches, view, sampling }
     }
 
     /// Batches of `per_batch` parts each, in a shuffled order when `shuffle`.
@@ -109,12 +141,15 @@ impl Plan {
             .filter(|b| !b.is_empty())
             .collect();
         let view = vec![0; batches.len()];
-        Plan { batches, view }
+        Plan { batches, view, sampling: None }
     }
 
     /// Keeps only the nodes in `keep` (e.g. a split's training nodes) in every batch, dropping
     /// batches left empty.
     pub fn restrict(self, keep: &[u32], n: usize) -> Plan {
+        if self.sampling.is_some() {
+            return self; // a sampling plan's seeds were chosen already
+        }
         let mut mask = vec![false; n];
         for &v in keep {
             mask[v as usize] = true;
@@ -127,7 +162,7 @@ impl Plan {
                 view.push(v);
             }
         }
-        Plan { batches, view }
+        Plan { batches, view, sampling: None }
     }
 
     /// Number of batches.

@@ -151,6 +151,30 @@ impl PyBatch {
     fn indices<'py>(this: &Bound<'py, Self>) -> Bound<'py, PyAny> {
         vector(this, |b| &b.b().indices, true)
     }
+    /// Seed nodes of a neighbour-sampled batch (its first `batch_size` nodes, where the loss
+    /// goes); every node of an induced subgraph.
+    #[getter]
+    fn batch_size(&self) -> usize {
+        self.b().num_seeds()
+    }
+    /// Nodes added at each hop of a neighbour-sampled batch, seeds first (PyG's
+    /// `num_sampled_nodes`); `[num_nodes]` for an induced subgraph.
+    #[getter]
+    fn num_sampled_nodes(&self) -> Vec<usize> {
+        let b = self.b();
+        if b.hops.is_empty() { vec![b.nodes.len()] } else { b.hops.windows(2).map(|w| w[1] - w[0]).collect() }
+    }
+    /// Edges sampled at each hop (PyG's `num_sampled_edges`; hop h's edges are the h-th run of
+    /// `edge_index`'s columns); `[num_edges]` for an induced subgraph.
+    #[getter]
+    fn num_sampled_edges(&self) -> Vec<usize> {
+        let b = self.b();
+        if b.hops.is_empty() {
+            return vec![b.indices.len()];
+        }
+        let hops = b.num_hops();
+        (0..hops).map(|h| (b.indptr[b.hops[h + 1]] - b.indptr[b.hops[h]]) as usize).collect()
+    }
     /// Evaluation view this batch belongs to (0 for training plans).
     #[getter]
     fn view(&self) -> u32 {
@@ -191,7 +215,13 @@ impl PyBatch {
                 kw.set_item(name, from_numpy.call1((a,))?)?;
             }
         }
-        kw.set_item("view", this.get().b().view)?;
+        let me = this.get();
+        kw.set_item("view", me.b().view)?;
+        if !me.b().hops.is_empty() {
+            kw.set_item("batch_size", me.b().num_seeds())?;
+            kw.set_item("num_sampled_nodes", me.num_sampled_nodes())?;
+            kw.set_item("num_sampled_edges", me.num_sampled_edges())?;
+        }
         data.call((), Some(&kw))
     }
 

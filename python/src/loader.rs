@@ -33,13 +33,16 @@ impl PyLoader {
     ///   `mille.partition`) shuffled every epoch and grouped Q to a batch;
     /// - `views=V, parts=P`: evaluation, V independent random partitions into P parts (an epoch
     ///   is all V x P batches); with `partition=`, V shuffled groupings of its parts;
-    /// - `full=True`: the whole graph as one batch.
+    /// - `full=True`: the whole graph as one batch;
+    /// - `fanouts=[F1, F2, ...], batch_size=B`: neighbour sampling (GraphSAGE), the split's
+    ///   training nodes (or `nodes`) shuffled every epoch, B seeds to a batch, up to `Fh`
+    ///   in-neighbours drawn per node at hop h (`replace=True`: with replacement).
     ///
     /// `workers` threads build up to `prefetch` batches ahead; `seed` and the epoch number decide
     /// every plan; masks come from split `split` (default: the store's first); `nodes` keeps
     /// only those node ids in every batch; `residency` is `auto`, `resident` or `mapped`.
     #[new]
-    #[pyo3(signature = (store, *, parts = None, partition = None, per_batch = 1, views = None, full = false, workers = 2, prefetch = 4, seed = 0, split = None, self_loops = false, edge_features = true, residency = "auto", nodes = None))]
+    #[pyo3(signature = (store, *, parts = None, partition = None, per_batch = 1, views = None, full = false, workers = 2, prefetch = 4, seed = 0, split = None, self_loops = false, edge_features = true, residency = "auto", nodes = None, fanouts = None, batch_size = 1024, replace = false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -57,8 +60,24 @@ impl PyLoader {
         edge_features: bool,
         residency: &str,
         nodes: Option<PyReadonlyArray1<'_, i64>>,
+        fanouts: Option<Vec<u32>>,
+        batch_size: usize,
+        replace: bool,
     ) -> PyResult<PyLoader> {
-        let plan = plan_spec(store, parts, partition, per_batch, views, full)?;
+        let plan = match fanouts {
+            Some(fanouts) => {
+                if parts.is_some() || partition.is_some() || views.is_some() || full {
+                    return Err(value(
+                        "fanouts= samples neighbours of seed nodes: give no parts, partition, views or full",
+                    ));
+                }
+                if fanouts.is_empty() || batch_size == 0 {
+                    return Err(value("fanouts needs at least one hop and batch_size at least 1"));
+                }
+                PlanSpec::Neighbors { fanouts, batch_size, replace }
+            }
+            None => plan_spec(store, parts, partition, per_batch, views, full)?,
+        };
         if workers == 0 {
             return Err(value("workers must be at least 1"));
         }
@@ -162,6 +181,9 @@ fn describe(plan: &PlanSpec) -> String {
             format!("partition=<{} parts>, views={views}, per_batch={per_batch}", partition.k())
         }
         PlanSpec::Views { views, parts } => format!("views={views}, parts={parts}"),
+        PlanSpec::Neighbors { fanouts, batch_size, replace } => {
+            format!("fanouts={fanouts:?}, batch_size={batch_size}, replace={}", if *replace { "True" } else { "False" })
+        }
     }
 }
 

@@ -304,7 +304,16 @@ pub struct HostBatch {
 impl HostBatch {
     /// From a loader batch.
     pub fn from_batch(b: &Batch) -> HostBatch {
-        let masks = [&b.train_mask[..], &b.valid_mask[..], &b.test_mask[..]];
+        // A neighbour-sampled batch trains on its seeds only: the other training nodes in it
+        // have truncated neighbourhoods.
+        let seeds: Vec<bool>;
+        let train = if b.hops.is_empty() {
+            &b.train_mask[..]
+        } else {
+            seeds = (0..b.nodes.len()).map(|i| i < b.num_seeds() && b.train_mask[i]).collect();
+            &seeds[..]
+        };
+        let masks = [train, &b.valid_mask[..], &b.test_mask[..]];
         let edges = (b.edge_feature_dim > 0).then_some((&b.edge_features[..], b.edge_feature_dim));
         let mut h = HostBatch::from_parts(&b.indptr, &b.indices, &b.features, b.feature_dim, None, masks, edges);
         h.targets = match &b.labels {

@@ -28,3 +28,30 @@ fn revgnn_reaches_78_percent_on_cora() {
     let pred = tch::Tensor::read_npy(run.path().join("predictions.npy")).unwrap();
     assert_eq!(pred.size(), [2708, 7]);
 }
+
+#[test]
+fn sage_blocks_on_neighbour_sampled_batches_reach_78_percent_on_cora() {
+    use mille_train::conv::ConvKind;
+    use mille_train::model::ModelKind;
+    use mille_train::run::Batching;
+    let (store, _tmp) = common::store(&common::dataset("cora"), false);
+    let mut tests = Vec::new();
+    for seed in 0..3 {
+        let run = tempfile::tempdir().unwrap();
+        let mut c = cora_config(&store);
+        // GraphSAGE's sampling: one SAGE block per hop (RevGNN's, 2 groups), fan-outs 25 then 10,
+        // 32 seeds a batch. (ResGNN's blocks reach 0.776-0.779 here, PyG's plain SAGEConv 0.808:
+        // python/examples/pyg_sage.py on the same sampler.)
+        (c.model, c.conv, c.layers, c.hidden, c.seed) = (ModelKind::Revgnn, ConvKind::Sage, 2, 64, seed);
+        (c.batching, c.fanouts, c.batch_size, c.epochs, c.lr) = (Batching::Neighbor, vec![25, 10], 32, 150, 0.005);
+        let mut t = Trainer::new(c, run.path(), false).unwrap();
+        let s = t.fit().unwrap();
+        assert_eq!(s.batching, "neighbor");
+        let lines = std::fs::read_to_string(run.path().join("metrics.jsonl")).unwrap();
+        assert_eq!(lines.lines().count(), 150);
+        tests.push(s.test);
+    }
+    let mean = tests.iter().sum::<f64>() / 3.0;
+    eprintln!("Cora RevGNN/SAGE on fan-outs 25,10, seeds 0-2: test {tests:?}, mean {mean:.4}");
+    assert!(mean >= 0.78, "mean test accuracy {mean} ({tests:?})");
+}

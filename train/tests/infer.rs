@@ -33,7 +33,11 @@ fn multi_view_logits_are_the_mean_of_per_view_logits() {
     let mut per_view = Vec::new();
     for v in 0..views {
         let keep: Vec<usize> = (0..plan.len()).filter(|&i| plan.view[i] == v).collect();
-        let one = Plan { batches: keep.iter().map(|&i| plan.batches[i].clone()).collect(), view: vec![0; keep.len()] };
+        let one = Plan {
+            batches: keep.iter().map(|&i| plan.batches[i].clone()).collect(),
+            view: vec![0; keep.len()],
+            sampling: None,
+        };
         let mut acc = ViewAverage::new(n, 5);
         for b in loader.run(one) {
             let b = b.unwrap();

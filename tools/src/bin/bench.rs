@@ -102,6 +102,19 @@ enum Cmd {
         /// decoded in the workers.
         #[arg(long, value_name = "DIR")]
         compressed: Option<PathBuf>,
+        /// Batches of random clusters (`cluster`), or neighbours sampled from the training nodes
+        /// (`neighbor`, with --fanouts and --batch-size).
+        #[arg(long, default_value = "cluster", value_parser = ["cluster", "neighbor"])]
+        sampler: String,
+        /// Neighbour sampling: in-neighbours drawn per node, hop by hop.
+        #[arg(long, value_delimiter = ',', default_value = "15,10,5")]
+        fanouts: Vec<u32>,
+        /// Neighbour sampling: seeds per batch.
+        #[arg(long, default_value_t = 1024)]
+        batch_size: usize,
+        /// Neighbour sampling: draw with replacement.
+        #[arg(long)]
+        replace: bool,
         /// One JSON object.
         #[arg(long)]
         json: bool,
@@ -223,8 +236,25 @@ fn main() {
         Cmd::MemoryStep { model, layers, hidden, nodes, device } => memory_step(&model, layers, hidden, nodes, &device),
         Cmd::Aggregate { nodes, degree, dim, repeats, json } => bench_aggregate(nodes, degree, dim, repeats, json),
         Cmd::Upload { store, parts, device, epochs, json } => bench_upload(store, parts, &device, epochs, json),
-        Cmd::Loader { store, parts, workers, prefetch, epochs, cold, by_part, residency, compressed, json } => {
-            bench_loader(store, parts, workers, prefetch, epochs, cold, by_part, residency, compressed, json)
+        Cmd::Loader {
+            store,
+            parts,
+            workers,
+            prefetch,
+            epochs,
+            cold,
+            by_part,
+            residency,
+            compressed,
+            sampler,
+            fanouts,
+            batch_size,
+            replace,
+            json,
+        } => {
+            let sampling =
+                (sampler == "neighbor").then_some(mille_loader::PlanSpec::Neighbors { fanouts, batch_size, replace });
+            bench_loader(store, parts, workers, prefetch, epochs, cold, by_part, residency, compressed, sampling, json)
         }
     })
 }
@@ -492,6 +522,7 @@ fn bench_loader(
     by_part: bool,
     residency: mille_loader::Residency,
     compressed: Option<PathBuf>,
+    sampling: Option<mille_loader::PlanSpec>,
     as_json: bool,
 ) -> anyhow::Result<()> {
     use mille_loader::{Loader, LoaderConfig, PlanSpec};
@@ -499,7 +530,10 @@ fn bench_loader(
     anyhow::ensure!(workers >= 1, "--workers must be at least 1");
     anyhow::ensure!(epochs >= 1, "--epochs must be at least 1");
     let s = std::sync::Arc::new(Store::open(&store)?);
-    let plan = if by_part {
+    let sampled = sampling.is_some();
+    let plan = if let Some(spec) = sampling {
+        spec
+    } else if by_part {
         // The relabelled store's parts (contiguous rows) as Cluster-GCN batches of one part each:
         // each batch reads one sequential range of the feature file.
         let partition = mille_partition::stored_parts(&s)?.context("--by-part needs a relabelled store")?;
@@ -518,31 +552,32 @@ fn bench_loader(
     let t = Instant::now();
     let loader = Loader::new(s.clone(), cfg)?;
     let setup = t.elapsed().as_secs_f64();
-    let run = |e: u64| -> anyhow::Result<(u64, u64, u64, u64)> {
+    // Per epoch: batches, nodes, edges, bytes, seeds.
+    let run = |e: u64| -> anyhow::Result<[u64; 5]> {
         let mut epoch = loader.epoch(e);
-        let (mut b, mut n, mut m, mut bytes) = (0, 0, 0, 0);
+        let mut t = [0u64; 5];
         while let Some(batch) = epoch.next() {
             let batch = batch?;
-            b += 1;
-            n += batch.num_nodes() as u64;
-            m += batch.num_edges() as u64;
-            bytes += batch.bytes() as u64;
+            t[0] += 1;
+            t[1] += batch.num_nodes() as u64;
+            t[2] += batch.num_edges() as u64;
+            t[3] += batch.bytes() as u64;
+            t[4] += batch.num_seeds() as u64;
             epoch.recycle(batch); // as a training loop would: buffers go back to the workers
         }
-        Ok((b, n, m, bytes))
+        Ok(t)
     };
     if !cold {
         run(u64::MAX)?;
     }
     let t = Instant::now();
-    let (mut b, mut n, mut m, mut bytes) = (0, 0, 0, 0);
+    let mut total = [0u64; 5];
     for e in 0..epochs {
-        let r = run(e)?;
-        b += r.0;
-        n += r.1;
-        m += r.2;
-        bytes += r.3;
+        for (sum, x) in total.iter_mut().zip(run(e)?) {
+            *sum += x;
+        }
     }
+    let [b, n, m, bytes, seeds] = total;
     let secs = t.elapsed().as_secs_f64();
     let gbps = bytes as f64 / 1e9 / secs;
     let peak = mille_tools::peak_rss_bytes(); // before the memcpy buffers below
@@ -555,6 +590,7 @@ fn bench_loader(
         "edges_per_second": m as f64 / secs, "gb_per_second": gbps,
         "memcpy_gb_per_second": memcpy, "memcpy_fraction": gbps / memcpy,
         "bytes_per_batch": bytes / b.max(1), "peak_rss_bytes": peak,
+        "sampler": if sampled { "neighbor" } else { "cluster" }, "seeds_per_second": seeds as f64 / secs,
     });
     if as_json {
         println!("{v}");
@@ -563,8 +599,11 @@ fn bench_loader(
         let source = if loader.is_resident() { "an in-memory huge-page copy" } else { "the memory map" };
         println!("  reads       {source} (set up in {setup:.2} s)");
         println!("  batches/s   {:.2}", b as f64 / secs);
+        if sampled {
+            println!("  seeds/s     {:.3e}", seeds as f64 / secs);
+        }
         println!("  nodes/s     {:.3e}", n as f64 / secs);
-        println!("  edges/s     {:.3e}", m as f64 / secs);
+        println!("  edges/s     {:.3e}{}", m as f64 / secs, if sampled { " (sampled)" } else { "" });
         println!("  GB/s        {gbps:.2} of batch data ({:.0} % of memcpy's {memcpy:.2} GB/s)", 100.0 * gbps / memcpy);
         println!("  peak RSS    {}", mille_tools::human_bytes(peak));
     }

@@ -53,11 +53,19 @@ struct Args {
     /// Training batches (parts) per epoch.
     #[arg(long)]
     parts: Option<u32>,
-    /// random (clustering every epoch), metis (METIS clusters, Cluster-GCN), or store-parts
-    /// (the parts of a store relabelled by `tools/partition --relabel`, read part by part: for
-    /// stores whose features do not fit in memory; evaluation then uses the same parts).
-    #[arg(long)]
+    /// random (clustering every epoch), metis (METIS clusters, Cluster-GCN), store-parts (the
+    /// parts of a store relabelled by `tools/partition --relabel`, read part by part: for stores
+    /// whose features do not fit in memory; evaluation then uses the same parts), or neighbor
+    /// (GraphSAGE's neighbour sampling from the training nodes, with --fanouts and --batch-size;
+    /// evaluation stays multi-view). `--sampler neighbor` says the same.
+    #[arg(long, alias = "sampler")]
     batching: Option<Batching>,
+    /// Neighbour sampling: in-neighbours drawn per node, hop by hop (default 25,10).
+    #[arg(long, value_delimiter = ',')]
+    fanouts: Option<Vec<u32>>,
+    /// Neighbour sampling: seed nodes per batch (default 1024).
+    #[arg(long)]
+    batch_size: Option<usize>,
     /// METIS clusters (default 10 x --parts).
     #[arg(long)]
     metis_parts: Option<u32>,
@@ -131,6 +139,7 @@ fn main() {
         }
         set!(model, conv, layers, hidden, groups, dropout, lr, weight_decay, clip, epochs, parts, views);
         set!(eval_parts, eval_every, seed, device, workers, deq_max_iter, deq_tol, batching, feature_norm);
+        set!(fanouts, batch_size);
         if a.metis_parts.is_some() {
             c.metis_parts = a.metis_parts;
         }

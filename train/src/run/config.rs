@@ -22,9 +22,27 @@ pub enum Batching {
     /// on a store whose features do not fit in memory. Evaluation views group the same parts
     /// (`eval_parts` batches per view) instead of drawing random ones.
     StoreParts,
+    /// Node-wise neighbour sampling (GraphSAGE): the training nodes shuffled every epoch,
+    /// `batch_size` seeds to a batch, `fanouts[h]` in-neighbours drawn per node at hop `h`; the
+    /// loss is on the seeds and every layer runs over the union of the sampled edges (PyG's
+    /// `NeighborLoader` without trimming).
+    Neighbor,
 }
 
-mille_pipeline::choices!(Batching { Random => "random", Metis => "metis", StoreParts => "store-parts" });
+mille_pipeline::choices!(Batching {
+    Random => "random",
+    Metis => "metis",
+    StoreParts => "store-parts",
+    Neighbor => "neighbor"
+});
+
+fn default_fanouts() -> Vec<u32> {
+    vec![25, 10]
+}
+
+fn default_batch_size() -> usize {
+    1024
+}
 
 /// Settings of a training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +76,12 @@ pub struct RunConfig {
     pub batching: Batching,
     /// METIS clusters (Cluster-GCN); default `10 * parts`.
     pub metis_parts: Option<u32>,
+    /// Neighbour sampling: in-neighbours drawn per node, hop by hop.
+    #[serde(default = "default_fanouts")]
+    pub fanouts: Vec<u32>,
+    /// Neighbour sampling: seed nodes per batch.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
     /// Views of the final multi-view inference.
     pub views: u32,
     /// Parts per evaluation view.
@@ -100,6 +124,8 @@ impl RunConfig {
             parts: 10,
             batching: Batching::Random,
             metis_parts: None,
+            fanouts: default_fanouts(),
+            batch_size: default_batch_size(),
             views: 1,
             eval_parts: 1,
             eval_every: 1,
@@ -177,6 +203,12 @@ impl RunConfig {
         );
         ensure!(self.eval_every >= 1, "--eval-every must be >= 1");
         ensure!(self.epochs >= 1, "--epochs must be >= 1 (a run trains at least one epoch)");
+        if self.batching == Batching::Neighbor {
+            ensure!(
+                !self.fanouts.is_empty() && self.batch_size >= 1,
+                "--batching neighbor needs --fanouts (one per hop) and a --batch-size of at least 1"
+            );
+        }
         if let Some(m) = self.metis_parts {
             ensure!(m >= self.parts, "--metis-parts {m} must be at least --parts {}", self.parts);
         }

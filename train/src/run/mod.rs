@@ -272,6 +272,9 @@ impl Trainer {
                     let p = store_parts(store)?;
                     PlanSpec::ClusterGcn { per_batch: p.k().div_ceil(cfg.parts), partition: p }
                 }
+                Batching::Neighbor => {
+                    PlanSpec::Neighbors { fanouts: cfg.fanouts.clone(), batch_size: cfg.batch_size, replace: false }
+                }
             };
             self.train_loader = Some(Loader::new(store.clone(), loader_config(cfg, plan))?);
         }
