@@ -48,6 +48,14 @@ def cora_store() -> mille.Store:
     return mille.Store(target)
 
 
+@torch.no_grad()
+def val_test(model: torch.nn.Module, x: torch.Tensor, data) -> tuple:
+    """Validation and test accuracy of `model` on the whole graph `data`."""
+    model.eval()
+    pred = model(x, data.edge_index).argmax(dim=1)
+    return tuple((pred[m] == data.y[m]).float().mean().item() for m in (data.val_mask, data.test_mask))
+
+
 def run(store: mille.Store, seed: int, epochs: int) -> float:
     """Trains one model; returns the test accuracy at the best validation epoch."""
     torch.manual_seed(seed)
@@ -63,11 +71,7 @@ def run(store: mille.Store, seed: int, epochs: int) -> float:
         out = model(x, data.edge_index)
         F.cross_entropy(out[data.train_mask], data.y[data.train_mask]).backward()
         opt.step()
-        model.eval()
-        with torch.no_grad():
-            pred = model(x, data.edge_index).argmax(dim=1)
-        val = (pred[data.val_mask] == data.y[data.val_mask]).float().mean().item()
-        test = (pred[data.test_mask] == data.y[data.test_mask]).float().mean().item()
+        val, test = val_test(model, x, data)
         if val > best_val:
             best_val, best_test = val, test
     return best_test

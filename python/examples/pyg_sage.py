@@ -21,7 +21,7 @@ from torch_geometric.nn import SAGEConv
 import mille
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pyg_gcn import cora_store  # noqa: E402
+from pyg_gcn import cora_store, val_test  # noqa: E402
 
 
 class SAGE(torch.nn.Module):
@@ -58,11 +58,7 @@ def run(store: mille.Store, seed: int, epochs: int, fanouts: list, batch_size: i
             out = model(normalise(data.x), data.edge_index)[: data.batch_size]
             F.cross_entropy(out, data.y[: data.batch_size]).backward()
             opt.step()
-        model.eval()
-        with torch.no_grad():
-            pred = model(x_full, full.edge_index).argmax(dim=1)
-        val = (pred[full.val_mask] == full.y[full.val_mask]).float().mean().item()
-        test = (pred[full.test_mask] == full.y[full.test_mask]).float().mean().item()
+        val, test = val_test(model, x_full, full)
         if val > best_val:
             best_val, best_test = val, test
     return best_test

@@ -529,7 +529,10 @@ fn train_rejects_bad_settings_with_clear_messages() {
             vec!["fixtures/products_like", "--model", "rev", "--out", o],
             "invalid value 'rev' for '--model <MODEL>': \"rev\": expected resgnn, revgnn, wt-revgnn or deq",
         ),
-        (vec!["fixtures/products_like", "--batching", "x", "--out", o], "\"x\": expected random, metis or store-parts"),
+        (
+            vec!["fixtures/products_like", "--batching", "x", "--out", o],
+            "\"x\": expected random, metis, store-parts or neighbor",
+        ),
     ] {
         let out = run("train", &args);
         let err = text(&out.stderr);
