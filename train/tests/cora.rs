@@ -10,8 +10,13 @@ mod cora_setup;
 
 use mille_train::run::Trainer;
 
+/// libtorch's RNG is process-wide: the seeded runs of this file take turns, or their dropout
+/// draws interleave and neither result is its seed's.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn revgnn_reaches_78_percent_on_cora() {
+    let _rng = RNG.lock().unwrap_or_else(|p| p.into_inner());
     let (store, _tmp) = common::store(&common::dataset("cora"), false);
     let run = tempfile::tempdir().unwrap();
     let mut t = Trainer::new(cora_config(&store), run.path(), false).unwrap();
@@ -31,6 +36,7 @@ fn revgnn_reaches_78_percent_on_cora() {
 
 #[test]
 fn sage_blocks_on_neighbour_sampled_batches_reach_78_percent_on_cora() {
+    let _rng = RNG.lock().unwrap_or_else(|p| p.into_inner());
     use mille_train::conv::ConvKind;
     use mille_train::model::ModelKind;
     use mille_train::run::Batching;
