@@ -511,6 +511,28 @@ fn memcpy_gb_per_second() -> f64 {
     n as f64 / 1e9 / best
 }
 
+/// One thread gathering random feature rows of `store` (the access a sampler's feature gather
+/// makes), GB/s of rows copied: the yardstick of a sampled loader's GB/s when no peer runs.
+fn random_gather_gb_per_second(store: &Store) -> Option<f64> {
+    use rand::{Rng, SeedableRng};
+    let f = store.features()?;
+    let rows = 200_000.min(f.rows * 4);
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
+    let picks: Vec<usize> = (0..rows).map(|_| rng.random_range(0..f.rows)).collect();
+    let mut out: Vec<f32> = Vec::with_capacity(rows * f.cols);
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        out.clear();
+        let t = Instant::now();
+        for &r in &picks {
+            out.extend_from_slice(f.row(r));
+        }
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    std::hint::black_box(&out);
+    Some((rows * f.cols * 4) as f64 / 1e9 / best)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn bench_loader(
     store: PathBuf,
@@ -582,6 +604,7 @@ fn bench_loader(
     let gbps = bytes as f64 / 1e9 / secs;
     let peak = mille_tools::peak_rss_bytes(); // before the memcpy buffers below
     let memcpy = memcpy_gb_per_second();
+    let gather = if sampled { random_gather_gb_per_second(&s) } else { None };
     let v = json!({
         "bench": "loader", "store": store, "parts": parts, "workers": workers, "prefetch": prefetch,
         "epochs": epochs, "cold": cold, "by_part": by_part, "compressed": compressed, "seconds": secs,
@@ -591,11 +614,13 @@ fn bench_loader(
         "memcpy_gb_per_second": memcpy, "memcpy_fraction": gbps / memcpy,
         "bytes_per_batch": bytes / b.max(1), "peak_rss_bytes": peak,
         "sampler": if sampled { "neighbor" } else { "cluster" }, "seeds_per_second": seeds as f64 / secs,
+        "random_gather_gb_per_second": gather,
     });
     if as_json {
         println!("{v}");
     } else {
-        println!("loader on {} ({} parts, {workers} workers, prefetch {prefetch})", store.display(), parts);
+        let plan = if sampled { "neighbour sampling".to_string() } else { format!("{parts} parts") };
+        println!("loader on {} ({plan}, {workers} workers, prefetch {prefetch})", store.display());
         let source = if loader.is_resident() { "an in-memory huge-page copy" } else { "the memory map" };
         println!("  reads       {source} (set up in {setup:.2} s)");
         println!("  batches/s   {:.2}", b as f64 / secs);
@@ -605,6 +630,9 @@ fn bench_loader(
         println!("  nodes/s     {:.3e}", n as f64 / secs);
         println!("  edges/s     {:.3e}{}", m as f64 / secs, if sampled { " (sampled)" } else { "" });
         println!("  GB/s        {gbps:.2} of batch data ({:.0} % of memcpy's {memcpy:.2} GB/s)", 100.0 * gbps / memcpy);
+        if let Some(g) = gather {
+            println!("  gather      {g:.2} GB/s: one thread copying random feature rows (a sampler's feature access)");
+        }
         println!("  peak RSS    {}", mille_tools::human_bytes(peak));
     }
     Ok(())
