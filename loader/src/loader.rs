@@ -5,6 +5,7 @@ use crate::batch::{Batch, Builder};
 use crate::error::{Error, Result};
 use crate::plan::{Plan, PlanSpec};
 use crate::resident::{Residency, Resident, resident};
+use crate::sample::Sampling;
 use crossbeam::channel::{Receiver, Sender, bounded};
 use mille_pipeline::Store;
 use mille_pipeline::store::zstd::CompressedStore;
@@ -114,13 +115,14 @@ impl Loader {
     /// The plan of epoch `epoch`.
     pub fn plan(&self, epoch: u64) -> Plan {
         let n = self.store.num_nodes();
-        if let PlanSpec::Neighbors { .. } = &self.config.plan {
+        if let PlanSpec::Neighbors { fanouts, batch_size, replace } = &self.config.plan {
             // Seeds: the nodes asked for, else the split's training nodes.
             let seeds = match &self.config.restrict_to {
                 Some(keep) => keep.to_vec(),
                 None => (0..n as u32).filter(|&v| self.roles[v as usize] == crate::batch::Role::Train).collect(),
             };
-            return Plan::sampled(&self.config.plan, seeds, self.config.seed, epoch);
+            let sampling = Sampling { fanouts: fanouts.clone(), replace: *replace, seed: 0 };
+            return Plan::sampled(seeds, *batch_size, sampling, self.config.seed, epoch);
         }
         let plan = Plan::new(&self.config.plan, n, self.config.seed, epoch);
         match &self.config.restrict_to {
@@ -168,7 +170,7 @@ impl Loader {
                 }
             }));
         }
-        Epoch { rxs, handles, stop, next: 0, total: plan.len(), recycle: self.pool.0.clone() }
+        Epoch { rxs, handles, stop, next: 0, total: plan.len(), recycle: Recycler(self.pool.0.clone()) }
     }
 }
 
@@ -187,7 +189,7 @@ pub struct Epoch {
     stop: Arc<AtomicBool>,
     next: usize,
     total: usize,
-    recycle: Sender<Batch>,
+    recycle: Recycler,
 }
 
 impl Epoch {
@@ -201,12 +203,12 @@ impl Epoch {
     }
     /// Hands a consumed batch back so a worker can reuse its buffers.
     pub fn recycle(&self, batch: Batch) {
-        let _ = self.recycle.try_send(batch);
+        self.recycle.recycle(batch);
     }
     /// A handle that recycles batches after this epoch is gone (e.g. held by a batch that
     /// outlives the loop that took it, as in the Python package).
     pub fn recycler(&self) -> Recycler {
-        Recycler(self.recycle.clone())
+        self.recycle.clone()
     }
     /// The next batch, waiting at most `timeout`: lets a consumer that must react to something
     /// else (a signal, a deadline) wait in slices instead of blocking in [`Iterator::next`].
@@ -222,6 +224,7 @@ impl Epoch {
             }
             Err(crossbeam::channel::RecvTimeoutError::Timeout) => Next::Pending,
             Err(crossbeam::channel::RecvTimeoutError::Disconnected) => {
+                // The worker ended without sending: it died outside a batch. End the epoch.
                 self.next = self.total;
                 Next::Batch(Err(Error::WorkerPanic { batch: i, msg: "worker thread ended unexpectedly".into() }))
             }
@@ -257,18 +260,11 @@ impl Recycler {
 impl Iterator for Epoch {
     type Item = Result<Batch>;
     fn next(&mut self) -> Option<Result<Batch>> {
-        if self.next >= self.total {
-            return None;
-        }
-        let i = self.next;
-        self.next += 1;
-        match self.rxs[i % self.rxs.len()].recv() {
-            Ok(r) => Some(r),
-            Err(_) => {
-                // The worker ended without sending: it died outside a batch. End the epoch.
-                self.next = self.total;
-                Some(Err(Error::WorkerPanic { batch: i, msg: "worker thread ended unexpectedly".into() }))
-            }
+        // A wait without deadline: crossbeam turns a timeout past `Instant`'s range into `recv`.
+        match self.next_timeout(Duration::MAX) {
+            Next::Batch(r) => Some(r),
+            Next::End => None,
+            Next::Pending => unreachable!("no deadline to pass"),
         }
     }
 }

@@ -79,7 +79,10 @@ impl Plan {
     pub fn new(spec: &PlanSpec, n: usize, seed: u64, epoch: u64) -> Plan {
         let s = epoch_seed(seed, epoch);
         match spec {
-            PlanSpec::Neighbors { .. } => Plan::sampled(spec, (0..n as u32).collect(), seed, epoch),
+            PlanSpec::Neighbors { fanouts, batch_size, replace } => {
+                let sampling = Sampling { fanouts: fanouts.clone(), replace: *replace, seed: 0 };
+                Plan::sampled((0..n as u32).collect(), *batch_size, sampling, seed, epoch)
+            }
             PlanSpec::RandomParts { parts } => {
                 Plan::from_partition(&random_balanced(n, (*parts).max(1), s), 1, s, false)
             }
@@ -107,19 +110,14 @@ impl Plan {
         }
     }
 
-    /// A sampling plan: `seeds` shuffled from (seed, epoch), cut into batches of the spec's batch
-    /// size. (Any other spec: the seeds as one batch, unsampled.)
-    pub fn sampled(spec: &PlanSpec, mut seeds: Vec<u32>, seed: u64, epoch: u64) -> Plan {
+    /// A sampling plan: `seeds` shuffled from (seed, epoch), `batch_size` to a batch, drawn as
+    /// `sampling` says (its seed is replaced by the epoch's).
+    pub fn sampled(mut seeds: Vec<u32>, batch_size: usize, sampling: Sampling, seed: u64, epoch: u64) -> Plan {
         let s = epoch_seed(seed, epoch);
-        let PlanSpec::Neighbors { fanouts, batch_size, replace } = spec else {
-            seeds.sort_unstable();
-            return Plan { batches: vec![seeds], view: vec![0], sampling: None };
-        };
         seeds.shuffle(&mut Pcg64::seed_from_u64(s));
-        let batches: Vec<Vec<u32>> = seeds.chunks((*batch_size).max(1)).map(<[u32]>::to_vec).collect();
+        let batches: Vec<Vec<u32>> = seeds.chunks(batch_size.max(1)).map(<[u32]>::to_vec).collect();
         let view = vec![0; batches.len()];
-        let sampling = Some(Sampling { fanouts: fanouts.clone(), replace: *replace, seed: s.rotate_left(17) ^ 0x5A5A });
-        Plan { batches, view, sampling }
+        Plan { batches, view, sampling: Some(Sampling { seed: s.rotate_left(17) ^ 0x5A5A, ..sampling }) }
     }
 
     /// Batches of `per_batch` parts each, in a shuffled order when `shuffle`.
