@@ -50,3 +50,13 @@ fn finish<'py, T: Element, D: numpy::ndarray::Dimension>(
     }
     a.into_any()
 }
+
+/// PyG's `[2, E]` `edge_index`, row-major (sources, then targets), from a CSR by target.
+pub fn coo(indptr: &[u64], indices: &[u32]) -> Vec<i64> {
+    let mut out = Vec::with_capacity(2 * indices.len());
+    out.extend(indices.iter().map(|&u| u as i64));
+    for (v, w) in indptr.windows(2).enumerate() {
+        out.extend(std::iter::repeat_n(v as i64, (w[1] - w[0]) as usize));
+    }
+    out
+}

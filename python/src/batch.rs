@@ -2,7 +2,7 @@
 //! another type (int64 node ids, `edge_index`, int64 or float labels), made in the consumer
 //! thread with the GIL released. Every array is a view of this object's memory.
 
-use crate::arrays::{Owner, matrix, vector};
+use crate::arrays::{Owner, coo, matrix, vector};
 use mille_loader::{Batch, BatchLabels, Recycler};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -35,12 +35,7 @@ impl PyBatch {
     /// Builds the PyG-typed arrays of `batch` (call without the GIL: it touches every edge).
     pub fn new(batch: Batch, recycler: Recycler) -> PyBatch {
         let n_id = batch.nodes.iter().map(|&v| v as i64).collect();
-        let edges = batch.indices.len();
-        let mut edge_index = Vec::with_capacity(2 * edges);
-        edge_index.extend(batch.indices.iter().map(|&u| u as i64));
-        for (i, w) in batch.indptr.windows(2).enumerate() {
-            edge_index.extend(std::iter::repeat_n(i as i64, (w[1] - w[0]) as usize));
-        }
+        let edge_index = coo(&batch.indptr, &batch.indices);
         let targets = match &batch.labels {
             BatchLabels::None => Targets::None,
             BatchLabels::MultiClass(v) => Targets::Class(v.iter().map(|&c| c as i64).collect()),

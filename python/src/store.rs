@@ -1,6 +1,6 @@
 //! `mille.Store`: an opened store, its arrays as read-only NumPy views of the memory map.
 
-use crate::arrays::{Owner, matrix, vector};
+use crate::arrays::{Owner, coo, matrix, vector};
 use crate::error::{mille, value};
 use mille_pipeline::{Labels, Store};
 use numpy::{PyArray1, PyArrayMethods};
@@ -136,15 +136,7 @@ impl PyStore {
     /// new array (E x 16 bytes).
     fn edge_index<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let s = self.store.clone();
-        let flat = py.detach(move || {
-            let (ptr, idx) = (s.indptr(), s.indices());
-            let mut out = Vec::with_capacity(2 * idx.len());
-            out.extend(idx.iter().map(|&u| u as i64));
-            for (v, w) in ptr.windows(2).enumerate() {
-                out.extend(std::iter::repeat_n(v as i64, (w[1] - w[0]) as usize));
-            }
-            out
-        });
+        let flat = py.detach(move || coo(s.indptr(), s.indices()));
         let e = flat.len() / 2;
         PyArray1::from_vec(py, flat).reshape([2, e]).map(Bound::into_any)
     }
