@@ -1,8 +1,9 @@
 //! One batch: the induced subgraph of a set of nodes, with everything a GNN step needs.
 
 use crate::error::{Error, Result};
-use crate::plan::Plan;
+use crate::plan::{Plan, Sampled};
 use crate::resident::Resident;
+use crate::saint::{Saint, subgraph_nodes};
 use crate::sample::{Csr, Loops, Sampler, Sampling, batch_seed};
 use mille_pipeline::store::zstd::CompressedStore;
 use mille_pipeline::{Labels, Store, prefetch};
@@ -66,6 +67,16 @@ pub struct Batch {
     /// seeds + hop 1's new nodes, ...]` (fan-outs + 2 entries); empty for an induced subgraph.
     /// Rows `hops[h]..hops[h + 1]` of the CSR hold the edges sampled at hop `h`.
     pub hops: Vec<usize>,
+    /// For a GraphSAINT batch, each node's loss weight `S / (C_v T)` (see [`crate::SaintNorm`]);
+    /// empty otherwise.
+    pub node_norm: Vec<f32>,
+    /// For a GraphSAINT batch, each entry's aggregator weight `C_v / C_{u,v}` (1 for an added
+    /// self loop); empty otherwise.
+    pub edge_norm: Vec<f32>,
+    /// For a GraphSAINT batch, each node's in-degree in the whole graph (with the self loop the
+    /// batch adds, when it adds one): what an aggregator normalised as on the full graph divides
+    /// by. Empty otherwise.
+    pub degree: Vec<u32>,
 }
 
 /// One hop of a neighbour-sampled batch (a message-flow block): the edges sampled into the nodes
@@ -99,6 +110,9 @@ impl Batch {
             valid_mask: Vec::new(),
             test_mask: Vec::new(),
             hops: Vec::new(),
+            node_norm: Vec::new(),
+            edge_norm: Vec::new(),
+            degree: Vec::new(),
         }
     }
     /// Number of nodes.
@@ -140,6 +154,7 @@ impl Batch {
             + labels
             + 3 * self.nodes.len()
             + self.hops.len() * 8
+            + (self.node_norm.len() + self.edge_norm.len() + self.degree.len()) * 4
     }
     /// Batches alive in this process (built and not yet dropped): what the prefetch bound limits.
     pub fn live() -> usize {
@@ -332,6 +347,9 @@ impl Builder {
         b.nodes.clear();
         b.nodes.extend_from_slice(nodes);
         b.hops.clear();
+        b.node_norm.clear();
+        b.edge_norm.clear();
+        b.degree.clear();
         self.local_csr(nodes, &mut b);
         self.node_features(nodes, &mut b)?;
         self.edge_features(&mut b);
@@ -345,8 +363,38 @@ impl Builder {
     pub fn build_planned(&mut self, plan: &Plan, index: usize, into: Option<Batch>) -> Result<Batch> {
         match &plan.sampling {
             None => self.build(&plan.batches[index], index, plan.view[index], into),
-            Some(s) => self.build_sampled(&plan.batches[index], index, s, into),
+            Some(Sampled::Neighbors(s)) => self.build_sampled(&plan.batches[index], index, s, into),
+            Some(Sampled::Saint(s)) => self.build_saint(&plan.batches[index], index, s, into),
         }
+    }
+
+    /// The GraphSAINT subgraph of batch `index` from its first nodes (walk roots, or the node
+    /// sampler's nodes), with its normalisation coefficients and full-graph degrees.
+    pub fn build_saint(&mut self, first: &[u32], index: usize, saint: &Saint, into: Option<Batch>) -> Result<Batch> {
+        let (store, resident) = (self.store.clone(), self.resident.clone());
+        let s = &*store;
+        let n = s.num_nodes();
+        if let Some(v) = first.iter().find(|&&v| v as usize >= n) {
+            return Err(Error::Invalid(format!("batch {index}: node {v} is not a node of the {n}")));
+        }
+        if saint.norm.node_count.len() != n || saint.norm.edge_count.len() != s.indices().len() {
+            return Err(Error::Invalid(format!("batch {index}: the GraphSAINT counts are not this store's")));
+        }
+        let indices = resident.as_ref().and_then(|r| r.indices()).unwrap_or_else(|| s.indices());
+        let mut rng = Pcg64::seed_from_u64(batch_seed(saint.seed, index));
+        let nodes = subgraph_nodes(Csr { indptr: s.indptr(), indices }, first, saint.sampler, &mut rng);
+        let mut b = self.build(&nodes, index, 0, into)?;
+        let (norm, indptr) = (&*saint.norm, s.indptr());
+        b.node_norm.extend(b.nodes.iter().map(|&v| norm.node_norm(v)));
+        for (i, &v) in b.nodes.iter().enumerate() {
+            let (lo, hi) = (b.indptr[i] as usize, b.indptr[i + 1] as usize);
+            b.edge_norm
+                .extend(b.edge_pos[lo..hi].iter().map(|&p| if p == u64::MAX { 1.0 } else { norm.edge_norm(v, p) }));
+            let (glo, ghi) = (indptr[v as usize] as usize, indptr[v as usize + 1] as usize);
+            let looped = self.self_loops && indices[glo..ghi].binary_search(&v).is_err();
+            b.degree.push((ghi - glo) as u32 + looped as u32);
+        }
+        Ok(b)
     }
 
     /// The neighbours sampled from `seeds` (batch `index` of an epoch sampled by `spec`), with
@@ -363,6 +411,9 @@ impl Builder {
         let mut b = into.unwrap_or_else(Batch::empty);
         b.index = index;
         b.view = 0;
+        b.node_norm.clear();
+        b.edge_norm.clear();
+        b.degree.clear();
         let s = &*self.store;
         let indices = self.resident.as_ref().and_then(|r| r.indices()).unwrap_or_else(|| s.indices());
         let sampler = self.sampler.get_or_insert_with(|| Sampler::new(s.num_nodes()));

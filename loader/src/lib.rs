@@ -20,11 +20,13 @@ mod error;
 mod loader;
 mod plan;
 mod resident;
+mod saint;
 mod sample;
 
 pub use batch::{Batch, BatchLabels, Block, Builder, Role};
 pub use error::{Error, Result};
 pub use loader::{Epoch, Loader, LoaderConfig, Next, Recycler};
-pub use plan::{Plan, PlanSpec};
+pub use plan::{Plan, PlanSpec, Sampled};
 pub use resident::Residency;
+pub use saint::{Saint, SaintNorm, SaintSampler, estimate};
 pub use sample::Sampling;

@@ -1,10 +1,12 @@
 //! The prefetching loader: worker threads build an epoch's batches into bounded channels;
 //! batches come out in plan order whatever the number of workers.
 
+use crate::batch::Role;
 use crate::batch::{Batch, Builder};
 use crate::error::{Error, Result};
 use crate::plan::{Plan, PlanSpec};
 use crate::resident::{Residency, Resident, resident};
+use crate::saint::{Candidates, SaintNorm, estimate};
 use crate::sample::Sampling;
 use crossbeam::channel::{Receiver, Sender, bounded};
 use mille_pipeline::Store;
@@ -69,6 +71,16 @@ pub struct Loader {
     pool: (Sender<Batch>, Receiver<Batch>),
     /// In-memory copies read instead of the map (shared with other loaders of the store).
     resident: Option<Arc<Resident>>,
+    /// For a GraphSAINT plan: the candidate nodes and the coefficients pre-sampled from them.
+    saint: Option<(Vec<u32>, Arc<SaintNorm>)>,
+}
+
+/// The nodes a sampling plan starts from: the ones asked for, else the split's training nodes.
+fn candidates(restrict_to: Option<&Arc<Vec<u32>>>, roles: &[Role]) -> Vec<u32> {
+    match restrict_to {
+        Some(keep) => keep.to_vec(),
+        None => (0..roles.len() as u32).filter(|&v| roles[v as usize] == Role::Train).collect(),
+    }
 }
 
 impl Loader {
@@ -98,7 +110,14 @@ impl Loader {
         };
         let pool = bounded(config.workers.max(1) + config.prefetch);
         let resident = resident(&store, config.residency, compressed.is_none())?;
-        Ok(Loader { store, config, roles, compressed, pool, resident })
+        let saint = match config.plan.saint() {
+            Some((sampler, coverage)) => {
+                let first = candidates(config.restrict_to.as_ref(), &roles);
+                Some((first.clone(), Arc::new(presample(&store, &resident, &first, sampler, coverage, &config)?)))
+            }
+            None => None,
+        };
+        Ok(Loader { store, config, roles, compressed, pool, resident, saint })
     }
 
     /// Whether this loader reads an in-memory copy of the features and neighbour lists (see
@@ -115,12 +134,13 @@ impl Loader {
     /// The plan of epoch `epoch`.
     pub fn plan(&self, epoch: u64) -> Plan {
         let n = self.store.num_nodes();
+        if let (Some((sampler, _)), Some((first, norm))) = (self.config.plan.saint(), &self.saint) {
+            let steps = first.len().div_ceil(sampler.nominal_nodes());
+            let draw = Candidates::new(first, self.store.indptr(), sampler).expect("checked by the pre-sampling");
+            return Plan::saint(&draw, sampler, steps, norm.clone(), self.config.seed, epoch);
+        }
         if let PlanSpec::Neighbors { fanouts, batch_size, replace } = &self.config.plan {
-            // Seeds: the nodes asked for, else the split's training nodes.
-            let seeds = match &self.config.restrict_to {
-                Some(keep) => keep.to_vec(),
-                None => (0..n as u32).filter(|&v| self.roles[v as usize] == crate::batch::Role::Train).collect(),
-            };
+            let seeds = candidates(self.config.restrict_to.as_ref(), &self.roles);
             let sampling = Sampling { fanouts: fanouts.clone(), replace: *replace, seed: 0 };
             return Plan::sampled(seeds, *batch_size, sampling, self.config.seed, epoch);
         }
@@ -172,6 +192,34 @@ impl Loader {
         }
         Epoch { rxs, handles, stop, next: 0, total: plan.len(), recycle: Recycler(self.pool.0.clone()) }
     }
+}
+
+/// GraphSAINT's counts for a loader: `coverage` times the node count in nominal subgraph nodes,
+/// pre-sampled on the loader's worker count.
+fn presample(
+    store: &Store,
+    resident: &Option<Arc<Resident>>,
+    first: &[u32],
+    sampler: crate::SaintSampler,
+    coverage: u32,
+    config: &LoaderConfig,
+) -> Result<SaintNorm> {
+    let bad = |what: &str| Error::Invalid(format!("GraphSAINT: {what}"));
+    match sampler {
+        crate::SaintSampler::RandomWalk { roots: 0, .. } => return Err(bad("roots must be at least 1")),
+        crate::SaintSampler::Nodes { budget: 0 } => return Err(bad("the node budget must be at least 1")),
+        _ if coverage == 0 => return Err(bad("the pre-sampling coverage must be at least 1")),
+        _ => {}
+    }
+    let samples = (coverage as u64 * store.num_nodes() as u64).div_ceil(sampler.nominal_nodes() as u64);
+    let samples = u32::try_from(samples).map_err(|_| bad("coverage x nodes / subgraph size passes 2^32 subgraphs"))?;
+    let indices = resident.as_ref().and_then(|r| r.indices()).unwrap_or_else(|| store.indices());
+    let seed = Plan::presample_seed(config.seed);
+    let t = std::time::Instant::now();
+    let norm =
+        estimate(store.indptr(), indices, first, sampler, samples, seed, config.workers).map_err(Error::Invalid)?;
+    tracing::info!("GraphSAINT: {samples} subgraphs pre-sampled for the coefficients in {:.2?}", t.elapsed());
+    Ok(norm)
 }
 
 fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {

@@ -1,5 +1,6 @@
 //! Plans: which nodes each batch of an epoch holds, drawn from a seed and the epoch number.
 
+use crate::saint::{Candidates, Saint, SaintNorm, SaintSampler};
 use crate::sample::Sampling;
 use mille_partition::{Partition, random_balanced};
 use rand::seq::SliceRandom;
@@ -56,6 +57,51 @@ pub enum PlanSpec {
         /// Draw with replacement.
         replace: bool,
     },
+    /// GraphSAINT's random-walk sampler: each batch is the subgraph induced by the nodes of
+    /// `roots` walks of `walk_length` steps from roots drawn among the training nodes (or the
+    /// loader's `restrict_to`), with the normalisation coefficients counted over pre-sampled
+    /// subgraphs (see [`crate::SaintNorm`]). An epoch has `ceil(T / (roots (walk_length + 1)))`
+    /// batches for `T` training nodes.
+    SaintRandomWalk {
+        /// Walks per batch.
+        roots: usize,
+        /// Steps per walk.
+        walk_length: usize,
+        /// Pre-sampled subgraphs, as how many times the graph's node count their nominal node
+        /// total reaches (GraphSAINT's sample coverage; the paper and PyG use 50-100).
+        coverage: u32,
+    },
+    /// GraphSAINT's node sampler: each batch is the subgraph induced by `budget` training nodes
+    /// drawn by in-degree (repeats merged), with the normalisation coefficients. An epoch has
+    /// `ceil(T / budget)` batches.
+    SaintNodes {
+        /// Draws per batch.
+        budget: usize,
+        /// As for [`PlanSpec::SaintRandomWalk`].
+        coverage: u32,
+    },
+}
+
+impl PlanSpec {
+    /// The GraphSAINT sampler and coverage of a GraphSAINT plan.
+    pub fn saint(&self) -> Option<(SaintSampler, u32)> {
+        match *self {
+            PlanSpec::SaintRandomWalk { roots, walk_length, coverage } => {
+                Some((SaintSampler::RandomWalk { roots, walk_length }, coverage))
+            }
+            PlanSpec::SaintNodes { budget, coverage } => Some((SaintSampler::Nodes { budget }, coverage)),
+            _ => None,
+        }
+    }
+}
+
+/// How a sampling plan's batches are drawn from the node lists in [`Plan::batches`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sampled {
+    /// Neighbours sampled from each batch's seeds.
+    Neighbors(Sampling),
+    /// GraphSAINT subgraphs: each batch's walk roots (random walk) or nodes (node sampler).
+    Saint(Saint),
 }
 
 /// One epoch's batches: each a sorted list of global node ids (and the view it belongs to).
@@ -65,9 +111,10 @@ pub struct Plan {
     pub batches: Vec<Vec<u32>>,
     /// View of every batch (all 0 unless the plan is made of views).
     pub view: Vec<u32>,
-    /// For a sampling plan, how neighbours are drawn: `batches` then hold each batch's seeds
-    /// (in their shuffled order, not ascending).
-    pub sampling: Option<Sampling>,
+    /// For a sampling plan, how batches are drawn: `batches` then hold each batch's seeds (in
+    /// their shuffled order, not ascending) for neighbour sampling; its walk roots (repeats
+    /// possible) or its nodes (ascending) for GraphSAINT.
+    pub sampling: Option<Sampled>,
 }
 
 fn epoch_seed(seed: u64, epoch: u64) -> u64 {
@@ -75,10 +122,14 @@ fn epoch_seed(seed: u64, epoch: u64) -> u64 {
 }
 
 impl Plan {
-    /// The plan of `spec` for `n` nodes, epoch `epoch`, base seed `seed`.
-    pub fn new(spec: &PlanSpec, n: usize, seed: u64, epoch: u64) -> Plan {
+    /// The plan of `spec` for `n` nodes, epoch `epoch`, base seed `seed` (a GraphSAINT plan
+    /// needs the graph: [`crate::Loader::plan`] draws it, this gives it no batch).
+    pub(crate) fn new(spec: &PlanSpec, n: usize, seed: u64, epoch: u64) -> Plan {
         let s = epoch_seed(seed, epoch);
         match spec {
+            PlanSpec::SaintRandomWalk { .. } | PlanSpec::SaintNodes { .. } => {
+                Plan { batches: Vec::new(), view: Vec::new(), sampling: None }
+            }
             PlanSpec::Neighbors { fanouts, batch_size, replace } => {
                 let sampling = Sampling { fanouts: fanouts.clone(), replace: *replace, seed: 0 };
                 Plan::sampled((0..n as u32).collect(), *batch_size, sampling, seed, epoch)
@@ -117,7 +168,30 @@ impl Plan {
         seeds.shuffle(&mut Pcg64::seed_from_u64(s));
         let batches: Vec<Vec<u32>> = seeds.chunks(batch_size.max(1)).map(<[u32]>::to_vec).collect();
         let view = vec![0; batches.len()];
-        Plan { batches, view, sampling: Some(Sampling { seed: s.rotate_left(17) ^ 0x5A5A, ..sampling }) }
+        let sampling = Sampling { seed: s.rotate_left(17) ^ 0x5A5A, ..sampling };
+        Plan { batches, view, sampling: Some(Sampled::Neighbors(sampling)) }
+    }
+
+    /// A GraphSAINT plan: `steps` batches, each's first nodes drawn from `first` by `sampler`
+    /// from (seed, epoch), carrying `norm`.
+    pub(crate) fn saint(
+        first: &Candidates<'_>,
+        sampler: SaintSampler,
+        steps: usize,
+        norm: Arc<SaintNorm>,
+        seed: u64,
+        epoch: u64,
+    ) -> Plan {
+        let s = epoch_seed(seed, epoch);
+        let mut rng = Pcg64::seed_from_u64(s);
+        let batches: Vec<Vec<u32>> = (0..steps).map(|_| first.draw(sampler, &mut rng)).collect();
+        let saint = Saint { sampler, seed: s.rotate_left(29) ^ 0xA5A5, norm };
+        Plan { batches, view: vec![0; steps], sampling: Some(Sampled::Saint(saint)) }
+    }
+
+    /// The seed GraphSAINT's pre-sampling draws from: unlike any epoch's.
+    pub(crate) fn presample_seed(seed: u64) -> u64 {
+        epoch_seed(seed, u64::MAX).rotate_left(7)
     }
 
     /// Batches of `per_batch` parts each, in a shuffled order when `shuffle`.

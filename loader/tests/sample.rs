@@ -160,7 +160,7 @@ fn a_seed_outside_the_graph_is_an_error_for_its_batch() {
     let plan = Plan {
         batches: vec![vec![0, 1], vec![5, 999_999], vec![4, 4]],
         view: vec![0; 3],
-        sampling: Some(Sampling { fanouts: vec![3], replace: false, seed: 1 }),
+        sampling: Some(Sampled::Neighbors(Sampling { fanouts: vec![3], replace: false, seed: 1 })),
     };
     let got: Vec<_> = l.run(plan).collect();
     assert!(got[0].is_ok());
