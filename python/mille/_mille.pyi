@@ -82,6 +82,15 @@ class Batch:
     @property
     def indices(self) -> npt.NDArray[np.uint32]: ...
     @property
+    def node_norm(self) -> Optional[npt.NDArray[np.float32]]:
+        """GraphSAINT loss weights S / (C_v T), one per node; None unless GraphSAINT."""
+    @property
+    def edge_norm(self) -> Optional[npt.NDArray[np.float32]]:
+        """GraphSAINT aggregator weights C_v / C_uv, one per edge; None unless GraphSAINT."""
+    @property
+    def degree(self) -> Optional[npt.NDArray[np.uint32]]:
+        """Full-graph in-degree of each node (with an added self loop); None unless GraphSAINT."""
+    @property
     def batch_size(self) -> int:
         """Seeds of a neighbour-sampled batch (its first nodes); every node otherwise."""
     @property
@@ -135,6 +144,10 @@ class Loader:
         fanouts: Optional[List[int]] = None,
         batch_size: int = 1024,
         replace: bool = False,
+        roots: Optional[int] = None,
+        walk_length: int = 2,
+        budget: Optional[int] = None,
+        coverage: int = 50,
     ) -> None: ...
     def epoch(self, epoch: int) -> Epoch: ...
     def set_epoch(self, epoch: int) -> None: ...

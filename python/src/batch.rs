@@ -146,6 +146,28 @@ impl PyBatch {
     fn indices<'py>(this: &Bound<'py, Self>) -> Bound<'py, PyAny> {
         vector(this, |b| &b.b().indices, true)
     }
+    /// GraphSAINT loss weight of each node, float32 `[B]` (`S / (C_v T)`: summed over a batch's
+    /// training nodes it estimates their mean); `None` unless the loader draws GraphSAINT
+    /// subgraphs.
+    #[getter]
+    fn node_norm<'py>(this: &Bound<'py, Self>) -> Option<Bound<'py, PyAny>> {
+        let with = !this.get().b().node_norm.is_empty();
+        with.then(|| vector(this, |b| &b.b().node_norm, true))
+    }
+    /// GraphSAINT aggregator weight of each edge, float32 `[E]` in `edge_index`'s order
+    /// (`C_v / C_{u,v}`, 1 for an added self loop); `None` unless GraphSAINT.
+    #[getter]
+    fn edge_norm<'py>(this: &Bound<'py, Self>) -> Option<Bound<'py, PyAny>> {
+        let with = !this.get().b().edge_norm.is_empty();
+        with.then(|| vector(this, |b| &b.b().edge_norm, true))
+    }
+    /// Each node's in-degree in the whole graph (with the self loop the loader adds), uint32
+    /// `[B]`, for an aggregator normalised as on the full graph; `None` unless GraphSAINT.
+    #[getter]
+    fn degree<'py>(this: &Bound<'py, Self>) -> Option<Bound<'py, PyAny>> {
+        let with = !this.get().b().degree.is_empty();
+        with.then(|| vector(this, |b| &b.b().degree, true))
+    }
     /// Seed nodes of a neighbour-sampled batch (its first `batch_size` nodes, where the loss
     /// goes); every node of an induced subgraph.
     #[getter]
@@ -197,14 +219,15 @@ impl PyBatch {
     }
 
     /// A `torch_geometric.data.Data` with `x`, `edge_index`, `y`, the three masks, `n_id`,
-    /// `e_id`, `edge_attr` (when present) and `view`, as tensors sharing this batch's memory.
+    /// `e_id`, `edge_attr`, `node_norm`, `edge_norm` (when present) and `view`, as tensors
+    /// sharing this batch's memory.
     fn to_pyg<'py>(this: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = this.py();
         let torch = py.import("torch")?;
         let data = py.import("torch_geometric.data")?.getattr("Data")?;
         let from_numpy = torch.getattr("from_numpy")?;
         let kw = PyDict::new(py);
-        for name in ["x", "edge_index", "y", "train_mask", "val_mask", "test_mask", "n_id", "e_id", "edge_attr"] {
+        for name in ["x", "edge_index", "y", "train_mask", "val_mask", "test_mask", "n_id", "e_id", "edge_attr", "node_norm", "edge_norm"] {
             let a = this.getattr(name)?;
             if !a.is_none() {
                 kw.set_item(name, from_numpy.call1((a,))?)?;

@@ -36,13 +36,18 @@ impl PyLoader {
     /// - `full=True`: the whole graph as one batch;
     /// - `fanouts=[F1, F2, ...], batch_size=B`: neighbour sampling (GraphSAGE), the split's
     ///   training nodes (or `nodes`) shuffled every epoch, B seeds to a batch, up to `Fh`
-    ///   in-neighbours drawn per node at hop h (`replace=True`: with replacement).
+    ///   in-neighbours drawn per node at hop h (`replace=True`: with replacement);
+    /// - `roots=R, walk_length=L`: GraphSAINT's random-walk sampler, each batch the subgraph
+    ///   induced by R walks of L steps from training nodes (or `nodes`);
+    /// - `budget=N`: GraphSAINT's node sampler, each batch induced by N training nodes drawn by
+    ///   in-degree; both carry `node_norm` / `edge_norm`, counted over `coverage` x the node
+    ///   count of pre-sampled subgraph nodes.
     ///
     /// `workers` threads build up to `prefetch` batches ahead; `seed` and the epoch number decide
     /// every plan; masks come from split `split` (default: the store's first); `nodes` keeps
     /// only those node ids in every batch; `residency` is `auto`, `resident` or `mapped`.
     #[new]
-    #[pyo3(signature = (store, *, parts = None, partition = None, per_batch = 1, views = None, full = false, workers = 2, prefetch = 4, seed = 0, split = None, self_loops = false, edge_features = true, residency = "auto", nodes = None, fanouts = None, batch_size = 1024, replace = false))]
+    #[pyo3(signature = (store, *, parts = None, partition = None, per_batch = 1, views = None, full = false, workers = 2, prefetch = 4, seed = 0, split = None, self_loops = false, edge_features = true, residency = "auto", nodes = None, fanouts = None, batch_size = 1024, replace = false, roots = None, walk_length = 2, budget = None, coverage = 50))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -63,9 +68,28 @@ impl PyLoader {
         fanouts: Option<Vec<u32>>,
         batch_size: usize,
         replace: bool,
+        roots: Option<usize>,
+        walk_length: usize,
+        budget: Option<usize>,
+        coverage: u32,
     ) -> PyResult<PyLoader> {
-        let plan = match fanouts {
-            Some(fanouts) => {
+        let clusters = parts.is_some() || partition.is_some() || views.is_some() || full;
+        let plan = match (fanouts, roots, budget) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
+                return Err(value("give one sampler: fanouts= (neighbours), roots= (walks) or budget= (nodes)"));
+            }
+            (None, Some(_), None) | (None, None, Some(_)) if clusters => {
+                return Err(value("roots= and budget= draw GraphSAINT subgraphs: give no parts, partition, views or full"));
+            }
+            (None, Some(0), None) | (None, None, Some(0)) => {
+                return Err(value("roots and budget must be at least 1"));
+            }
+            (None, _, _) if coverage == 0 && (roots.is_some() || budget.is_some()) => {
+                return Err(value("coverage must be at least 1"));
+            }
+            (None, Some(roots), None) => PlanSpec::SaintRandomWalk { roots, walk_length, coverage },
+            (None, None, Some(budget)) => PlanSpec::SaintNodes { budget, coverage },
+            (Some(fanouts), None, None) => {
                 if parts.is_some() || partition.is_some() || views.is_some() || full {
                     return Err(value(
                         "fanouts= samples neighbours of seed nodes: give no parts, partition, views or full",
@@ -76,7 +100,7 @@ impl PyLoader {
                 }
                 PlanSpec::Neighbors { fanouts, batch_size, replace }
             }
-            None => plan_spec(store, parts, partition, per_batch, views, full)?,
+            (None, None, None) => plan_spec(store, parts, partition, per_batch, views, full)?,
         };
         if workers == 0 {
             return Err(value("workers must be at least 1"));
@@ -184,6 +208,10 @@ fn describe(plan: &PlanSpec) -> String {
         PlanSpec::Neighbors { fanouts, batch_size, replace } => {
             format!("fanouts={fanouts:?}, batch_size={batch_size}, replace={}", if *replace { "True" } else { "False" })
         }
+        PlanSpec::SaintRandomWalk { roots, walk_length, coverage } => {
+            format!("roots={roots}, walk_length={walk_length}, coverage={coverage}")
+        }
+        PlanSpec::SaintNodes { budget, coverage } => format!("budget={budget}, coverage={coverage}"),
     }
 }
 

@@ -51,6 +51,9 @@ pub struct GraphTensors {
     pub test: Tensor,
     /// The batch graph.
     pub adj: Adjacency,
+    /// Per-node loss weights (GraphSAINT's `S / (C_v T)`), when the batch has them: the loss is
+    /// then their weighted sum over the training nodes instead of a mean.
+    pub loss_weight: Option<Tensor>,
 }
 
 /// The batch graph: CSR by destination (row `i` = edges into `i`). The operators a convolution
@@ -66,6 +69,10 @@ pub struct Adjacency {
     pub deg: Tensor,
     /// Edge features `[E, d_e]`, when the batch has them.
     pub edge_attr: Option<Tensor>,
+    /// Per-entry aggregator weights `[E]` (GraphSAINT's `1 / α`), when the batch has them: the
+    /// SAGE and GCN operators multiply their values by them, and `deg` is then each node's
+    /// full-graph degree, so both estimate the full graph's aggregation.
+    pub weight: Option<Tensor>,
     crow: Tensor,
     /// Entries per row (int64 `[n]`).
     counts: Tensor,
@@ -133,16 +140,25 @@ impl Adjacency {
         )
     }
 
-    /// Mean aggregation operator, sparse CSR `[n, n]` with values `1/deg(i)`.
-    pub fn mean(&self) -> &Tensor {
-        self.mean.get_or_init(|| self.csr(&self.per_entry(&self.deg.reciprocal().reshape([-1]))))
+    /// Entry values times the aggregator weights, when there are any.
+    fn weighted(&self, values: Tensor) -> Tensor {
+        match &self.weight {
+            Some(w) => values * w,
+            None => values,
+        }
     }
 
-    /// Symmetric GCN operator, values `1/sqrt(deg(i) deg(j))`.
+    /// Mean aggregation operator, sparse CSR `[n, n]` with values `1/deg(i)` (times the entry's
+    /// weight, if any).
+    pub fn mean(&self) -> &Tensor {
+        self.mean.get_or_init(|| self.csr(&self.weighted(self.per_entry(&self.deg.reciprocal().reshape([-1])))))
+    }
+
+    /// Symmetric GCN operator, values `1/sqrt(deg(i) deg(j))` (times the entry's weight, if any).
     pub fn sym(&self) -> &Tensor {
         self.sym.get_or_init(|| {
             let d = self.deg.rsqrt().reshape([-1]);
-            self.csr(&(self.per_entry(&d) * d.index_select(0, &self.col)))
+            self.csr(&self.weighted(self.per_entry(&d) * d.index_select(0, &self.col)))
         })
     }
 
@@ -153,6 +169,7 @@ impl Adjacency {
             col: self.col.shallow_clone(),
             deg: self.deg.to_kind(kind),
             edge_attr: self.edge_attr.as_ref().map(|e| e.to_kind(kind)),
+            weight: self.weight.as_ref().map(|w| w.to_kind(kind)),
             crow: self.crow.shallow_clone(),
             counts: self.counts.shallow_clone(),
             empty: self.empty.shallow_clone(),
@@ -231,6 +248,7 @@ pub struct HostGraph {
     deg: Tensor,
     empty: Tensor,
     edge_attr: Option<Tensor>,
+    weight: Option<Tensor>,
 }
 
 impl HostGraph {
@@ -247,7 +265,18 @@ impl HostGraph {
             deg: Tensor::from_slice(&deg).reshape([n, 1]),
             empty: Tensor::from_slice(&empty).reshape([n, 1]),
             edge_attr: edge_attr.map(|(v, d)| Tensor::from_slice(v).reshape([-1, d as i64])),
+            weight: None,
         }
+    }
+
+    /// Aggregates with per-entry `weight`s, normalised by each node's full-graph `degree`
+    /// (GraphSAINT's aggregator).
+    pub fn with_saint(mut self, degree: &[u32], weight: &[f32]) -> HostGraph {
+        let n = degree.len() as i64;
+        let deg: Vec<f32> = degree.iter().map(|&d| (d as f32).max(1.0)).collect();
+        self.deg = Tensor::from_slice(&deg).reshape([n, 1]);
+        self.weight = Some(Tensor::from_slice(weight));
+        self
     }
 
     /// Every tensor through `f` (an upload).
@@ -259,6 +288,7 @@ impl HostGraph {
             deg: f(self.deg),
             empty: f(self.empty),
             edge_attr: self.edge_attr.map(f),
+            weight: self.weight.map(f),
         }
     }
 
@@ -269,6 +299,7 @@ impl HostGraph {
             col: self.col,
             deg: self.deg,
             edge_attr: self.edge_attr,
+            weight: self.weight,
             crow: self.crow,
             counts: self.counts,
             empty: self.empty,
@@ -299,6 +330,7 @@ pub struct HostBatch {
     x: Option<Tensor>,
     targets: HostTargets,
     masks: [Tensor; 3],
+    loss_weight: Option<Tensor>,
 }
 
 impl HostBatch {
@@ -323,6 +355,11 @@ impl HostBatch {
                 HostTargets::Binary(Tensor::from_slice(values).reshape([-1, *tasks as i64]))
             }
         };
+        if !b.node_norm.is_empty() {
+            // A GraphSAINT batch: its normalisation in the loss and the aggregators.
+            h.graph = h.graph.with_saint(&b.degree, &b.edge_norm);
+            h.loss_weight = Some(Tensor::from_slice(&b.node_norm));
+        }
         h
     }
 
@@ -344,7 +381,7 @@ impl HostBatch {
             Some(y) => HostTargets::Classes(Tensor::from_slice(y).to_kind(Kind::Int64)),
             None => HostTargets::None,
         };
-        HostBatch { graph, x, targets, masks: masks.map(Tensor::from_slice) }
+        HostBatch { graph, x, targets, masks: masks.map(Tensor::from_slice), loss_weight: None }
     }
 
     /// Bytes of tensor data that cross to the device.
@@ -353,6 +390,7 @@ impl HostBatch {
         let g = &self.graph;
         let mut b = [&g.crow, &g.col, &g.counts, &g.deg, &g.empty].iter().map(|x| t(x)).sum::<usize>();
         b += g.edge_attr.as_ref().map_or(0, t) + self.x.as_ref().map_or(0, t);
+        b += g.weight.as_ref().map_or(0, t) + self.loss_weight.as_ref().map_or(0, t);
         b += self.masks.iter().map(t).sum::<usize>();
         b + match &self.targets {
             HostTargets::None => 0,
@@ -377,6 +415,7 @@ impl HostBatch {
                 HostTargets::Binary(y) => HostTargets::Binary(f(y)),
             },
             masks: [f(a), f(b), f(c)],
+            loss_weight: self.loss_weight.map(f),
         }
     }
 
@@ -395,7 +434,7 @@ impl HostBatch {
             HostTargets::Binary(v) => Targets::Binary { y: v.clamp_min(0).to_kind(Kind::Float), present: v.ge(0) },
         };
         let [train, valid, test] = self.masks;
-        GraphTensors { n: adj.n, x, targets, train, valid, test, adj }
+        GraphTensors { n: adj.n, x, targets, train, valid, test, adj, loss_weight: self.loss_weight }
     }
 }
 

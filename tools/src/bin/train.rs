@@ -57,7 +57,9 @@ struct Args {
     /// parts of a store relabelled by `tools/partition --relabel`, read part by part: for stores
     /// whose features do not fit in memory; evaluation then uses the same parts), or neighbor
     /// (GraphSAGE's neighbour sampling from the training nodes, with --fanouts and --batch-size;
-    /// evaluation stays multi-view). `--sampler neighbor` says the same.
+    /// evaluation stays multi-view), or saint (GraphSAINT's random-walk subgraphs with its loss
+    /// and aggregator normalisation, with --roots, --walk-length and --coverage; sage or gcn
+    /// convolutions). `--sampler neighbor` / `--sampler saint` say the same.
     #[arg(long, alias = "sampler")]
     batching: Option<Batching>,
     /// Neighbour sampling: in-neighbours drawn per node, hop by hop (default 25,10).
@@ -66,6 +68,16 @@ struct Args {
     /// Neighbour sampling: seed nodes per batch (default 1024).
     #[arg(long)]
     batch_size: Option<usize>,
+    /// GraphSAINT: random walks (from training nodes) per batch (default 3000).
+    #[arg(long)]
+    roots: Option<usize>,
+    /// GraphSAINT: steps per walk (default 2).
+    #[arg(long)]
+    walk_length: Option<usize>,
+    /// GraphSAINT: subgraphs pre-sampled for the normalisation, as multiples of the node count
+    /// in subgraph nodes (default 50).
+    #[arg(long)]
+    coverage: Option<u32>,
     /// METIS clusters (default 10 x --parts).
     #[arg(long)]
     metis_parts: Option<u32>,
@@ -139,7 +151,7 @@ fn main() {
         }
         set!(model, conv, layers, hidden, groups, dropout, lr, weight_decay, clip, epochs, parts, views);
         set!(eval_parts, eval_every, seed, device, workers, deq_max_iter, deq_tol, batching, feature_norm);
-        set!(fanouts, batch_size);
+        set!(fanouts, batch_size, roots, walk_length, coverage);
         if a.metis_parts.is_some() {
             c.metis_parts = a.metis_parts;
         }

@@ -27,13 +27,19 @@ pub enum Batching {
     /// loss is on the seeds and every layer runs over the union of the sampled edges (PyG's
     /// `NeighborLoader` without trimming).
     Neighbor,
+    /// GraphSAINT's random-walk subgraphs: `roots` walks of `walk_length` steps from training
+    /// nodes each batch, the subgraph their nodes induce; the loss weighs each training node by
+    /// GraphSAINT's `1 / λ_v` and the SAGE / GCN aggregators each edge by `1 / α_{u,v}` over
+    /// full-graph degrees, coefficients counted over `coverage` x nodes of pre-sampled subgraphs.
+    Saint,
 }
 
 mille_pipeline::choices!(Batching {
     Random => "random",
     Metis => "metis",
     StoreParts => "store-parts",
-    Neighbor => "neighbor"
+    Neighbor => "neighbor",
+    Saint => "saint"
 });
 
 fn default_fanouts() -> Vec<u32> {
@@ -42,6 +48,18 @@ fn default_fanouts() -> Vec<u32> {
 
 fn default_batch_size() -> usize {
     1024
+}
+
+fn default_roots() -> usize {
+    3000
+}
+
+fn default_walk_length() -> usize {
+    2
+}
+
+fn default_coverage() -> u32 {
+    50
 }
 
 /// Settings of a training run.
@@ -82,6 +100,15 @@ pub struct RunConfig {
     /// Neighbour sampling: seed nodes per batch.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
+    /// GraphSAINT: walks (roots) per batch.
+    #[serde(default = "default_roots")]
+    pub roots: usize,
+    /// GraphSAINT: steps per walk.
+    #[serde(default = "default_walk_length")]
+    pub walk_length: usize,
+    /// GraphSAINT: pre-sampled subgraphs for the coefficients, in multiples of the node count.
+    #[serde(default = "default_coverage")]
+    pub coverage: u32,
     /// Views of the final multi-view inference.
     pub views: u32,
     /// Parts per evaluation view.
@@ -126,6 +153,9 @@ impl RunConfig {
             metis_parts: None,
             fanouts: default_fanouts(),
             batch_size: default_batch_size(),
+            roots: default_roots(),
+            walk_length: default_walk_length(),
+            coverage: default_coverage(),
             views: 1,
             eval_parts: 1,
             eval_every: 1,
@@ -207,6 +237,18 @@ impl RunConfig {
             ensure!(
                 !self.fanouts.is_empty() && self.batch_size >= 1,
                 "--batching neighbor needs --fanouts (one per hop) and a --batch-size of at least 1"
+            );
+        }
+        if self.batching == Batching::Saint {
+            ensure!(
+                self.roots >= 1 && self.coverage >= 1,
+                "--batching saint needs --roots and --coverage of at least 1"
+            );
+            ensure!(
+                matches!(self.conv, ConvKind::Sage | ConvKind::Gcn),
+                "--batching saint normalises the SAGE and GCN aggregators; --conv {} has no GraphSAINT \
+                 normalisation here (use sage or gcn)",
+                self.conv
             );
         }
         if let Some(m) = self.metis_parts {

@@ -275,6 +275,11 @@ impl Trainer {
                 Batching::Neighbor => {
                     PlanSpec::Neighbors { fanouts: cfg.fanouts.clone(), batch_size: cfg.batch_size, replace: false }
                 }
+                Batching::Saint => PlanSpec::SaintRandomWalk {
+                    roots: cfg.roots,
+                    walk_length: cfg.walk_length,
+                    coverage: cfg.coverage,
+                },
             };
             self.train_loader = Some(Loader::new(store.clone(), loader_config(cfg, plan))?);
         }
@@ -510,9 +515,25 @@ fn loader_config(cfg: &RunConfig, plan: PlanSpec) -> LoaderConfig {
     }
 }
 
-/// Cross-entropy (classes) or BCE-with-logits over present labels (binary tasks) on `rows`.
+/// Cross-entropy (classes) or BCE-with-logits over present labels (binary tasks) on `rows`: their
+/// mean, or with the batch's loss weights (GraphSAINT) their weighted sum.
 fn loss_on(logits: &Tensor, g: &GraphTensors, rows: &Tensor) -> Tensor {
     let out = logits.index_select(0, rows);
+    if let Some(w) = &g.loss_weight {
+        let w = w.index_select(0, rows).to_kind(out.kind());
+        let per_node = match &g.targets {
+            Targets::Classes(y) => {
+                out.cross_entropy_loss::<Tensor>(&y.index_select(0, rows), None, Reduction::None, -100, 0.0)
+            }
+            Targets::Binary { y, present } => {
+                let p = present.index_select(0, rows).to_kind(out.kind());
+                let l = out.binary_cross_entropy_with_logits::<Tensor>(&y.index_select(0, rows), None, None, Reduction::None);
+                (l * &p).sum_dim_intlist(1, false, out.kind()) / p.sum_dim_intlist(1, false, out.kind()).clamp_min(1.0)
+            }
+            Targets::None => unreachable!("the trainer checks the store has labels"),
+        };
+        return (per_node * w).sum(out.kind());
+    }
     match &g.targets {
         Targets::Classes(y) => out.cross_entropy_for_logits(&y.index_select(0, rows)),
         Targets::Binary { y, present } => {
