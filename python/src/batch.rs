@@ -227,7 +227,19 @@ impl PyBatch {
         let data = py.import("torch_geometric.data")?.getattr("Data")?;
         let from_numpy = torch.getattr("from_numpy")?;
         let kw = PyDict::new(py);
-        for name in ["x", "edge_index", "y", "train_mask", "val_mask", "test_mask", "n_id", "e_id", "edge_attr", "node_norm", "edge_norm"] {
+        for name in [
+            "x",
+            "edge_index",
+            "y",
+            "train_mask",
+            "val_mask",
+            "test_mask",
+            "n_id",
+            "e_id",
+            "edge_attr",
+            "node_norm",
+            "edge_norm",
+        ] {
             let a = this.getattr(name)?;
             if !a.is_none() {
                 kw.set_item(name, from_numpy.call1((a,))?)?;

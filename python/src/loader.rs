@@ -79,7 +79,9 @@ impl PyLoader {
                 return Err(value("give one sampler: fanouts= (neighbours), roots= (walks) or budget= (nodes)"));
             }
             (None, Some(_), None) | (None, None, Some(_)) if clusters => {
-                return Err(value("roots= and budget= draw GraphSAINT subgraphs: give no parts, partition, views or full"));
+                return Err(value(
+                    "roots= and budget= draw GraphSAINT subgraphs: give no parts, partition, views or full",
+                ));
             }
             (None, Some(0), None) | (None, None, Some(0)) => {
                 return Err(value("roots and budget must be at least 1"));

@@ -49,3 +49,59 @@ def test_the_numpy_reference_sampler_samples_like_mille(cora):
         assert u in indices[indptr[v] : indptr[v + 1]]
     counts = np.bincount(dst, minlength=len(n_id))[:20]
     np.testing.assert_array_equal(counts, np.minimum(np.diff(indptr)[seeds], 5))
+
+
+def test_graphsaint_batches_are_induced_subgraphs_with_their_coefficients(cora):
+    loader = mille.Loader(cora, roots=10, walk_length=3, coverage=100, self_loops=True, seed=2)
+    indptr, indices = cora.indptr(), cora.indices()
+    train = set(cora.split()["train"].tolist())
+    plan = loader.plan(0)
+    assert len(loader) == len(plan) == -(-140 // 40), "T / (roots (walk_length + 1)) batches"
+    total, batches = 0.0, 0
+    for epoch in range(40):
+        for batch, roots in zip(loader.epoch(epoch), loader.plan(epoch)):
+            n_id = batch.n_id
+            assert set(roots.tolist()) <= train and set(roots.tolist()) <= set(n_id.tolist())
+            member = {v: i for i, v in enumerate(n_id.tolist())}
+            # The induced subgraph, brute force: every graph edge between two of its nodes, plus
+            # a self loop on each node without one.
+            want = set()
+            for v in n_id.tolist():
+                row = indices[indptr[v] : indptr[v + 1]].tolist()
+                want |= {(member[u], member[v]) for u in row if u in member}
+                want.add((member[v], member[v]))
+            assert set(zip(batch.edge_index[0].tolist(), batch.edge_index[1].tolist())) == want
+            assert batch.node_norm.shape == (batch.num_nodes,) and batch.node_norm.dtype == np.float32
+            assert batch.edge_norm.shape == (batch.num_edges,) and (batch.edge_norm >= 1.0 - 1e-6).all()
+            loops = batch.e_id < 0
+            np.testing.assert_array_equal(batch.edge_norm[loops], 1.0)
+            has_loop = np.array([v in indices[indptr[v] : indptr[v + 1]] for v in n_id.tolist()])
+            np.testing.assert_array_equal(batch.degree, np.diff(indptr)[n_id] + ~has_loop)
+            total += float(batch.node_norm[batch.train_mask].sum())
+            batches += 1
+            data = batch.to_pyg()
+            assert data.node_norm.shape[0] == batch.num_nodes and data.edge_norm.shape[0] == batch.num_edges
+    # Summed over a batch's training nodes, the loss weights estimate the mean: 1 on average.
+    assert abs(total / batches - 1.0) < 0.08, total / batches
+
+
+def test_graphsaint_node_sampler_and_its_argument_errors(cora):
+    loader = mille.Loader(cora, budget=50, coverage=20)
+    degree = np.diff(cora.indptr())
+    for batch, nodes in zip(loader.epoch(0), loader.plan(0)):
+        np.testing.assert_array_equal(batch.n_id, nodes)
+        assert (degree[batch.n_id] > 0).all(), "drawn by in-degree"
+        assert batch.node_norm is not None
+    assert mille.Loader(cora, parts=4).epoch(0).__next__().node_norm is None
+    for bad, says in [
+        (dict(roots=5, budget=5), "give one sampler"),
+        (dict(roots=5, parts=3), "give no parts"),
+        (dict(budget=0), "at least 1"),
+        (dict(roots=5, coverage=0), "coverage must be at least 1"),
+    ]:
+        try:
+            mille.Loader(cora, **bad)
+        except ValueError as e:
+            assert says in str(e), (bad, e)
+        else:
+            raise AssertionError(f"{bad} was accepted")

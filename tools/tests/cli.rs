@@ -531,7 +531,7 @@ fn train_rejects_bad_settings_with_clear_messages() {
         ),
         (
             vec!["fixtures/products_like", "--batching", "x", "--out", o],
-            "\"x\": expected random, metis, store-parts or neighbor",
+            "\"x\": expected random, metis, store-parts, neighbor or saint",
         ),
     ] {
         let out = run("train", &args);
@@ -558,6 +558,8 @@ fn train_rejects_bad_settings_with_clear_messages() {
         (vec![p, "--hidden", "15", "--groups", "2", "--out", o], "--hidden 15 must split into --groups 2"),
         (vec![p, "--device", "tpu", "--out", o], "unknown device \"tpu\""),
         (vec![p, "--dropout", "1.5", "--out", o], "--dropout must be in [0, 1)"),
+        (vec![p, "--sampler", "saint", "--conv", "gat", "--out", o], "--conv gat:4 has no GraphSAINT normalisation"),
+        (vec![p, "--sampler", "saint", "--roots", "0", "--out", o], "--batching saint needs --roots and --coverage"),
     ] {
         let out = run("train", &args);
         let err = text(&out.stderr);

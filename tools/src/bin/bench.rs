@@ -102,9 +102,11 @@ enum Cmd {
         /// decoded in the workers.
         #[arg(long, value_name = "DIR")]
         compressed: Option<PathBuf>,
-        /// Batches of random clusters (`cluster`), or neighbours sampled from the training nodes
-        /// (`neighbor`, with --fanouts and --batch-size).
-        #[arg(long, default_value = "cluster", value_parser = ["cluster", "neighbor"])]
+        /// Batches of random clusters (`cluster`), neighbours sampled from the training nodes
+        /// (`neighbor`, with --fanouts and --batch-size), GraphSAINT's random-walk subgraphs
+        /// (`saint`, with --roots, --walk-length, --coverage) or its node sampler (`saint-node`,
+        /// with --budget, --coverage). GraphSAINT's pre-sampling counts as set-up time.
+        #[arg(long, default_value = "cluster", value_parser = ["cluster", "neighbor", "saint", "saint-node"])]
         sampler: String,
         /// Neighbour sampling: in-neighbours drawn per node, hop by hop.
         #[arg(long, value_delimiter = ',', default_value = "15,10,5")]
@@ -115,6 +117,18 @@ enum Cmd {
         /// Neighbour sampling: draw with replacement.
         #[arg(long)]
         replace: bool,
+        /// GraphSAINT: walks per batch.
+        #[arg(long, default_value_t = 3000)]
+        roots: usize,
+        /// GraphSAINT: steps per walk.
+        #[arg(long, default_value_t = 2)]
+        walk_length: usize,
+        /// GraphSAINT's node sampler: nodes drawn per batch.
+        #[arg(long, default_value_t = 8000)]
+        budget: usize,
+        /// GraphSAINT: pre-sampled subgraphs, in multiples of the node count.
+        #[arg(long, default_value_t = 50)]
+        coverage: u32,
         /// One JSON object.
         #[arg(long)]
         json: bool,
@@ -250,10 +264,19 @@ fn main() {
             fanouts,
             batch_size,
             replace,
+            roots,
+            walk_length,
+            budget,
+            coverage,
             json,
         } => {
-            let sampling =
-                (sampler == "neighbor").then_some(mille_loader::PlanSpec::Neighbors { fanouts, batch_size, replace });
+            use mille_loader::PlanSpec;
+            let sampling = match sampler.as_str() {
+                "neighbor" => Some(PlanSpec::Neighbors { fanouts, batch_size, replace }),
+                "saint" => Some(PlanSpec::SaintRandomWalk { roots, walk_length, coverage }),
+                "saint-node" => Some(PlanSpec::SaintNodes { budget, coverage }),
+                _ => None,
+            };
             bench_loader(store, parts, workers, prefetch, epochs, cold, by_part, residency, compressed, sampling, json)
         }
     })
@@ -552,7 +575,12 @@ fn bench_loader(
     anyhow::ensure!(workers >= 1, "--workers must be at least 1");
     anyhow::ensure!(epochs >= 1, "--epochs must be at least 1");
     let s = std::sync::Arc::new(Store::open(&store)?);
-    let sampled = sampling.is_some();
+    let sampler = match &sampling {
+        None => "cluster",
+        Some(PlanSpec::Neighbors { .. }) => "neighbor",
+        Some(_) => "saint",
+    };
+    let (sampled, neighbors) = (sampling.is_some(), sampler == "neighbor");
     let plan = if let Some(spec) = sampling {
         spec
     } else if by_part {
@@ -613,22 +641,26 @@ fn bench_loader(
         "edges_per_second": m as f64 / secs, "gb_per_second": gbps,
         "memcpy_gb_per_second": memcpy, "memcpy_fraction": gbps / memcpy,
         "bytes_per_batch": bytes / b.max(1), "peak_rss_bytes": peak,
-        "sampler": if sampled { "neighbor" } else { "cluster" }, "seeds_per_second": seeds as f64 / secs,
+        "sampler": sampler, "seeds_per_second": seeds as f64 / secs,
         "random_gather_gb_per_second": gather,
     });
     if as_json {
         println!("{v}");
     } else {
-        let plan = if sampled { "neighbour sampling".to_string() } else { format!("{parts} parts") };
+        let plan = match sampler {
+            "neighbor" => "neighbour sampling".to_string(),
+            "saint" => "GraphSAINT subgraphs".to_string(),
+            _ => format!("{parts} parts"),
+        };
         println!("loader on {} ({plan}, {workers} workers, prefetch {prefetch})", store.display());
         let source = if loader.is_resident() { "an in-memory huge-page copy" } else { "the memory map" };
         println!("  reads       {source} (set up in {setup:.2} s)");
         println!("  batches/s   {:.2}", b as f64 / secs);
-        if sampled {
+        if neighbors {
             println!("  seeds/s     {:.3e}", seeds as f64 / secs);
         }
         println!("  nodes/s     {:.3e}", n as f64 / secs);
-        println!("  edges/s     {:.3e}{}", m as f64 / secs, if sampled { " (sampled)" } else { "" });
+        println!("  edges/s     {:.3e}{}", m as f64 / secs, if neighbors { " (sampled)" } else { "" });
         println!("  GB/s        {gbps:.2} of batch data ({:.0} % of memcpy's {memcpy:.2} GB/s)", 100.0 * gbps / memcpy);
         if let Some(g) = gather {
             println!("  gather      {g:.2} GB/s: one thread copying random feature rows (a sampler's feature access)");

@@ -275,11 +275,9 @@ impl Trainer {
                 Batching::Neighbor => {
                     PlanSpec::Neighbors { fanouts: cfg.fanouts.clone(), batch_size: cfg.batch_size, replace: false }
                 }
-                Batching::Saint => PlanSpec::SaintRandomWalk {
-                    roots: cfg.roots,
-                    walk_length: cfg.walk_length,
-                    coverage: cfg.coverage,
-                },
+                Batching::Saint => {
+                    PlanSpec::SaintRandomWalk { roots: cfg.roots, walk_length: cfg.walk_length, coverage: cfg.coverage }
+                }
             };
             self.train_loader = Some(Loader::new(store.clone(), loader_config(cfg, plan))?);
         }
@@ -527,7 +525,12 @@ fn loss_on(logits: &Tensor, g: &GraphTensors, rows: &Tensor) -> Tensor {
             }
             Targets::Binary { y, present } => {
                 let p = present.index_select(0, rows).to_kind(out.kind());
-                let l = out.binary_cross_entropy_with_logits::<Tensor>(&y.index_select(0, rows), None, None, Reduction::None);
+                let l = out.binary_cross_entropy_with_logits::<Tensor>(
+                    &y.index_select(0, rows),
+                    None,
+                    None,
+                    Reduction::None,
+                );
                 (l * &p).sum_dim_intlist(1, false, out.kind()) / p.sum_dim_intlist(1, false, out.kind()).clamp_min(1.0)
             }
             Targets::None => unreachable!("the trainer checks the store has labels"),
