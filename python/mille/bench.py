@@ -15,8 +15,10 @@ side: loader threads on a small machine slow each other down):
 Each prints batches per second; the ratios are against the Rust loader and against PyG.
 
 ``sample`` does the same for neighbour sampling: ``tools/bench loader --sampler neighbor``,
-``mille.Loader(fanouts=...)`` from Python, and the vectorised NumPy sampler of
-``mille.reference`` (sampling, relabelling and the feature gather), in sampled edges per second.
+``mille.Loader(fanouts=...)`` from Python, the vectorised NumPy sampler of ``mille.reference``
+(sampling, relabelling and the feature gather) and, with ``--dgl PYTHON`` (the interpreter of
+the venv ``tools/peers/dgl-setup`` makes), DGL's ``sample_neighbors`` + ``to_block`` through
+``tools/peers/dgl_sample.py``, in sampled edges per second.
 """
 
 import argparse
@@ -90,6 +92,16 @@ def rust_sampled(store: str, fanouts, batch_size: int, workers: int, epochs: int
     return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
 
 
+def dgl_sampled(store: str, fanouts, batch_size: int, batches: int, python: Path, bin_dir: Path) -> dict:
+    # The peer script lives in the checkout whose programs --bin points at (CHECKOUT/target/release).
+    script = bin_dir.resolve().parents[1] / "tools" / "peers" / "dgl_sample.py"
+    if not script.exists():
+        sys.exit(f"{script} not found: --dgl runs the peer script of the mille checkout --bin is in")
+    cmd = [str(python), str(script), store, "--fanouts", *map(str, fanouts), "--batch-size", str(batch_size),
+           "--batches", str(batches)]
+    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+
+
 def python_sampled(store: mille.Store, fanouts, batch_size: int, workers: int, batches: int) -> dict:
     import torch
 
@@ -154,6 +166,8 @@ def main(argv=None) -> None:
     sa.add_argument("--epochs", type=int, default=1, help="Rust loader epochs (after a warm-up)")
     sa.add_argument("--batches", type=int, default=20, help="batches timed from Python and NumPy")
     sa.add_argument("--bin", type=Path, default=Path(os.environ.get("MILLE_BIN", "target/release")))
+    sa.add_argument("--dgl", type=Path, metavar="PYTHON",
+                    help="also run DGL's sampler with this interpreter (tools/peers/dgl-setup prints it)")
     sa.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     store = mille.Store(a.store)
@@ -185,17 +199,24 @@ def bench_sample(a, store: mille.Store) -> None:
     r["python"] = python_sampled(store, a.fanouts, a.batch_size, a.workers, a.batches)
     r["numpy"] = numpy_sampled(store, a.fanouts, a.batch_size, a.batches)
     r["rust_over_numpy"] = r["rust"]["edges_per_second"] / r["numpy"]["edges_per_second"]
+    if a.dgl:
+        r["dgl"] = dgl_sampled(a.store, a.fanouts, a.batch_size, a.batches, a.dgl, a.bin)
+        r["rust_over_dgl"] = r["rust"]["edges_per_second"] / r["dgl"]["edges_per_second"]
     r["python_over_rust"] = r["python"]["edges_per_second"] / r["rust"]["edges_per_second"]
     if a.json:
         print(json.dumps(r))
         return
     print(f"{a.store}: fan-outs {a.fanouts}, {a.batch_size} seeds a batch, {a.workers} workers")
     for name, key in (("Rust loader (tools/bench loader)", "rust"), ("mille.Loader from Python", "python"),
-                      ("NumPy reference sampler", "numpy")):
+                      ("NumPy reference sampler", "numpy"), ("DGL sample_neighbors + to_block", "dgl")):
+        if key not in r:
+            continue
         x = r[key]
         print(f"  {name:34s} {x['edges_per_second']:10.3e} sampled edges/s  {x['seeds_per_second']:10.3e} seeds/s")
     print(f"  Rust / NumPy: {r['rust_over_numpy']:.1f}x; Python / Rust: {r['python_over_rust']:.2f}x;"
           f" Rust batch data {r['rust']['gb_per_second']:.2f} GB/s")
+    if a.dgl:
+        print(f"  Rust / DGL: {r['rust_over_dgl']:.1f}x ({r['dgl']['peer']})")
 
 
 if __name__ == "__main__":
