@@ -158,8 +158,23 @@ impl Loader {
 
     /// The batches of an explicit plan.
     pub fn run(&self, plan: Plan) -> Epoch {
-        let plan = Arc::new(plan);
-        let workers = self.config.workers.max(1).min(plan.len().max(1));
+        let all = (0..plan.len()).collect();
+        self.run_share(plan, all)
+    }
+
+    /// Rank `rank`'s share of epoch `epoch` among `ranks` data-parallel processes: batches
+    /// `rank, rank + ranks, ...` of the plan every rank draws alike, each built as it is in the
+    /// whole epoch (its index, and so its sampling, unchanged).
+    pub fn epoch_share(&self, epoch: u64, rank: usize, ranks: usize) -> Epoch {
+        let plan = self.plan(epoch);
+        let share = (rank..plan.len()).step_by(ranks.max(1)).collect();
+        self.run_share(plan, share)
+    }
+
+    /// The batches `share` (indices into `plan`, in that order) of a plan.
+    fn run_share(&self, plan: Plan, share: Vec<usize>) -> Epoch {
+        let (plan, share) = (Arc::new(plan), Arc::new(share));
+        let workers = self.config.workers.max(1).min(share.len().max(1));
         let per_worker = self.config.prefetch.div_ceil(workers).max(1);
         let stop = Arc::new(AtomicBool::new(false));
         let mut rxs = Vec::with_capacity(workers);
@@ -173,9 +188,9 @@ impl Loader {
                 builder = builder.with_compressed_features(c.clone()).expect("checked in Loader::new");
             }
             builder = builder.with_resident(self.resident.clone());
-            let (plan, stop, recycle) = (plan.clone(), stop.clone(), self.pool.1.clone());
+            let (plan, share, stop, recycle) = (plan.clone(), share.clone(), stop.clone(), self.pool.1.clone());
             handles.push(std::thread::spawn(move || {
-                for i in (w..plan.len()).step_by(workers) {
+                for &i in share.iter().skip(w).step_by(workers) {
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
@@ -190,7 +205,7 @@ impl Loader {
                 }
             }));
         }
-        Epoch { rxs, handles, stop, next: 0, total: plan.len(), recycle: Recycler(self.pool.0.clone()) }
+        Epoch { rxs, handles, stop, next: 0, total: share.len(), recycle: Recycler(self.pool.0.clone()) }
     }
 }
 

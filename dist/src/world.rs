@@ -1,0 +1,149 @@
+//! The ranks of a data-parallel job, and the collectives the trainer needs.
+
+use crate::launch::launched_ranks;
+use crate::watchdog::Watchdog;
+use std::time::Duration;
+
+enum Backend {
+    Single,
+    #[cfg(feature = "mpi")]
+    Mpi(crate::mpi_world::MpiWorld),
+}
+
+/// This process's place among the ranks of a job, and the collectives among them.
+pub struct World {
+    rank: usize,
+    size: usize,
+    bucket: usize,
+    backend: Backend,
+    watchdog: Option<Watchdog>,
+}
+
+impl World {
+    /// Values per all-reduce call: 2^20 floats (4 MiB, PyTorch DDP's buckets are 25 MB): a
+    /// gradient is reduced in pieces, so a large one needs no second buffer of its size and a
+    /// piece is on the wire while the next is copied.
+    pub const DEFAULT_BUCKET: usize = 1 << 20;
+
+    /// One process alone.
+    pub fn single() -> World {
+        World { rank: 0, size: 1, bucket: Self::DEFAULT_BUCKET, backend: Backend::Single, watchdog: None }
+    }
+
+    /// The world a launcher started this process in (MPI, when `mpirun` or `srun` started
+    /// several ranks), else one process; collectives that wait longer than `timeout` end the
+    /// process. Refused, with how to get MPI, when several ranks were started and this build has
+    /// none.
+    pub fn from_env(timeout: Duration) -> anyhow::Result<World> {
+        match launched_ranks() {
+            Some(n) if n > 1 => Self::mpi(n, timeout),
+            _ => Ok(World::single()),
+        }
+    }
+
+    #[cfg(feature = "mpi")]
+    fn mpi(_n: usize, timeout: Duration) -> anyhow::Result<World> {
+        let m = crate::mpi_world::MpiWorld::init()?;
+        let (rank, size) = (m.rank(), m.size());
+        let watchdog = Some(Watchdog::start(rank, timeout));
+        Ok(World { rank, size, bucket: Self::DEFAULT_BUCKET, backend: Backend::Mpi(m), watchdog })
+    }
+
+    #[cfg(not(feature = "mpi"))]
+    fn mpi(n: usize, _timeout: Duration) -> anyhow::Result<World> {
+        anyhow::bail!("started as one of {n} ranks, but {}", crate::launch::HOW_TO_GET_MPI)
+    }
+
+    /// With `bucket` values per all-reduce call (at least 1).
+    pub fn with_bucket(mut self, bucket: usize) -> World {
+        self.bucket = bucket.max(1);
+        self
+    }
+
+    /// This process's rank, `0..size`.
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+    /// Ranks in the job.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+    /// Whether this is rank 0 (the one that writes).
+    pub fn is_root(&self) -> bool {
+        self.rank == 0
+    }
+    /// Values per all-reduce call.
+    pub fn bucket(&self) -> usize {
+        self.bucket
+    }
+    /// What the world runs on, for logs: `1 process` or `MPI, rank r of n`.
+    pub fn describe(&self) -> String {
+        match self.backend {
+            Backend::Single => "1 process".into(),
+            #[cfg(feature = "mpi")]
+            Backend::Mpi(_) => format!("MPI, rank {} of {}", self.rank, self.size),
+        }
+    }
+
+    #[cfg_attr(not(feature = "mpi"), allow(unused_variables, dead_code))]
+    fn watch<T>(&self, what: &'static str, f: impl FnOnce() -> T) -> T {
+        match &self.watchdog {
+            Some(w) => w.watch(what, f),
+            None => f(),
+        }
+    }
+
+    /// Every rank's `buf` summed, into every rank's `buf`, [`World::bucket`] values at a time.
+    #[cfg_attr(not(feature = "mpi"), allow(unused_variables, dead_code))]
+    pub fn all_reduce_sum(&self, buf: &mut [f32]) {
+        match &self.backend {
+            Backend::Single => {}
+            #[cfg(feature = "mpi")]
+            Backend::Mpi(m) => self.watch("an all-reduce", || {
+                let mut scratch = vec![0f32; self.bucket.min(buf.len())];
+                for piece in buf.chunks_mut(self.bucket) {
+                    let out = &mut scratch[..piece.len()];
+                    m.all_reduce_f32(piece, out);
+                    piece.copy_from_slice(out);
+                }
+            }),
+        }
+    }
+
+    /// Every rank's `buf` summed (counts, loss totals), into every rank's `buf`.
+    #[cfg_attr(not(feature = "mpi"), allow(unused_variables, dead_code))]
+    pub fn all_reduce_sum_f64(&self, buf: &mut [f64]) {
+        match &self.backend {
+            Backend::Single => {}
+            #[cfg(feature = "mpi")]
+            Backend::Mpi(m) => self.watch("an all-reduce", || {
+                let mut out = vec![0f64; buf.len()];
+                m.all_reduce_f64(buf, &mut out);
+                buf.copy_from_slice(&out);
+            }),
+        }
+    }
+
+    /// Rank `root`'s `buf` into every rank's `buf`.
+    #[cfg_attr(not(feature = "mpi"), allow(unused_variables, dead_code))]
+    pub fn broadcast(&self, buf: &mut [f32], root: usize) {
+        match &self.backend {
+            Backend::Single => {}
+            #[cfg(feature = "mpi")]
+            Backend::Mpi(m) => self.watch("a broadcast", || {
+                for piece in buf.chunks_mut(self.bucket) {
+                    m.broadcast_f32(piece, root);
+                }
+            }),
+        }
+    }
+
+    /// Waits until every rank gets here.
+    pub fn barrier(&self) {
+        match &self.backend {
+            Backend::Single => {}
+            #[cfg(feature = "mpi")]
+            Backend::Mpi(m) => self.watch("a barrier", || m.barrier()),
+        }
+    }
+}
