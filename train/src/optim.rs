@@ -54,6 +54,11 @@ impl Adam {
         flat.narrow(0, o, n).view(self.params[i].size().as_slice())
     }
 
+    /// The parameters it updates, in name order (the order gradients are reduced in).
+    pub fn params(&self) -> &[Tensor] {
+        &self.params
+    }
+
     /// Zeroes every gradient.
     pub fn zero_grad(&mut self) {
         for p in &mut self.params {

@@ -125,6 +125,47 @@ struct Args {
     /// Print the summary as one JSON line.
     #[arg(long)]
     json: bool,
+    /// Batches whose gradients are averaged per optimiser step (per rank; default 1).
+    #[arg(long)]
+    accumulate: Option<usize>,
+    /// Train data-parallel on N local ranks: starts N copies of this command through `mpirun`
+    /// (oversubscribed as needed, allowed as root), each taking its share of every epoch's
+    /// batches; gradients are averaged over the ranks. For several machines, start the ranks
+    /// with the launcher yourself (`mpirun -np N --hostfile FILE tools/train ...` or Slurm's
+    /// `srun -n N tools/train ...`) and leave --nproc out. Needs a build with MPI.
+    #[arg(long, value_name = "N")]
+    nproc: Option<usize>,
+    /// libtorch intra-op threads of this process (default: libtorch's own; under a launcher,
+    /// the cores divided among the machine's ranks).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Seconds a rank waits in one collective for the others before it stops the job with an
+    /// error (a rank lost or stuck).
+    #[arg(long, default_value_t = 300)]
+    dist_timeout: u64,
+}
+
+/// Starts `nproc` ranks of this very command through `mpirun` (without `--nproc`), and exits
+/// with the job's status.
+fn launch(nproc: usize) -> anyhow::Result<()> {
+    anyhow::ensure!(mille_dist::HAS_MPI, "--nproc {nproc}: {}", mille_dist::HOW_TO_GET_MPI);
+    let exe = std::env::current_exe()?;
+    let mut args = Vec::new();
+    let mut skip = false;
+    for a in std::env::args_os().skip(1) {
+        let s = a.to_string_lossy();
+        if skip {
+            skip = false;
+        } else if s == "--nproc" {
+            skip = true;
+        } else if !s.starts_with("--nproc=") {
+            args.push(a);
+        }
+    }
+    let status = mille_dist::launch_command(nproc, &exe, &args)
+        .status()
+        .map_err(|e| anyhow::anyhow!("--nproc {nproc}: could not start mpirun ({e}); install OpenMPI's openmpi-bin"))?;
+    std::process::exit(status.code().unwrap_or(1));
 }
 
 mille_tools::use_jemalloc!();
@@ -132,6 +173,25 @@ mille_tools::use_jemalloc!();
 fn main() {
     mille_tools::run(|| {
         let a = Args::parse();
+        let launched = mille_dist::launched_ranks();
+        match (a.nproc, launched) {
+            (Some(n), None) if n > 1 => return launch(n),
+            (Some(n), Some(m)) if n != m => {
+                anyhow::bail!("--nproc {n}, but the launcher started {m} ranks (leave --nproc out under a launcher)")
+            }
+            _ => {}
+        }
+        let world = mille_dist::World::from_env(std::time::Duration::from_secs(a.dist_timeout))?;
+        let threads = a.threads.or_else(|| {
+            // Ranks sharing a machine split its cores: libtorch's threads spin, and two
+            // processes each using every core slow each other 10-20x.
+            let local = std::env::var("OMPI_COMM_WORLD_LOCAL_SIZE").ok().and_then(|v| v.parse::<usize>().ok());
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            (world.size() > 1).then(|| (cores / local.unwrap_or(world.size())).max(1))
+        });
+        if let Some(t) = threads {
+            tch::set_num_threads(t as i32);
+        }
         let saved = a.out.join("config.toml");
         let mut c = match (&a.config, a.resume && saved.exists()) {
             (_, true) => RunConfig::load(&saved)?,
@@ -151,7 +211,7 @@ fn main() {
         }
         set!(model, conv, layers, hidden, groups, dropout, lr, weight_decay, clip, epochs, parts, views);
         set!(eval_parts, eval_every, seed, device, workers, deq_max_iter, deq_tol, batching, feature_norm);
-        set!(fanouts, batch_size, roots, walk_length, coverage);
+        set!(fanouts, batch_size, roots, walk_length, coverage, accumulate);
         if a.metis_parts.is_some() {
             c.metis_parts = a.metis_parts;
         }
@@ -160,7 +220,13 @@ fn main() {
         }
         let asked = c.device.clone();
         let fresh = !a.out.exists();
-        let mut t = Trainer::new(c, &a.out, a.resume)?;
+        let root = world.is_root();
+        let mut t = Trainer::new_in(c, &a.out, a.resume, world)?;
+        if !root {
+            // Rank 0 reports for the job; the others train quietly.
+            t.fit()?;
+            return Ok(());
+        }
         t.progress = Box::new(mille_tools::progress::RunProgress::new(mille_tools::interactive() && !a.json, a.json));
         if asked == "auto" {
             let why =

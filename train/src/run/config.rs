@@ -62,6 +62,10 @@ fn default_coverage() -> u32 {
     50
 }
 
+fn one() -> usize {
+    1
+}
+
 /// Settings of a training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -109,6 +113,13 @@ pub struct RunConfig {
     /// GraphSAINT: pre-sampled subgraphs for the coefficients, in multiples of the node count.
     #[serde(default = "default_coverage")]
     pub coverage: u32,
+    /// Batches whose gradients are averaged per optimiser step, per rank.
+    #[serde(default = "one")]
+    pub accumulate: usize,
+    /// Data-parallel ranks the run trains on (set from the launcher, not chosen here: a resumed
+    /// run keeps it, since W ranks average W batches per step).
+    #[serde(default = "one")]
+    pub nproc: usize,
     /// Views of the final multi-view inference.
     pub views: u32,
     /// Parts per evaluation view.
@@ -156,6 +167,8 @@ impl RunConfig {
             roots: default_roots(),
             walk_length: default_walk_length(),
             coverage: default_coverage(),
+            accumulate: 1,
+            nproc: 1,
             views: 1,
             eval_parts: 1,
             eval_every: 1,
@@ -233,6 +246,7 @@ impl RunConfig {
         );
         ensure!(self.eval_every >= 1, "--eval-every must be >= 1");
         ensure!(self.epochs >= 1, "--epochs must be >= 1 (a run trains at least one epoch)");
+        ensure!(self.accumulate >= 1 && self.nproc >= 1, "--accumulate and --nproc must be >= 1");
         if self.batching == Batching::Neighbor {
             ensure!(
                 !self.fanouts.is_empty() && self.batch_size >= 1,

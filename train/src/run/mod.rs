@@ -12,6 +12,7 @@
 mod checkpoint;
 mod config;
 pub mod memory;
+mod parallel;
 mod progress;
 
 pub use checkpoint::LoopState;
@@ -25,6 +26,7 @@ use crate::infer::{self, Scores};
 use crate::model::{Model, ModelConfig, num_params};
 use crate::optim::Adam;
 use anyhow::Context;
+pub use mille_dist::World;
 use mille_loader::{Loader, LoaderConfig, PlanSpec};
 use mille_pipeline::{Labels, Store};
 use serde_json::json;
@@ -81,6 +83,13 @@ pub struct Summary {
     pub layers: usize,
     /// Hidden channels.
     pub hidden: i64,
+    /// Data-parallel ranks it trained on.
+    #[serde(default = "one")]
+    pub world_size: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// A training run.
@@ -108,6 +117,12 @@ pub struct Trainer {
     metric: infer::Metric,
     /// Where progress goes (nothing by default; `tools/train` draws bars and prints lines).
     pub progress: Box<dyn Progress>,
+    /// The data-parallel ranks this one trains with (one process unless launched by MPI).
+    world: World,
+    /// Whether this process writes the run folder (rank 0).
+    writes: bool,
+    /// On the ranks that do not write: the best-validation weights, kept in memory.
+    best_copy: Option<Vec<(String, Tensor)>>,
 }
 
 /// What one training epoch measured.
@@ -135,10 +150,20 @@ impl Trainer {
     /// A new run writing into `out`, or (with `resume`) the run already there continued from
     /// its latest checkpoint, with the settings it was started with except `cfg.epochs`.
     pub fn new(cfg: RunConfig, out: &Path, resume: bool) -> anyhow::Result<Trainer> {
-        Trainer::build(cfg, out, resume, true)
+        Trainer::new_in(cfg, out, resume, World::single())
     }
 
-    fn build(mut cfg: RunConfig, out: &Path, resume: bool, write: bool) -> anyhow::Result<Trainer> {
+    /// [`Trainer::new`] as one rank of `world`: every rank starts from rank 0's weights, trains
+    /// on its share of each epoch's batches with gradients averaged over the ranks, and only
+    /// rank 0 writes the run folder.
+    pub fn new_in(mut cfg: RunConfig, out: &Path, resume: bool, world: World) -> anyhow::Result<Trainer> {
+        cfg.nproc = world.size();
+        Trainer::build(cfg, out, resume, true, world)
+    }
+
+    fn build(mut cfg: RunConfig, out: &Path, resume: bool, write: bool, world: World) -> anyhow::Result<Trainer> {
+        // Only rank 0 writes; the others read what it wrote before (a resumed run's checkpoint).
+        let writes = write && world.is_root();
         let saved = out.join("config.toml");
         if resume && saved.exists() {
             cfg = RunConfig::load(&saved)?.resumed_with(&cfg, &saved)?;
@@ -191,11 +216,14 @@ impl Trainer {
             }
         } else {
             for stale in ["metrics.jsonl", "checkpoint.json", "summary.json", "best.safetensors"] {
-                let _ = std::fs::remove_file(out.join(stale));
+                if writes {
+                    let _ = std::fs::remove_file(out.join(stale));
+                }
             }
             LoopState::default()
         };
-        if write {
+        parallel::broadcast_weights(&world, &vs);
+        if writes {
             // Only now: a run refused above leaves no folder behind.
             std::fs::create_dir_all(out).with_context(|| format!("creating the run folder {}", out.display()))?;
             std::fs::write(&saved, cfg.to_toml())?;
@@ -217,7 +245,15 @@ impl Trainer {
             anon: memory::AnonPeak::start(),
             progress: Box::new(Silent),
             metric,
+            world,
+            writes,
+            best_copy: None,
         })
+    }
+
+    /// The data-parallel ranks this trainer is one of.
+    pub fn world(&self) -> &World {
+        &self.world
     }
 
     /// The model.
@@ -284,42 +320,101 @@ impl Trainer {
         Ok(self.train_loader.as_ref().expect("just built"))
     }
 
-    /// One training epoch.
+    /// One training epoch. Each optimiser step takes `accumulate x ranks` consecutive batches
+    /// of the epoch's plan, `accumulate` of them on each rank (rank r the r-th of every `ranks`),
+    /// and averages their gradients over the batches that hold a training node; each batch's
+    /// dropout comes from (seed, epoch, batch index). So W ranks and one process with
+    /// `--accumulate W` take the same steps.
     fn train_epoch(&mut self, epoch: u64) -> anyhow::Result<EpochStats> {
         tch::manual_seed(epoch_seed(self.cfg.seed, epoch));
         crate::device::reset_gpu_peak(self.device);
         let t0 = Instant::now();
-        let (device, norm) = (self.device, self.cfg.feature_norm);
-        let mut batches = Feed::new(self.train_loader()?.epoch(epoch), device, norm)?;
-        let n_batches = batches.len();
-        self.progress.begin(&format!("epoch {}", epoch + 1), n_batches as u64);
-        let (mut total, mut count) = (0.0, 0usize);
-        while let Some(fed) = batches.next_batch() {
-            let Fed { batch, g } = fed?;
-            batches.recycle(batch);
-            let rows = g.train.nonzero().squeeze_dim(1);
-            if rows.size()[0] == 0 {
+        let (device, norm, seed) = (self.device, self.cfg.feature_norm, self.cfg.seed);
+        let (ranks, rank, k) = (self.world.size(), self.world.rank(), self.cfg.accumulate.max(1));
+        let loader = self.train_loader()?;
+        let total = loader.plan(epoch).len();
+        let mut batches = Feed::new(loader.epoch_share(epoch, rank, ranks), device, norm)?;
+        let group = k * ranks;
+        let steps = total.div_ceil(group);
+        self.progress.begin(&format!("epoch {}", epoch + 1), steps as u64);
+        let (mut loss_sum, mut counted) = (0.0, 0usize);
+        for step in 0..steps {
+            self.adam.zero_grad();
+            let (mut step_loss, mut used) = (0.0, 0usize);
+            for j in 0..k {
+                if step * group + j * ranks + rank >= total {
+                    break; // the epoch's last step is short
+                }
+                let Fed { batch, g } = batches.next_batch().context("the loader ended before its plan")??;
+                let index = batch.index;
+                batches.recycle(batch);
+                let rows = g.train.nonzero().squeeze_dim(1);
+                if rows.size()[0] == 0 {
+                    continue;
+                }
+                tch::manual_seed(parallel::batch_seed(seed, epoch, index));
+                step_loss += self.model.backward(&g.adj, &g.x, |logits| loss_on(logits, &g, &rows));
+                used += 1;
+            }
+            let mut sums = [step_loss, used as f64];
+            self.world.all_reduce_sum_f64(&mut sums);
+            let used = sums[1] as usize;
+            if used == 0 {
                 self.progress.step(None);
                 continue;
             }
-            self.adam.zero_grad();
-            let loss = self.model.backward(&g.adj, &g.x, |logits| loss_on(logits, &g, &rows));
+            parallel::average_gradients(&self.world, self.adam.params(), used);
             self.adam.clip_grad_norm(self.cfg.clip);
             self.adam.step();
-            total += loss;
-            count += 1;
-            self.progress.step(Some(loss));
+            loss_sum += sums[0];
+            counted += used;
+            self.progress.step(Some(sums[0] / used as f64));
         }
         self.progress.end();
         crate::device::synchronize(self.device);
         Ok(EpochStats {
-            loss: total / count.max(1) as f64,
+            loss: loss_sum / counted.max(1) as f64,
             seconds: t0.elapsed().as_secs_f64(),
-            batches: n_batches,
+            batches: total,
             wait_seconds: batches.waited().as_secs_f64(),
             bytes: batches.bytes(),
             gpu_peak: crate::device::gpu_memory(self.device).map(|m| m.peak_allocated),
         })
+    }
+
+    /// Keeps the current weights as the best: in `best.safetensors` on the writing rank, in
+    /// memory on the others.
+    fn save_best(&mut self) -> anyhow::Result<()> {
+        if self.writes {
+            self.vs.save(self.out.join("best.safetensors"))?;
+        } else {
+            let vars = self.vs.variables().into_iter().map(|(n, t)| (n, t.detach().copy())).collect();
+            self.best_copy = Some(vars);
+        }
+        Ok(())
+    }
+
+    /// Loads the best weights kept by [`Trainer::save_best`], if any.
+    fn load_best(&mut self) -> anyhow::Result<()> {
+        match &self.best_copy {
+            Some(vars) => {
+                let mut now = self.vs.variables();
+                tch::no_grad(|| {
+                    for (n, t) in vars {
+                        if let Some(v) = now.get_mut(n) {
+                            v.copy_(t);
+                        }
+                    }
+                });
+            }
+            None => {
+                let best = self.out.join("best.safetensors");
+                if best.exists() {
+                    self.vs.load(&best)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A finished (or interrupted) run opened for evaluation: its settings, its best-validation
@@ -331,7 +426,7 @@ impl Trainer {
         if let Some(d) = device {
             cfg.device = d.to_string();
         }
-        let mut t = Trainer::build(cfg, run, true, false)?;
+        let mut t = Trainer::build(cfg, run, true, false, World::single())?;
         let best = run.join("best.safetensors");
         if best.exists() {
             t.vs.load(&best)?;
@@ -406,11 +501,13 @@ impl Trainer {
                 line["test"] = json!(s.test);
                 if self.state.best.is_none_or(|(_, b)| s.valid > b.valid) {
                     self.state.best = Some((epoch + 1, s));
-                    self.vs.save(self.out.join("best.safetensors"))?;
+                    self.save_best()?;
                 }
             }
-            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&metrics_path)?;
-            writeln!(f, "{line}")?;
+            if self.writes {
+                let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&metrics_path)?;
+                writeln!(f, "{line}")?;
+            }
             tracing::info!("epoch {}: {line}", epoch + 1);
             self.progress.epoch(&EpochReport {
                 epoch: epoch + 1,
@@ -426,7 +523,9 @@ impl Trainer {
             self.state.epoch = epoch + 1;
             self.state.step = self.adam.step;
             self.state.epoch_seconds.push(seconds);
-            checkpoint::save(&self.out, &self.vs, &self.adam, &self.state)?;
+            if self.writes {
+                checkpoint::save(&self.out, &self.vs, &self.adam, &self.state)?;
+            }
         }
         self.finish()
     }
@@ -434,10 +533,7 @@ impl Trainer {
     /// Loads the best weights, runs multi-view inference, writes `predictions.npy` and
     /// `summary.json`.
     pub fn finish(&mut self) -> anyhow::Result<Summary> {
-        let best = self.out.join("best.safetensors");
-        if best.exists() {
-            self.vs.load(&best)?;
-        }
+        self.load_best()?;
         let (single, best_epoch) = match self.state.best {
             Some((e, s)) => (s, e),
             None => (self.evaluate(1)?.0, self.state.epoch),
@@ -445,7 +541,9 @@ impl Trainer {
         crate::device::reset_gpu_peak(self.device);
         let (multi, logits) = self.evaluate(self.cfg.views)?;
         self.gpu_peak = self.gpu_peak.max(crate::device::gpu_memory(self.device).map(|m| m.peak_allocated));
-        infer::write_npy(&self.out.join("predictions.npy"), &logits, self.model.config().out_dim as usize)?;
+        if self.writes {
+            infer::write_npy(&self.out.join("predictions.npy"), &logits, self.model.config().out_dim as usize)?;
+        }
         let mut sorted = self.state.epoch_seconds.clone();
         sorted.sort_by(f64::total_cmp);
         let summary = Summary {
@@ -468,8 +566,11 @@ impl Trainer {
             batching: self.cfg.batching.to_string(),
             layers: self.cfg.layers,
             hidden: self.cfg.hidden,
+            world_size: self.world.size(),
         };
-        std::fs::write(self.out.join("summary.json"), serde_json::to_vec_pretty(&summary)?)?;
+        if self.writes {
+            std::fs::write(self.out.join("summary.json"), serde_json::to_vec_pretty(&summary)?)?;
+        }
         Ok(summary)
     }
 }
