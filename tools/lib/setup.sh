@@ -46,14 +46,39 @@ mille_ensure_rust() {
   command -v cargo >/dev/null || { mille_say "cargo is needed: install Rust from rustup.rs"; return 1; }
 }
 
+# OpenMPI for data-parallel training (`tools/train --nproc N`): Debian's packages, installed when
+# we are root and apt-get works; else mille builds without MPI and --nproc says how to get it.
+# MILLE_NO_MPI=1 skips it. Sets MILLE_FEATURES to the cargo flags every build uses.
+mille_have_mpi() {
+  command -v mpicc && command -v mpirun && compgen -G "/usr/lib/llvm-*/lib/libclang*.so*"
+} >/dev/null 2>&1
+
+mille_ensure_mpi() {
+  MILLE_FEATURES=()
+  [ "${MILLE_NO_MPI:-0}" = 1 ] && return 0
+  if ! mille_have_mpi; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      mille_say "installing OpenMPI 4.1 (libopenmpi-dev, openmpi-bin) and libclang-dev for data-parallel training"
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenmpi-dev openmpi-bin libclang-dev; } >/dev/null 2>&1 ||
+        mille_say "warning: apt-get could not install OpenMPI: building without MPI (--nproc will say how to get it)"
+    else
+      mille_say "note: OpenMPI is not installed (as root: apt-get install libopenmpi-dev openmpi-bin libclang-dev): building without MPI"
+    fi
+  fi
+  if mille_have_mpi; then
+    MILLE_FEATURES=(--features mille-tools/mpi)
+  fi
+}
+
 # Release build of every binary; quiet when nothing changed, visible the first time.
 mille_build() {
   mille_ensure_rust && mille_ensure_torch || return 1
+  mille_ensure_mpi
   if [ -x "$MILLE_ROOT/target/release/prepare" ]; then
-    (cd "$MILLE_ROOT" && cargo build --release --workspace --bins --quiet)
+    (cd "$MILLE_ROOT" && cargo build --release --workspace --bins --quiet "${MILLE_FEATURES[@]}")
   else
     mille_say "building mille (first time: a few minutes)"
-    (cd "$MILLE_ROOT" && cargo build --release --workspace --bins)
+    (cd "$MILLE_ROOT" && cargo build --release --workspace --bins "${MILLE_FEATURES[@]}")
   fi
 }
 

@@ -1,0 +1,107 @@
+//! `tools/train --nproc`: two local ranks through `mpirun`; a rank killed with -9 stops the job
+//! with an error and `--resume` completes the run from its last checkpoint. Without MPI,
+//! `--nproc 2` says how to get it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+#[cfg(feature = "mpi")]
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn cora(root: &Path) -> String {
+    let src = mille_pipeline::datasets::require(&repo(), "cora");
+    let out = Command::new(env!("CARGO_BIN_EXE_prepare"))
+        .args(["--from", src.to_str().unwrap(), "--name", "cora", "--root", root.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    root.join("cora").display().to_string()
+}
+
+fn train(store: &str, out: &Path, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_train"));
+    c.args([store, "--out", out.to_str().unwrap(), "--model", "revgnn", "--conv", "sage", "--layers", "3"]);
+    c.args(["--hidden", "32", "--parts", "4", "--device", "cpu", "--threads", "1", "--workers", "1"]);
+    c.args(extra);
+    c
+}
+
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn without_mpi_nproc_says_how_to_get_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = cora(tmp.path());
+    let out = train(&store, &tmp.path().join("run"), &["--nproc", "2", "--epochs", "1"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("--nproc 2: this build of mille has no MPI: install OpenMPI"), "{err}");
+}
+
+/// The pids of the ranks (train processes started without --nproc) whose command line names
+/// `out`.
+#[cfg(feature = "mpi")]
+fn ranks_of(out: &Path) -> Vec<i32> {
+    let want = out.to_str().unwrap();
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else { continue };
+        let args: Vec<String> = cmd.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        let is_train = args.first().is_some_and(|a| a.ends_with("/train"));
+        if is_train && args.iter().any(|a| a == want) && !args.iter().any(|a| a == "--nproc") {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+#[cfg(feature = "mpi")]
+#[test]
+fn a_killed_rank_stops_the_job_with_an_error_and_resume_completes_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = cora(tmp.path());
+    let run = tmp.path().join("run");
+    let epochs = "60";
+    let job = train(&store, &run, &["--nproc", "2", "--epochs", epochs, "--dist-timeout", "20", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once a checkpoint exists, kill rank 1 (or whichever rank is found second) as `kill -9` would.
+    let t = Instant::now();
+    while !run.join("checkpoint.json").exists() {
+        assert!(t.elapsed() < Duration::from_secs(120), "no checkpoint after 2 minutes");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ranks = ranks_of(&run);
+    assert_eq!(ranks.len(), 2, "two ranks running: {ranks:?}");
+    // SAFETY: signalling a process has no memory-safety preconditions.
+    assert_eq!(unsafe { libc::kill(ranks[1], libc::SIGKILL) }, 0);
+    let killed = Instant::now();
+    let out = job.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the job must fail: {err}");
+    assert!(killed.elapsed() < Duration::from_secs(20), "stopped {:?} after the kill", killed.elapsed());
+    assert!(err.contains("signal 9") || err.contains("Killed") || err.contains("waited"), "{err}");
+    assert!(!run.join("summary.json").exists(), "an interrupted run has no summary");
+    let done: u64 = {
+        let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+        text.lines().count() as u64
+    };
+    assert!(done < 60, "the run was stopped midway ({done} epochs)");
+
+    let out = train(&store, &run, &["--nproc", "2", "--epochs", epochs, "--resume", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["world_size"], 2);
+    assert_eq!(summary["epoch_seconds"].as_array().unwrap().len(), 60);
+    let lines = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 60, "each epoch once");
+    // A resumed run keeps its rank count: one process is refused by name.
+    let out = train(&store, &run, &["--epochs", "61", "--resume"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--nproc 1 differs from the run's 2"), "{err}");
+}

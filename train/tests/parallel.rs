@@ -1,0 +1,94 @@
+//! Data-parallel training across real processes (`mpirun` over shared memory): two ranks hold
+//! bit-identical weights, equal to one process accumulating two batches per step.
+//!
+//! The test starts this very test binary as the ranks (`mpirun -np 2 <this binary> <test>`): a
+//! process started by a launcher plays its rank and writes its weights; the one started by
+//! `cargo test` compares them.
+#![cfg(feature = "mpi")]
+
+mod common;
+
+#[path = "common/cora_setup.rs"]
+mod cora_setup;
+
+use mille_train::conv::ConvKind;
+use mille_train::run::{RunConfig, Trainer, World};
+use std::path::Path;
+use std::time::Duration;
+
+/// RevGNN (SAGE, 3 blocks of 32, dropout 0.5) on Cora's random clusters, 5 batches an epoch:
+/// every step of a 2-way split has a short last step (5 = 2 + 2 + 1).
+fn config(store: &Path) -> RunConfig {
+    let mut c = cora_setup::cora_config(store);
+    (c.conv, c.layers, c.hidden, c.parts, c.epochs, c.eval_every) = (ConvKind::Sage, 3, 32, 5, 4, 2);
+    c
+}
+
+fn weights(path: &Path) -> Vec<(String, tch::Tensor)> {
+    let mut w = tch::Tensor::read_safetensors(path).unwrap();
+    w.sort_by(|a, b| a.0.cmp(&b.0));
+    w
+}
+
+fn assert_bit_identical(a: &[(String, tch::Tensor)], b: &[(String, tch::Tensor)], what: &str) {
+    assert_eq!(a.len(), b.len());
+    for ((na, ta), (nb, tb)) in a.iter().zip(b) {
+        assert_eq!(na, nb);
+        assert!(ta.equal(tb), "{what}: {na} differs (max |diff| {})", (ta - tb).abs().max().double_value(&[]));
+    }
+}
+
+#[test]
+fn two_ranks_take_the_steps_of_one_process_accumulating_two_batches() {
+    tch::set_num_threads(1); // the same intra-op reductions in every process
+    if mille_dist::launched_ranks().is_some() {
+        // A rank: train, then leave this rank's final weights for the test to compare.
+        let (store, dir) = (std::env::var("MILLE_TEST_STORE").unwrap(), std::env::var("MILLE_TEST_DIR").unwrap());
+        let world = World::from_env(Duration::from_secs(120)).unwrap();
+        let rank = world.rank();
+        let run = Path::new(&dir).join("run");
+        let mut t = Trainer::new_in(config(Path::new(&store)), &run, false, world).unwrap();
+        let s = t.fit().unwrap();
+        assert_eq!(s.world_size, 2);
+        t.var_store().save(Path::new(&dir).join(format!("rank-{rank}.safetensors"))).unwrap();
+        return;
+    }
+    let (store, _tmp) = common::store(&common::dataset("cora"), false);
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let args: Vec<std::ffi::OsString> =
+        ["two_ranks_take_the_steps_of_one_process_accumulating_two_batches", "--exact", "--nocapture"]
+            .iter()
+            .map(Into::into)
+            .collect();
+    let out = mille_dist::launch_command(2, &exe, &args)
+        .env("MILLE_TEST_STORE", &store)
+        .env("MILLE_TEST_DIR", dir.path())
+        .output()
+        .expect("mpirun runs");
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let (r0, r1) = (weights(&dir.path().join("rank-0.safetensors")), weights(&dir.path().join("rank-1.safetensors")));
+    assert_bit_identical(&r0, &r1, "rank 1 against rank 0");
+    // Only rank 0 wrote the run folder, and it says how many ranks trained.
+    let summary = std::fs::read_to_string(dir.path().join("run/summary.json")).unwrap();
+    assert!(summary.contains("\"world_size\": 2"), "{summary}");
+    let saved = RunConfig::load(&dir.path().join("run/config.toml")).unwrap();
+    assert_eq!(saved.nproc, 2);
+
+    let one = tempfile::tempdir().unwrap();
+    let mut c = config(&store);
+    c.accumulate = 2;
+    let mut t = Trainer::new(c, one.path(), false).unwrap();
+    t.fit().unwrap();
+    let acc: Vec<(String, tch::Tensor)> = {
+        let mut v: Vec<_> = t.var_store().variables().into_iter().collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    // Bit for bit: per step each parameter receives one gradient per batch, and two ranks' sum
+    // is the one addition accumulating the second batch onto the first makes.
+    assert_bit_identical(&acc, &r0, "2 ranks against --accumulate 2");
+    // The final weights are the best-validation ones on both (loaded by finish()).
+    let best = weights(&one.path().join("best.safetensors"));
+    assert_bit_identical(&acc, &best, "one process's final weights against its best.safetensors");
+}
