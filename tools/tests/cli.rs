@@ -281,7 +281,7 @@ fn store_parts_batching_trains_part_by_part_and_needs_a_relabelled_store() {
     let run_dir = format!("{root}/run");
     let args = ["--batching", "store-parts", "--parts", "4", "--eval-parts", "2", "--views", "2", "--layers", "2"];
     let out =
-        run("train", &[&[relabelled.as_str()][..], &args, &["--epochs", "2", "--out", &run_dir, "--json"]].concat());
+        run("train", &[&[relabelled.as_str()][..], &args, &["--epochs", "4", "--out", &run_dir, "--json"]].concat());
     assert!(out.status.success(), "{}", text(&out.stderr));
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(s["test"].as_f64().unwrap() > 0.3, "{s}");

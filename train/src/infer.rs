@@ -35,6 +35,19 @@ impl ViewAverage {
         }
     }
 
+    /// Every rank's sums and counts added up (each rank predicted its share of the batches), so
+    /// every rank holds the whole average.
+    pub fn all_reduce(&mut self, world: &mille_dist::World) {
+        if world.size() == 1 {
+            return;
+        }
+        world.all_reduce_sum(&mut self.sum);
+        // Counts are at most the number of views: exact as floats.
+        let mut count: Vec<f32> = self.count.iter().map(|&c| c as f32).collect();
+        world.all_reduce_sum(&mut count);
+        self.count = count.into_iter().map(|c| c as u32).collect();
+    }
+
     /// Per-node mean logits (`n x dim`); nodes never seen stay 0. Divides the sums in place:
     /// at ogbn-products scale they are half a gigabyte.
     pub fn into_mean(mut self) -> Vec<f32> {
@@ -57,11 +70,25 @@ pub fn predict(
     epoch: u64,
     device: Device,
     norm: FeatureNorm,
+    each: impl FnMut(),
+) -> anyhow::Result<ViewAverage> {
+    predict_in(&mille_dist::World::single(), model, loader, epoch, device, norm, each)
+}
+
+/// [`predict`] as one rank of `world`: rank r predicts batches r, r + W, ... and the sums are
+/// added up over the ranks, so each rank ends with every node's average.
+pub fn predict_in(
+    world: &mille_dist::World,
+    model: &Model,
+    loader: &Loader,
+    epoch: u64,
+    device: Device,
+    norm: FeatureNorm,
     mut each: impl FnMut(),
 ) -> anyhow::Result<ViewAverage> {
     let n = loader.store().num_nodes();
     let mut avg = ViewAverage::new(n, model.config().out_dim as usize);
-    let mut feed = Feed::new(loader.epoch(epoch), device, norm)?;
+    let mut feed = Feed::new(loader.epoch_share(epoch, world.rank(), world.size()), device, norm)?;
     while let Some(fed) = feed.next_batch() {
         let Fed { batch, g } = fed?;
         let logits = model.logits(&g.adj, &g.x).to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
@@ -70,6 +97,7 @@ pub fn predict(
         feed.recycle(batch);
         each();
     }
+    avg.all_reduce(world);
     Ok(avg)
 }
 

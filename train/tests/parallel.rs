@@ -79,7 +79,14 @@ fn two_ranks_take_the_steps_of_one_process_accumulating_two_batches() {
     let mut c = config(&store);
     c.accumulate = 2;
     let mut t = Trainer::new(c, one.path(), false).unwrap();
-    t.fit().unwrap();
+    let single = t.fit().unwrap();
+    // The ranks split every evaluation's batches and add up their logits: the same scores.
+    let ranks: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    for (k, v) in [("train", single.train), ("valid", single.valid), ("test", single.test)] {
+        assert_eq!(ranks[k].as_f64().unwrap(), v, "{k} score");
+        assert_eq!(ranks["multi_view"][k].as_f64().unwrap(), v, "multi-view {k} score");
+    }
+    assert_eq!(ranks["best_epoch"].as_u64().unwrap(), single.best_epoch);
     let acc: Vec<(String, tch::Tensor)> = {
         let mut v: Vec<_> = t.var_store().variables().into_iter().collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));

@@ -456,8 +456,10 @@ impl Trainer {
         }
         let loader = &self.eval_loader.as_ref().expect("just built").1;
         let progress = &mut self.progress;
-        progress.begin("evaluate", (views * parts) as u64);
-        let avg = infer::predict(&self.model, loader, 0, self.device, self.cfg.feature_norm, || progress.step(None))?;
+        let share = ((views * parts) as usize).div_ceil(self.world.size());
+        progress.begin("evaluate", share as u64);
+        let (model, device, norm) = (&self.model, self.device, self.cfg.feature_norm);
+        let avg = infer::predict_in(&self.world, model, loader, 0, device, norm, || progress.step(None))?;
         progress.end();
         let dim = avg.dim;
         let logits = avg.into_mean();
