@@ -166,7 +166,11 @@ impl Loader {
     /// `rank, rank + ranks, ...` of the plan every rank draws alike, each built as it is in the
     /// whole epoch (its index, and so its sampling, unchanged).
     pub fn epoch_share(&self, epoch: u64, rank: usize, ranks: usize) -> Epoch {
-        let plan = self.plan(epoch);
+        self.run_rank(self.plan(epoch), rank, ranks)
+    }
+
+    /// Rank `rank`'s share of an explicit plan among `ranks` (as [`Loader::epoch_share`]).
+    pub fn run_rank(&self, plan: Plan, rank: usize, ranks: usize) -> Epoch {
         let share = (rank..plan.len()).step_by(ranks.max(1)).collect();
         self.run_share(plan, share)
     }

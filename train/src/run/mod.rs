@@ -332,8 +332,10 @@ impl Trainer {
         let (device, norm, seed) = (self.device, self.cfg.feature_norm, self.cfg.seed);
         let (ranks, rank, k) = (self.world.size(), self.world.rank(), self.cfg.accumulate.max(1));
         let loader = self.train_loader()?;
-        let total = loader.plan(epoch).len();
-        let mut batches = Feed::new(loader.epoch_share(epoch, rank, ranks), device, norm)?;
+        // One draw of the plan: its length sizes the steps, and the rank's share comes from it.
+        let plan = loader.plan(epoch);
+        let total = plan.len();
+        let mut batches = Feed::new(loader.run_rank(plan, rank, ranks), device, norm)?;
         let group = k * ranks;
         let steps = total.div_ceil(group);
         self.progress.begin(&format!("epoch {}", epoch + 1), steps as u64);
