@@ -1,7 +1,7 @@
 //! Partitioners over a mille store: random clustering (the paper's training protocol), METIS
 //! (recursive bisection or k-way), and a streaming partitioner (Fennel, or LDG) for graphs METIS
 //! can't hold; a [`Partition`] type cached beside the store, a quality report, and relabelled
-//! stores whose parts are contiguous row ranges.
+//! stores whose parts are contiguous row ranges, and sharded stores (one store per part).
 
 mod cache;
 mod components;
@@ -12,6 +12,7 @@ mod quality;
 mod quiet;
 mod random;
 mod relabel;
+mod shard;
 mod streaming;
 
 pub use cache::{CacheKey, cached_or_compute, partition_dir};
@@ -22,6 +23,7 @@ pub use partition::Partition;
 pub use quality::{Quality, quality};
 pub use random::{random_balanced, random_uniform};
 pub use relabel::{ORIGINAL_ID, PART_PTR, relabel, stored_parts};
+pub use shard::{GLOBAL_EDGE_POS, GLOBAL_ID, MANIFEST, ShardInfo, ShardManifest, ShardSet, shard, shard_name};
 pub use streaming::{StreamingOptions, StreamingScore, streaming};
 
 /// How to partition, with every option that changes the result (the cache key is built from it).

@@ -88,12 +88,12 @@ pub fn relabel(store: &Store, p: &Partition, out: &Path) -> Result<Store> {
         } else if first == store.num_edges() && name.starts_with("edge") {
             // Edge arrays follow their entries to the new CSR positions.
             let mut s = w.stream_raw(name, a.dtype, cols)?;
-            gather_rows(bytes, row_bytes, &pos_file, |buf| s.push(buf))?;
+            gather_rows(bytes, row_bytes, pos_file.iter().map(|&r| r as usize), |buf| s.push(buf))?;
             s.finish()?;
         } else if first == n {
             // Node arrays follow their nodes.
             let mut s = w.stream_raw(name, a.dtype, cols)?;
-            gather_rows(bytes, row_bytes, order, |buf| s.push(buf))?;
+            gather_rows(bytes, row_bytes, order.iter().map(|&r| r as usize), |buf| s.push(buf))?;
             s.finish()?;
         } else {
             return Err(Error::Invalid(format!("don't know how to relabel array {name} ({:?})", a.shape)));
@@ -115,16 +115,16 @@ pub fn relabel(store: &Store, p: &Partition, out: &Path) -> Result<Store> {
     Ok(Store::open(path)?)
 }
 
-/// Rows `rows[i]` of a row-major byte array, in that order, handed to `out` a block at a time.
-fn gather_rows(
+/// Rows `rows` of a row-major byte array, in that order, handed to `out` a block at a time.
+pub(crate) fn gather_rows(
     bytes: &[u8],
     row_bytes: usize,
-    rows: &[u32],
+    rows: impl Iterator<Item = usize>,
     mut out: impl FnMut(&[u8]) -> mille_pipeline::Result<()>,
 ) -> Result<()> {
     let mut buf = Vec::with_capacity((1 << 20).max(row_bytes));
-    for &r in rows {
-        buf.extend_from_slice(&bytes[r as usize * row_bytes..(r as usize + 1) * row_bytes]);
+    for r in rows {
+        buf.extend_from_slice(&bytes[r * row_bytes..(r + 1) * row_bytes]);
         if buf.len() >= 1 << 20 {
             out(&buf)?;
             buf.clear();

@@ -115,4 +115,14 @@ pub fn print_summary(s: &mille_train::run::Summary, run: &std::path::Path) {
         s.epoch_seconds_median,
         human_bytes(s.peak_memory_bytes)
     );
+    if let Some(sh) = &s.sharding {
+        println!(
+            "  sharded over {} ranks: {} of {} entries lost to the cut ({:.2} %), {} nodes evaluated",
+            sh.shards,
+            sh.lost_edges,
+            sh.edges,
+            100.0 * sh.lost_fraction,
+            s.evaluated_nodes
+        );
+    }
 }

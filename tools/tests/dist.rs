@@ -105,3 +105,90 @@ fn a_killed_rank_stops_the_job_with_an_error_and_resume_completes_the_run() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--nproc 1 differs from the run's 2"), "{err}");
 }
+
+/// A command training on the shard set `shards` (no STORE; --nproc from the shard count).
+#[cfg(feature = "mpi")]
+fn train_shards(shards: &Path, out: &Path, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_train"));
+    c.args(["--shards", shards.to_str().unwrap(), "--out", out.to_str().unwrap(), "--layers", "3"]);
+    c.args(["--hidden", "32", "--parts", "2", "--device", "cpu", "--threads", "1", "--workers", "1"]);
+    c.args(extra);
+    c
+}
+
+#[cfg(feature = "mpi")]
+#[test]
+fn a_sharded_run_trains_and_evaluates_every_node_exactly_once() {
+    use mille_pipeline::{Labels, Store};
+    let tmp = tempfile::tempdir().unwrap();
+    let store = cora(tmp.path());
+    let shards = tmp.path().join("shards");
+    let out = Command::new(env!("CARGO_BIN_EXE_partition"))
+        .args([&store, "--method", "metis", "--parts", "2", "--shards", shards.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lost = report["shards"]["lost_edges"].as_u64().unwrap();
+    assert_eq!(Some(lost), report["cut_edges"].as_u64(), "the lost entries are the cut ones");
+
+    let run = tmp.path().join("run");
+    let out = train_shards(&shards, &run, &["--epochs", "20", "--views", "2", "--eval-parts", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["world_size"], 2);
+    assert_eq!(summary["evaluated_nodes"], 2708);
+    assert_eq!(summary["sharding"]["lost_edges"].as_u64(), Some(lost));
+    // Training: every epoch's loss covered the 140 training nodes, each once (the shards'
+    // training nodes are disjoint and each shard's random parts cover it once).
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    for line in metrics.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["train_rows"], 140, "{line}");
+    }
+    // Evaluation: each rank predicted its own shard; mapped back to the store's ids they cover
+    // every node exactly once, and scoring them together gives the run's multi-view scores.
+    let source = Store::open(&store).unwrap();
+    let Some(Labels::MultiClass(y)) = source.labels() else { panic!("cora has classes") };
+    let mut logits = vec![f32::NAN; 2708 * 7];
+    let mut times = vec![0u32; 2708];
+    for r in 0..2 {
+        let shard = Store::open(shards.join(format!("shard-{r}"))).unwrap();
+        let global: &[u32] = shard.array(mille_partition::GLOBAL_ID).unwrap();
+        let p = tch::Tensor::read_npy(run.join(format!("predictions-shard-{r}.npy"))).unwrap();
+        assert_eq!(p.size(), [global.len() as i64, 7]);
+        let flat: Vec<f32> = p.reshape([-1]).try_into().unwrap();
+        for (v, &g) in global.iter().enumerate() {
+            let row = &flat[v * 7..(v + 1) * 7];
+            assert!(row.iter().all(|x| x.is_finite()) && row.iter().any(|&x| x != 0.0), "node {g} predicted");
+            logits[g as usize * 7..(g as usize + 1) * 7].copy_from_slice(row);
+            times[g as usize] += 1;
+        }
+    }
+    assert!(times.iter().all(|&t| t == 1), "every node in exactly one shard's predictions");
+    let split = source.default_split().unwrap();
+    let acc = |ids: &[u32]| {
+        let hit = ids
+            .iter()
+            .filter(|&&v| {
+                let l = &logits[v as usize * 7..(v as usize + 1) * 7];
+                let best = (0..7).fold(0, |b, k| if l[k] > l[b] { k } else { b });
+                best as i32 == y[v as usize]
+            })
+            .count();
+        hit as f64 / ids.len() as f64
+    };
+    let mv = &summary["multi_view"];
+    assert_eq!(mv["test"].as_f64().unwrap(), acc(split.test));
+    assert_eq!(mv["valid"].as_f64().unwrap(), acc(split.valid));
+    assert_eq!(mv["train"].as_f64().unwrap(), acc(split.train));
+    assert!(mv["test"].as_f64().unwrap() > 0.4, "it learned: {mv}");
+
+    // One rank per shard: another count is refused by name.
+    let out = train_shards(&shards, &tmp.path().join("run3"), &["--nproc", "3", "--epochs", "1"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("holds 2 shards, one per rank: train it with --nproc 2 (this job has 3 ranks)"), "{err}");
+}

@@ -48,6 +48,11 @@ impl ViewAverage {
         self.count = count.into_iter().map(|c| c as u32).collect();
     }
 
+    /// Nodes predicted in at least one view.
+    pub fn seen(&self) -> usize {
+        self.count.iter().filter(|&&c| c > 0).count()
+    }
+
     /// Per-node mean logits (`n x dim`); nodes never seen stay 0. Divides the sums in place:
     /// at ogbn-products scale they are half a gigabyte.
     pub fn into_mean(mut self) -> Vec<f32> {
@@ -162,6 +167,76 @@ pub fn score(store: &Store, split: Option<&str>, logits: &[f32], dim: usize) -> 
         Labels::MultiLabel(y) => metric::mean_roc_auc(logits, y.data, y.cols, &rows(ids)),
     };
     Ok(Scores { train: f(split.train), valid: f(split.valid), test: f(split.test) })
+}
+
+/// [`score`] over the shards of a sharded job: each rank holds the logits of its own shard's
+/// nodes (`store`), and the scores are those of all nodes together. Accuracy adds up the ranks'
+/// hits and counts; ROC-AUC, which ranks all scores together, gathers every rank's rows of the
+/// three sets (logits and labels) first.
+pub fn score_shards(
+    world: &mille_dist::World,
+    store: &Store,
+    split: Option<&str>,
+    logits: &[f32],
+    dim: usize,
+) -> anyhow::Result<Scores> {
+    if world.size() == 1 {
+        return score(store, split, logits, dim);
+    }
+    let split = match split {
+        Some(s) => store.split(s)?,
+        None => {
+            store.default_split().ok_or_else(|| anyhow::anyhow!("store {} has no split", store.path().display()))?
+        }
+    };
+    let sets = [split.train, split.valid, split.test];
+    let rows = |ids: &[u32]| ids.iter().map(|&v| v as usize).collect::<Vec<_>>();
+    let labels = store.labels().ok_or_else(|| anyhow::anyhow!("store {} has no labels", store.path().display()))?;
+    let mut out = [f64::NAN; 3];
+    match labels {
+        Labels::MultiClass(y) => {
+            let mut counts = [0.0f64; 6];
+            for (i, ids) in sets.iter().enumerate() {
+                counts[2 * i] = metric::hits(logits, dim, y, &rows(ids)) as f64;
+                counts[2 * i + 1] = ids.len() as f64;
+            }
+            world.all_reduce_sum_f64(&mut counts);
+            for (i, o) in out.iter_mut().enumerate() {
+                if counts[2 * i + 1] > 0.0 {
+                    *o = counts[2 * i] / counts[2 * i + 1];
+                }
+            }
+        }
+        Labels::MultiLabel(y) => {
+            for (i, ids) in sets.iter().enumerate() {
+                let mut l = Vec::with_capacity(ids.len() * dim);
+                let mut t = Vec::with_capacity(ids.len() * dim);
+                for &v in *ids {
+                    let v = v as usize;
+                    l.extend_from_slice(&logits[v * dim..(v + 1) * dim]);
+                    t.extend(y.data[v * dim..(v + 1) * dim].iter().map(|&b| b as f32));
+                }
+                let (l, t) = (concat(world, &l), concat(world, &t));
+                let t: Vec<i8> = t.iter().map(|&b| b as i8).collect();
+                let all: Vec<usize> = (0..t.len() / dim).collect();
+                out[i] = metric::mean_roc_auc(&l, &t, dim, &all);
+            }
+        }
+    }
+    Ok(Scores { train: out[0], valid: out[1], test: out[2] })
+}
+
+/// Every rank's `local` values, concatenated in rank order, on every rank: each rank fills its
+/// own range of a zeroed buffer and the buffers are summed (adding zeros is exact).
+fn concat(world: &mille_dist::World, local: &[f32]) -> Vec<f32> {
+    let mut sizes = vec![0.0f64; world.size()];
+    sizes[world.rank()] = local.len() as f64;
+    world.all_reduce_sum_f64(&mut sizes);
+    let start: usize = sizes[..world.rank()].iter().map(|&s| s as usize).sum();
+    let mut all = vec![0.0f32; sizes.iter().map(|&s| s as usize).sum()];
+    all[start..start + local.len()].copy_from_slice(local);
+    world.all_reduce_sum(&mut all);
+    all
 }
 
 /// Writes `n x dim` logits as a float32 `.npy` file (readable by numpy and the `ogb` Evaluator).

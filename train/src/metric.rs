@@ -5,15 +5,19 @@ pub fn accuracy(logits: &[f32], classes: usize, y: &[i32], rows: &[usize]) -> f6
     if rows.is_empty() {
         return f64::NAN;
     }
-    let hits = rows
-        .iter()
+    hits(logits, classes, y, rows) as f64 / rows.len() as f64
+}
+
+/// How many of `rows` have their arg-max over `logits[row]` equal to `y` (accuracy's numerator;
+/// shards add theirs up).
+pub fn hits(logits: &[f32], classes: usize, y: &[i32], rows: &[usize]) -> usize {
+    rows.iter()
         .filter(|&&r| {
             let l = &logits[r * classes..(r + 1) * classes];
             let best = (0..classes).fold(0, |b, k| if l[k] > l[b] { k } else { b });
             best as i32 == y[r]
         })
-        .count();
-    hits as f64 / rows.len() as f64
+        .count()
 }
 
 /// ROC-AUC of scores against binary labels (ties get the average rank, as scikit-learn's).

@@ -99,3 +99,80 @@ fn two_ranks_take_the_steps_of_one_process_accumulating_two_batches() {
     let best = weights(&one.path().join("best.safetensors"));
     assert_bit_identical(&acc, &best, "one process's final weights against its best.safetensors");
 }
+
+/// Deterministic logits of node `g` (a row of the source store), the same in every process.
+fn fake_logits(g: usize, dim: usize) -> impl Iterator<Item = f32> {
+    // Few distinct values, so ROC-AUC meets ties too.
+    (0..dim).map(move |t| ((g * 31 + t * 17) % 23) as f32 / 4.0 - 2.0)
+}
+
+#[test]
+fn shards_scored_together_equal_the_whole_store_scored_at_once() {
+    use mille_pipeline::Store;
+    if mille_dist::launched_ranks().is_some() {
+        // A rank: score its shard's logits with the others', leave the scores.
+        let (sets, dir) = (std::env::var("MILLE_TEST_SHARDS").unwrap(), std::env::var("MILLE_TEST_DIR").unwrap());
+        let world = World::from_env(Duration::from_secs(120)).unwrap();
+        let mut scores = Vec::new();
+        for set in sets.split(',') {
+            let set = mille_partition::ShardSet::open(Path::new(set)).unwrap();
+            let shard = set.open_shard(world.rank()).unwrap();
+            let dim = label_width(&shard);
+            let global: &[u32] = shard.array(mille_partition::GLOBAL_ID).unwrap();
+            let logits: Vec<f32> = global.iter().flat_map(|&g| fake_logits(g as usize, dim)).collect();
+            scores.push(mille_train::infer::score_shards(&world, &shard, None, &logits, dim).unwrap());
+        }
+        let path = Path::new(&dir).join(format!("scores-{}.json", world.rank()));
+        std::fs::write(path, serde_json::to_vec(&scores).unwrap()).unwrap();
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Cora (accuracy) and the proteins-like fixture (ROC-AUC over its tasks).
+    let sources = [
+        common::store(&common::dataset("cora"), false),
+        common::store(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/proteins_like"), true),
+    ];
+    let mut sets = Vec::new();
+    let mut want = Vec::new();
+    for (i, (path, _)) in sources.iter().enumerate() {
+        let s = Store::open(path).unwrap();
+        let method = mille_partition::Method::Metis(Default::default());
+        let p = mille_partition::compute(&s, &method, 2, 0).unwrap();
+        let out = dir.path().join(format!("set-{i}"));
+        mille_partition::shard(&s, &p, "metis", &out, |_| {}).unwrap();
+        sets.push(out.display().to_string());
+        let dim = label_width(&s);
+        let logits: Vec<f32> = (0..s.num_nodes()).flat_map(|g| fake_logits(g, dim)).collect();
+        want.push(mille_train::infer::score(&s, None, &logits, dim).unwrap());
+    }
+    let exe = std::env::current_exe().unwrap();
+    let args: Vec<std::ffi::OsString> =
+        ["shards_scored_together_equal_the_whole_store_scored_at_once", "--exact", "--nocapture"]
+            .iter()
+            .map(Into::into)
+            .collect();
+    let out = mille_dist::launch_command(2, &exe, &args)
+        .env("MILLE_TEST_SHARDS", sets.join(","))
+        .env("MILLE_TEST_DIR", dir.path())
+        .output()
+        .expect("mpirun runs");
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    for r in 0..2 {
+        let got: Vec<mille_train::infer::Scores> =
+            serde_json::from_slice(&std::fs::read(dir.path().join(format!("scores-{r}.json"))).unwrap()).unwrap();
+        for (g, w) in got.iter().zip(&want) {
+            for (a, b) in [(g.train, w.train), (g.valid, w.valid), (g.test, w.test)] {
+                assert!((a - b).abs() < 1e-12, "rank {r}: {g:?} against the whole store's {w:?}");
+            }
+        }
+    }
+    assert!(want[1].test > 0.0 && want[1].test < 1.0, "ROC-AUC scored: {:?}", want[1]);
+}
+
+/// Columns of the model's output for the store's labels: classes or tasks.
+fn label_width(s: &mille_pipeline::Store) -> usize {
+    match s.labels().unwrap() {
+        mille_pipeline::Labels::MultiClass(_) => s.meta().num_classes.unwrap() as usize,
+        mille_pipeline::Labels::MultiLabel(y) => y.cols,
+    }
+}

@@ -55,6 +55,11 @@ struct Args {
     /// Write a new store ordered by part here (each part a contiguous range of rows).
     #[arg(long, value_name = "OUT")]
     relabel: Option<PathBuf>,
+    /// Write a shard set here: one store per part (its nodes, their features, labels and split
+    /// members, and the edges among them, with maps back to the store's ids) for
+    /// `tools/train --shards OUT --nproc K`, each rank opening only its own shard.
+    #[arg(long, value_name = "OUT")]
+    shards: Option<PathBuf>,
     /// Also write the partition in gpmetis text format (one part id per line).
     #[arg(long, value_name = "FILE")]
     export: Option<PathBuf>,
@@ -134,6 +139,19 @@ fn main() {
             Some(out) => Some(relabel(&store, &p, out)?.path().to_path_buf()),
             None => None,
         };
+        let sharded = match &a.shards {
+            Some(out) => {
+                let bar = if mille_tools::interactive() && !a.json {
+                    indicatif::ProgressBar::new(p.k() as u64).with_message("writing shards")
+                } else {
+                    indicatif::ProgressBar::hidden()
+                };
+                let set = mille_partition::shard(&store, &p, method.name(), out, |_| bar.inc(1))?;
+                bar.finish_and_clear();
+                Some(set)
+            }
+            None => None,
+        };
         let scheme = match &method {
             Method::Metis(o) => Some(o.scheme.name()),
             _ => None,
@@ -146,6 +164,10 @@ fn main() {
             "mean_largest_component_share": pc.mean_largest_share,
             "seconds": seconds, "cached": cached, "peak_rss_bytes": mille_tools::peak_rss_bytes(),
             "path": path, "relabelled": relabelled,
+            "shards": sharded.as_ref().map(|s| json!({
+                "path": s.dir(), "lost_edges": s.manifest().lost_edges,
+                "lost_fraction": s.manifest().lost_fraction(),
+            })),
         });
         if a.json {
             println!("{report}");
@@ -169,6 +191,17 @@ fn main() {
             }
             if let Some(r) = &relabelled {
                 println!("relabelled  {}", r.display());
+            }
+            if let Some(s) = &sharded {
+                let m = s.manifest();
+                println!(
+                    "shards      {} ({} shards; {} of {} entries lost to the cut, {:.2} %)",
+                    s.dir().display(),
+                    s.len(),
+                    m.lost_edges,
+                    m.edges,
+                    100.0 * m.lost_fraction()
+                );
             }
         }
         Ok(())

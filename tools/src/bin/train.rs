@@ -18,8 +18,14 @@ use std::path::PathBuf;
 #[derive(Parser)]
 #[command(name = "train", version)]
 struct Args {
-    /// The prepared store (`tools/prepare`); optional with --config or --resume.
+    /// The prepared store (`tools/prepare`); optional with --config, --resume or --shards.
+    #[arg(conflicts_with = "shards")]
     store: Option<PathBuf>,
+    /// Train on a shard set (`tools/partition STORE --shards OUT`), one rank per shard: rank r
+    /// opens only shard r, draws its batches inside it and evaluates its nodes. --nproc defaults
+    /// to the shard count.
+    #[arg(long, value_name = "OUT")]
+    shards: Option<PathBuf>,
     /// Model: revgnn, wt-revgnn, deq or resgnn.
     #[arg(long)]
     model: Option<ModelKind>,
@@ -172,8 +178,11 @@ mille_tools::use_jemalloc!();
 
 fn main() {
     mille_tools::run(|| {
-        let a = Args::parse();
+        let mut a = Args::parse();
         let launched = mille_dist::launched_ranks();
+        if let (Some(dir), None, None) = (&a.shards, a.nproc, launched) {
+            a.nproc = Some(mille_partition::ShardSet::open(dir)?.len());
+        }
         match (a.nproc, launched) {
             (Some(n), None) if n > 1 => return launch(n),
             (Some(n), Some(m)) if n != m => {
@@ -196,13 +205,16 @@ fn main() {
         let mut c = match (&a.config, a.resume && saved.exists()) {
             (_, true) => RunConfig::load(&saved)?,
             (Some(f), false) => RunConfig::load(f)?,
-            (None, false) => match &a.store {
+            (None, false) => match a.store.as_ref().or(a.shards.as_ref()) {
                 Some(s) => RunConfig::new(s),
                 None => anyhow::bail!("give the STORE to train on (or --config FILE, or --resume)"),
             },
         };
         if let Some(s) = a.store {
             c.store = s;
+        }
+        if let Some(s) = a.shards {
+            (c.store, c.sharded) = (s, true);
         }
         // Every flag given replaces the setting; on --resume the trainer then refuses any that
         // differs from the run's saved value where it decides the result (RunConfig::resumed_with).

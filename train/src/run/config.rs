@@ -116,6 +116,10 @@ pub struct RunConfig {
     /// Batches whose gradients are averaged per optimiser step, per rank.
     #[serde(default = "one")]
     pub accumulate: usize,
+    /// `store` is a shard set (`tools/partition --shards`): rank r opens only shard r, trains on
+    /// batches drawn inside it and evaluates its nodes; the job needs one rank per shard.
+    #[serde(default)]
+    pub sharded: bool,
     /// Data-parallel ranks the run trains on (set from the launcher, not chosen here: a resumed
     /// run keeps it, since W ranks average W batches per step).
     #[serde(default = "one")]
@@ -168,6 +172,7 @@ impl RunConfig {
             walk_length: default_walk_length(),
             coverage: default_coverage(),
             accumulate: 1,
+            sharded: false,
             nproc: 1,
             views: 1,
             eval_parts: 1,
@@ -265,6 +270,10 @@ impl RunConfig {
                 self.conv
             );
         }
+        ensure!(
+            !(self.sharded && self.batching == Batching::StoreParts),
+            "--shards: a shard has no stored parts (--batching store-parts); use random, metis, neighbor or saint"
+        );
         if let Some(m) = self.metis_parts {
             ensure!(m >= self.parts, "--metis-parts {m} must be at least --parts {}", self.parts);
         }

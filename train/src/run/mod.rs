@@ -4,7 +4,8 @@
 //!
 //! Run folder: `config.toml` (the exact settings), `metrics.jsonl` (one line per epoch),
 //! `checkpoint.json` + `checkpoint-EPOCH/`, `best.safetensors` (best-validation weights),
-//! `predictions.npy` (multi-view logits of every node), `summary.json`.
+//! `predictions.npy` (multi-view logits of every node; on a shard set, each rank's
+//! `predictions-shard-R.npy` of its shard's nodes), `summary.json`.
 //!
 //! Randomness is drawn from (seed, epoch) alone: the loader's plan and libtorch's generator are
 //! reseeded at the start of every epoch, so the RNG state to resume is the epoch number.
@@ -86,6 +87,26 @@ pub struct Summary {
     /// Data-parallel ranks it trained on.
     #[serde(default = "one")]
     pub world_size: usize,
+    /// Nodes the final inference predicted (every rank's, added up): the store's node count, or
+    /// for a sharded run the source store's.
+    #[serde(default)]
+    pub evaluated_nodes: u64,
+    /// For a run on a shard set: what the cut cost.
+    #[serde(default)]
+    pub sharding: Option<Sharding>,
+}
+
+/// What sharding a run's store cost (`RUN/summary.json`'s `sharding`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Sharding {
+    /// Shards (one per rank).
+    pub shards: usize,
+    /// CSR entries of the source store.
+    pub edges: u64,
+    /// Entries whose ends fell in different shards, so no rank trained or evaluated over them.
+    pub lost_edges: u64,
+    /// `lost_edges / edges`.
+    pub lost_fraction: f64,
 }
 
 fn one() -> usize {
@@ -123,6 +144,10 @@ pub struct Trainer {
     writes: bool,
     /// On the ranks that do not write: the best-validation weights, kept in memory.
     best_copy: Option<Vec<(String, Tensor)>>,
+    /// For a run on a shard set: its manifest (this rank's `store` is its shard).
+    shards: Option<mille_partition::ShardManifest>,
+    /// Nodes the last evaluation predicted, over every rank.
+    evaluated: u64,
 }
 
 /// What one training epoch measured.
@@ -131,8 +156,10 @@ struct EpochStats {
     loss: f64,
     /// Wall seconds (batches, forward, backward, step).
     seconds: f64,
-    /// Batches.
+    /// Batches (every rank's).
     batches: usize,
+    /// Training rows the loss was taken over (every rank's).
+    train_rows: u64,
     /// Seconds of it spent waiting for the loader (what prefetching did not hide).
     wait_seconds: f64,
     /// Bytes of batch tensors moved to the device.
@@ -173,7 +200,22 @@ impl Trainer {
         if device.is_cuda() {
             crate::device::set_deterministic(device)?;
         }
-        let store = Arc::new(Store::open(&cfg.store)?);
+        let (store, shards) = if cfg.sharded {
+            let set = mille_partition::ShardSet::open(&cfg.store)?;
+            anyhow::ensure!(
+                set.len() == world.size(),
+                "{} holds {} shards, one per rank: train it with --nproc {} (this job has {} rank{})",
+                cfg.store.display(),
+                set.len(),
+                set.len(),
+                world.size(),
+                if world.size() == 1 { "" } else { "s" }
+            );
+            (set.open_shard(world.rank())?, Some(set.manifest().clone()))
+        } else {
+            (Store::open(&cfg.store)?, None)
+        };
+        let store = Arc::new(store);
         // How the run will be scored, checked now rather than after training.
         let metric = infer::metric(&store)?;
         // Saved absolute, so that the run resumes (or is evaluated) from any working folder.
@@ -248,6 +290,8 @@ impl Trainer {
             world,
             writes,
             best_copy: None,
+            shards,
+            evaluated: 0,
         })
     }
 
@@ -324,27 +368,38 @@ impl Trainer {
     /// of the epoch's plan, `accumulate` of them on each rank (rank r the r-th of every `ranks`),
     /// and averages their gradients over the batches that hold a training node; each batch's
     /// dropout comes from (seed, epoch, batch index). So W ranks and one process with
-    /// `--accumulate W` take the same steps.
+    /// `--accumulate W` take the same steps. On a shard set every rank draws its own plan over
+    /// its shard and a step takes `accumulate` of its batches on each rank; the ranks take as
+    /// many steps as the longest plan needs (a rank whose plan ran out adds nothing).
     fn train_epoch(&mut self, epoch: u64) -> anyhow::Result<EpochStats> {
         tch::manual_seed(epoch_seed(self.cfg.seed, epoch));
         crate::device::reset_gpu_peak(self.device);
         let t0 = Instant::now();
         let (device, norm, seed) = (self.device, self.cfg.feature_norm, self.cfg.seed);
         let (ranks, rank, k) = (self.world.size(), self.world.rank(), self.cfg.accumulate.max(1));
+        let sharded = self.shards.is_some();
         let loader = self.train_loader()?;
         // One draw of the plan: its length sizes the steps, and the rank's share comes from it.
         let plan = loader.plan(epoch);
         let total = plan.len();
-        let mut batches = Feed::new(loader.run_rank(plan, rank, ranks), device, norm)?;
-        let group = k * ranks;
-        let steps = total.div_ceil(group);
+        let (share_rank, share_ranks) = if sharded { (0, 1) } else { (rank, ranks) };
+        let mut batches = Feed::new(loader.run_rank(plan, share_rank, share_ranks), device, norm)?;
+        let (group, steps, all_batches) = if sharded {
+            let mut totals = vec![0.0f64; ranks];
+            totals[rank] = total as f64;
+            self.world.all_reduce_sum_f64(&mut totals);
+            let most = totals.iter().map(|&t| t as usize).max().unwrap_or(0);
+            (k, most.div_ceil(k), totals.iter().sum::<f64>() as usize)
+        } else {
+            (k * ranks, total.div_ceil(k * ranks), total)
+        };
         self.progress.begin(&format!("epoch {}", epoch + 1), steps as u64);
-        let (mut loss_sum, mut counted) = (0.0, 0usize);
+        let (mut loss_sum, mut counted, mut train_rows) = (0.0, 0usize, 0.0f64);
         for step in 0..steps {
             self.adam.zero_grad();
-            let (mut step_loss, mut used) = (0.0, 0usize);
+            let (mut step_loss, mut used, mut rows_used) = (0.0, 0usize, 0usize);
             for j in 0..k {
-                if step * group + j * ranks + rank >= total {
+                if step * group + j * share_ranks + share_rank >= total {
                     break; // the epoch's last step is short
                 }
                 let Fed { batch, g } = batches.next_batch().context("the loader ended before its plan")??;
@@ -354,12 +409,16 @@ impl Trainer {
                 if rows.size()[0] == 0 {
                     continue;
                 }
+                // Shards number their batches alike: the rank tells theirs apart.
+                let index = if sharded { index * ranks + rank } else { index };
                 tch::manual_seed(parallel::batch_seed(seed, epoch, index));
                 step_loss += self.model.backward(&g.adj, &g.x, |logits| loss_on(logits, &g, &rows));
                 used += 1;
+                rows_used += rows.size()[0] as usize;
             }
-            let mut sums = [step_loss, used as f64];
+            let mut sums = [step_loss, used as f64, rows_used as f64];
             self.world.all_reduce_sum_f64(&mut sums);
+            train_rows += sums[2];
             let used = sums[1] as usize;
             if used == 0 {
                 self.progress.step(None);
@@ -377,7 +436,8 @@ impl Trainer {
         Ok(EpochStats {
             loss: loss_sum / counted.max(1) as f64,
             seconds: t0.elapsed().as_secs_f64(),
-            batches: total,
+            batches: all_batches,
+            train_rows: train_rows as u64,
             wait_seconds: batches.waited().as_secs_f64(),
             bytes: batches.bytes(),
             gpu_peak: crate::device::gpu_memory(self.device).map(|m| m.peak_allocated),
@@ -425,6 +485,14 @@ impl Trainer {
         let saved = run.join("config.toml");
         anyhow::ensure!(saved.exists(), "{} is not a run folder (no config.toml)", run.display());
         let mut cfg = RunConfig::load(&saved)?;
+        anyhow::ensure!(
+            !cfg.sharded,
+            "{} trained on a shard set, which only its {} ranks can evaluate together: \
+             `tools/train --resume --out {}` repeats its final multi-view inference",
+            run.display(),
+            cfg.nproc,
+            run.display()
+        );
         if let Some(d) = device {
             cfg.device = d.to_string();
         }
@@ -458,14 +526,26 @@ impl Trainer {
         }
         let loader = &self.eval_loader.as_ref().expect("just built").1;
         let progress = &mut self.progress;
-        let share = ((views * parts) as usize).div_ceil(self.world.size());
+        // On a shard set each rank predicts all of its own shard; else the ranks split the views.
+        let single = World::single();
+        let world = if self.shards.is_some() { &single } else { &self.world };
+        let share = ((views * parts) as usize).div_ceil(world.size());
         progress.begin("evaluate", share as u64);
         let (model, device, norm) = (&self.model, self.device, self.cfg.feature_norm);
-        let avg = infer::predict_in(&self.world, model, loader, 0, device, norm, || progress.step(None))?;
+        let avg = infer::predict_in(world, model, loader, 0, device, norm, || progress.step(None))?;
         progress.end();
         let dim = avg.dim;
+        let mut seen = [avg.seen() as f64];
         let logits = avg.into_mean();
-        Ok((infer::score(&self.store, self.cfg.split.as_deref(), &logits, dim)?, logits))
+        let split = self.cfg.split.as_deref();
+        let scores = if self.shards.is_some() {
+            self.world.all_reduce_sum_f64(&mut seen);
+            infer::score_shards(&self.world, &self.store, split, &logits, dim)?
+        } else {
+            infer::score(&self.store, split, &logits, dim)?
+        };
+        self.evaluated = seen[0] as u64;
+        Ok((scores, logits))
     }
 
     /// Trains the remaining epochs (checkpointing after each), then evaluates the best model
@@ -481,6 +561,7 @@ impl Trainer {
             let mut line = json!({
                 "epoch": epoch + 1, "loss": loss, "seconds": seconds,
                 "batches_per_second": st.batches as f64 / seconds,
+                "train_rows": st.train_rows,
                 "batch_wait_seconds": st.wait_seconds,
                 "batch_bytes": st.bytes,
                 "peak_memory_bytes": peak_rss_bytes(),
@@ -545,8 +626,13 @@ impl Trainer {
         crate::device::reset_gpu_peak(self.device);
         let (multi, logits) = self.evaluate(self.cfg.views)?;
         self.gpu_peak = self.gpu_peak.max(crate::device::gpu_memory(self.device).map(|m| m.peak_allocated));
-        if self.writes {
-            infer::write_npy(&self.out.join("predictions.npy"), &logits, self.model.config().out_dim as usize)?;
+        let dim = self.model.config().out_dim as usize;
+        if self.shards.is_some() {
+            // Each rank holds only its shard's logits; rows follow the shard's `shard/global_id`.
+            std::fs::create_dir_all(&self.out)?;
+            infer::write_npy(&self.out.join(format!("predictions-shard-{}.npy", self.world.rank())), &logits, dim)?;
+        } else if self.writes {
+            infer::write_npy(&self.out.join("predictions.npy"), &logits, dim)?;
         }
         let mut sorted = self.state.epoch_seconds.clone();
         sorted.sort_by(f64::total_cmp);
@@ -571,6 +657,13 @@ impl Trainer {
             layers: self.cfg.layers,
             hidden: self.cfg.hidden,
             world_size: self.world.size(),
+            evaluated_nodes: self.evaluated,
+            sharding: self.shards.as_ref().map(|m| Sharding {
+                shards: m.shards.len(),
+                edges: m.edges,
+                lost_edges: m.lost_edges,
+                lost_fraction: m.lost_fraction(),
+            }),
         };
         if self.writes {
             std::fs::write(self.out.join("summary.json"), serde_json::to_vec_pretty(&summary)?)?;
