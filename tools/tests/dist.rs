@@ -186,6 +186,15 @@ fn a_sharded_run_trains_and_evaluates_every_node_exactly_once() {
     assert_eq!(mv["train"].as_f64().unwrap(), acc(split.train));
     assert!(mv["test"].as_f64().unwrap() > 0.4, "it learned: {mv}");
 
+    // Resumed when done, alone (its ranks are started for it), it repeats the final inference.
+    let out = Command::new(env!("CARGO_BIN_EXE_train"))
+        .args(["--resume", "--out", run.to_str().unwrap(), "--json", "--threads", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let again: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(again["multi_view"], summary["multi_view"]);
+
     // One rank per shard: another count is refused by name.
     let out = train_shards(&shards, &tmp.path().join("run3"), &["--nproc", "3", "--epochs", "1"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

@@ -180,8 +180,16 @@ fn main() {
     mille_tools::run(|| {
         let mut a = Args::parse();
         let launched = mille_dist::launched_ranks();
+        // A shard set needs one rank per shard: started alone, start them.
         if let (Some(dir), None, None) = (&a.shards, a.nproc, launched) {
             a.nproc = Some(mille_partition::ShardSet::open(dir)?.len());
+        }
+        let saved = a.out.join("config.toml");
+        if let (true, None, None, true) = (a.resume, a.nproc, launched, saved.exists()) {
+            let c = RunConfig::load(&saved)?;
+            if c.sharded {
+                a.nproc = Some(c.nproc);
+            }
         }
         match (a.nproc, launched) {
             (Some(n), None) if n > 1 => return launch(n),
@@ -201,7 +209,6 @@ fn main() {
         if let Some(t) = threads {
             tch::set_num_threads(t as i32);
         }
-        let saved = a.out.join("config.toml");
         let mut c = match (&a.config, a.resume && saved.exists()) {
             (_, true) => RunConfig::load(&saved)?,
             (Some(f), false) => RunConfig::load(f)?,
