@@ -1114,7 +1114,13 @@ fn bench_scale(
     }
     println!("{:<34} {:>10} {:>8} {:>8}", "training (--threads 1)", "s/epoch", "speedup", "test");
     println!("{:<34} {:>10.3} {:>8} {:>8.4}", "1 process", one, "1.00x", acc(&s1));
-    println!("{:<34} {:>10.3} {:>7.2}x {:>8.4}", format!("{nproc} ranks (--nproc {nproc})"), many, one / many, acc(&sn));
+    println!(
+        "{:<34} {:>10.3} {:>7.2}x {:>8.4}",
+        format!("{nproc} ranks (--nproc {nproc})"),
+        many,
+        one / many,
+        acc(&sn)
+    );
     if let Some((secs, s, lost)) = &sharded {
         let what = format!("{nproc} shards ({:.1} % entries lost)", 100.0 * lost);
         println!("{:<34} {:>10.3} {:>7.2}x {:>8.4}", what, secs, one / secs, acc(s));
