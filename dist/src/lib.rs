@@ -1,7 +1,8 @@
 //! Data-parallel collectives for mille's trainer: a [`World`] of ranks started by an MPI launcher
 //! (`mpirun`, Slurm's `srun`), or one process. The trainer sums gradients with
 //! [`World::all_reduce_sum`] (in buckets of [`World::bucket`] values) and starts every rank from
-//! rank 0's weights with [`World::broadcast`]. Every collective runs under a watchdog: one that
+//! rank 0's weights with [`World::broadcast`]; [`World::overlap`] reduces buckets while the
+//! backward that produces them goes on. Every collective runs under a watchdog: one that
 //! waits longer than the world's timeout (a rank lost or stuck) ends this process with an error
 //! naming the collective, so a job never hangs.
 //!
@@ -11,10 +12,12 @@
 mod launch;
 #[cfg(feature = "mpi")]
 mod mpi_world;
+mod overlap;
 mod watchdog;
 mod world;
 
 pub use launch::{HOW_TO_GET_MPI, launch_command, launched_ranks};
+pub use overlap::Overlap;
 pub use world::World;
 
 /// Whether this build has MPI.

@@ -1,6 +1,7 @@
 //! The ranks of a data-parallel job, and the collectives the trainer needs.
 
 use crate::launch::launched_ranks;
+use crate::overlap::Overlap;
 use crate::watchdog::Watchdog;
 use std::time::Duration;
 
@@ -85,8 +86,7 @@ impl World {
         }
     }
 
-    #[cfg_attr(not(feature = "mpi"), allow(unused_variables, dead_code))]
-    fn watch<T>(&self, what: &'static str, f: impl FnOnce() -> T) -> T {
+    pub(crate) fn watch<T>(&self, what: &'static str, f: impl FnOnce() -> T) -> T {
         match &self.watchdog {
             Some(w) => w.watch(what, f),
             None => f(),
@@ -136,6 +136,27 @@ impl World {
                 }
             }),
         }
+    }
+
+    /// An all-reduce fed group by group, each full bucket reduced while the caller goes on
+    /// (see [`Overlap`]).
+    pub fn overlap(&self) -> Overlap<'_> {
+        Overlap::new(self)
+    }
+
+    /// The MPI communicator, if this is a world of MPI ranks.
+    #[cfg(feature = "mpi")]
+    pub(crate) fn communicator(&self) -> Option<&crate::mpi_world::MpiWorld> {
+        match &self.backend {
+            Backend::Mpi(m) => Some(m),
+            Backend::Single => None,
+        }
+    }
+
+    /// No MPI in this build.
+    #[cfg(not(feature = "mpi"))]
+    pub(crate) fn communicator(&self) -> Option<std::convert::Infallible> {
+        None
     }
 
     /// Waits until every rank gets here.

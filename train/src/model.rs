@@ -7,7 +7,7 @@ use crate::conv::{Conv, ConvKind};
 use crate::deq::{DeqBlock, SolveStats, SolverOptions};
 use crate::graph::Adjacency;
 use crate::layers::linear;
-use crate::rev::{RevBlock, dropout_mask, reversible_backward};
+use crate::rev::{RevBlock, dropout_mask, reversible_backward, reversible_backward_with};
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 use tch::Tensor;
@@ -178,6 +178,19 @@ impl Model {
     /// One training step's forward and backward: gradients accumulate in the parameters;
     /// returns the loss. `loss_of` maps logits to the loss.
     pub fn backward(&self, adj: &Adjacency, x: &Tensor, loss_of: impl Fn(&Tensor) -> Tensor) -> f64 {
+        self.backward_with(adj, x, loss_of, &mut |_| {})
+    }
+
+    /// [`Model::backward`], calling `after_block(i)` when RevGNN's block `i` (parameters
+    /// `block{i}.*`) has its gradients complete, last block first; the other models never call
+    /// it (their gradients are complete only at the end).
+    pub fn backward_with(
+        &self,
+        adj: &Adjacency,
+        x: &Tensor,
+        loss_of: impl Fn(&Tensor) -> Tensor,
+        after_block: &mut dyn FnMut(usize),
+    ) -> f64 {
         let p = self.cfg.dropout;
         let h0 = self.enc.forward(x);
         let n = h0.size()[0];
@@ -207,7 +220,12 @@ impl Model {
             _ => {
                 let mask = dropout_mask(n, self.cfg.hidden / self.cfg.groups, p, h0.device());
                 let blocks = self.rev_blocks();
-                let (loss, g) = reversible_backward(&blocks, adj, &h0, mask.as_ref(), |h| loss_of(&self.top(h, true)));
+                let top = |h: &Tensor| loss_of(&self.top(h, true));
+                let (loss, g) = match &self.blocks {
+                    Blocks::Rev(_) => reversible_backward_with(&blocks, adj, &h0, mask.as_ref(), top, after_block),
+                    // Tied blocks share one set of weights, complete only after the last pass.
+                    _ => reversible_backward(&blocks, adj, &h0, mask.as_ref(), top),
+                };
                 let kind = g.kind();
                 (h0 * g).sum(kind).backward();
                 loss

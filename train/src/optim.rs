@@ -59,6 +59,11 @@ impl Adam {
         &self.params
     }
 
+    /// Their names in the var store (`block3.f0.conv.lin.weight`), in the same order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
     /// Zeroes every gradient.
     pub fn zero_grad(&mut self) {
         for p in &mut self.params {

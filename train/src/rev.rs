@@ -96,17 +96,31 @@ pub fn reversible_backward(
     mask: Option<&Tensor>,
     loss_of: impl FnOnce(&Tensor) -> Tensor,
 ) -> (f64, Tensor) {
+    reversible_backward_with(blocks, adj, x0, mask, loss_of, &mut |_| {})
+}
+
+/// [`reversible_backward`], calling `after_block(i)` as soon as block `i`'s parameter
+/// gradients are complete (last block first): where a data-parallel step starts reducing them.
+pub fn reversible_backward_with(
+    blocks: &[&RevBlock],
+    adj: &Adjacency,
+    x0: &Tensor,
+    mask: Option<&Tensor>,
+    loss_of: impl FnOnce(&Tensor) -> Tensor,
+    after_block: &mut dyn FnMut(usize),
+) -> (f64, Tensor) {
     let mut h = tch::no_grad(|| blocks.iter().fold(x0.detach(), |h, b| b.forward(adj, &h, mask)));
     let top = h.detach().set_requires_grad(true);
     let loss = loss_of(&top);
     loss.backward();
     let value = loss.double_value(&[]);
     let mut g = top.grad();
-    for b in blocks.iter().rev() {
+    for (i, b) in blocks.iter().enumerate().rev() {
         let x = tch::no_grad(|| b.inverse(adj, &h, mask));
         let x_req = x.detach().set_requires_grad(true);
         let y = b.forward(adj, &x_req, mask);
         (y * &g).sum(g.kind()).backward();
+        after_block(i);
         g = x_req.grad();
         h = x;
     }

@@ -1,6 +1,6 @@
 //! Checks (and times) the collectives of the world it is started in: `mpirun -np N dist-check`.
 //! Every rank fills buffers of several sizes with values it can recompute for every other rank,
-//! all-reduces and broadcasts them, and compares with the exact result; `--bench P` then times
+//! all-reduces (at once, and overlapped group by group) and broadcasts them, and compares with the exact result; `--bench P` then times
 //! all-reduces of P floats (RevGNN-1001's gradient is 4.3M) against a memcpy of the same bytes.
 //! Prints one JSON line per rank; exits 1 on a wrong value.
 
@@ -48,6 +48,23 @@ fn main() {
         if let Some(i) = (0..n).find(|&i| b[i] != i as f32 + 0.25) {
             bad.push(format!("broadcast of {n}: value {i} is {}", b[i]));
         }
+    }
+    // Overlapped: groups of uneven sizes crossing bucket edges, one rank pushing them late.
+    let groups = [3, bucket - 1, 5, 2 * bucket + 1, 1];
+    let mut o = world.overlap();
+    let mut at = 0;
+    for &g in &groups {
+        if rank == 1 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        o.push(&(at..at + g).map(|i| value(rank, i)).collect::<Vec<_>>());
+        at += g;
+    }
+    let sums = o.finish();
+    if sums.len() != at {
+        bad.push(format!("overlapped all-reduce: {} values, expected {at}", sums.len()));
+    } else if let Some(i) = (0..at).find(|&i| sums[i] != (0..size).map(|r| value(r, i)).sum::<f32>()) {
+        bad.push(format!("overlapped all-reduce: value {i} is {}", sums[i]));
     }
     let mut counts = [rank as f64, 1.0];
     world.all_reduce_sum_f64(&mut counts);

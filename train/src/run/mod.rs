@@ -395,11 +395,19 @@ impl Trainer {
         };
         self.progress.begin(&format!("epoch {}", epoch + 1), steps as u64);
         let (mut loss_sum, mut counted, mut train_rows) = (0.0, 0usize, 0.0f64);
+        let blocks = if self.cfg.model == crate::model::ModelKind::Revgnn { self.cfg.layers } else { 0 };
+        let grads = parallel::GradGroups::new(self.adam.names(), blocks);
+        let parallel = ranks > 1;
         for step in 0..steps {
             self.adam.zero_grad();
             let (mut step_loss, mut used, mut rows_used) = (0.0, 0usize, 0usize);
+            let position = |j: usize| step * group + j * share_ranks + share_rank;
+            // The step's last batch here: its blocks' gradients are final as its backward
+            // completes them, so their all-reduce starts then.
+            let last = (0..k).rev().find(|&j| position(j) < total);
+            let mut reduce = parallel.then(|| parallel::StepReduce::new(&self.world));
             for j in 0..k {
-                if step * group + j * share_ranks + share_rank >= total {
+                if position(j) >= total {
                     break; // the epoch's last step is short
                 }
                 let Fed { batch, g } = batches.next_batch().context("the loader ended before its plan")??;
@@ -412,9 +420,19 @@ impl Trainer {
                 // Shards number their batches alike: the rank tells theirs apart.
                 let index = if sharded { index * ranks + rank } else { index };
                 tch::manual_seed(parallel::batch_seed(seed, epoch, index));
-                step_loss += self.model.backward(&g.adj, &g.x, |logits| loss_on(logits, &g, &rows));
+                let loss = |logits: &Tensor| loss_on(logits, &g, &rows);
+                step_loss += match (&mut reduce, Some(j) == last) {
+                    (Some(r), true) => {
+                        let params = self.adam.params();
+                        self.model.backward_with(&g.adj, &g.x, loss, &mut |b| r.block_done(&grads, params, b))
+                    }
+                    _ => self.model.backward(&g.adj, &g.x, loss),
+                };
                 used += 1;
                 rows_used += rows.size()[0] as usize;
+            }
+            if let Some(r) = reduce {
+                r.finish(&grads, self.adam.params());
             }
             let mut sums = [step_loss, used as f64, rows_used as f64];
             self.world.all_reduce_sum_f64(&mut sums);
@@ -424,7 +442,7 @@ impl Trainer {
                 self.progress.step(None);
                 continue;
             }
-            parallel::average_gradients(&self.world, self.adam.params(), used);
+            parallel::scale_gradients(self.adam.params(), used);
             self.adam.clip_grad_norm(self.cfg.clip);
             self.adam.step();
             loss_sum += sums[0];

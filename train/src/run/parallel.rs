@@ -14,22 +14,104 @@ pub(crate) fn batch_seed(seed: u64, epoch: u64, index: usize) -> i64 {
     ((z ^ (z >> 31)) & i64::MAX as u64) as i64
 }
 
-/// Sums every rank's gradients of `params` (when there are several ranks) and divides them by
-/// `batches`, the step's batch count over all ranks. The sum over ranks is one addition per
-/// rank in rank order, as `--accumulate` adds batches' gradients in batch order: with two
-/// ranks, bit for bit the same.
-pub(crate) fn average_gradients(world: &World, params: &[Tensor], batches: usize) {
-    if world.size() > 1 {
+/// The parameters' gradients in the groups a step reduces them in, in the order the backward
+/// completes them: RevGNN's blocks last to first (`block{i}.*`, reduced while the blocks before
+/// them run backward), then everything else (encoder, norm, head; for the other models, all).
+pub(crate) struct GradGroups {
+    /// Indices into the optimiser's parameters, group by group.
+    groups: Vec<Vec<usize>>,
+    /// Blocks with a group of their own (0 unless RevGNN): block `i` is group `blocks - 1 - i`.
+    blocks: usize,
+}
+
+impl GradGroups {
+    /// Groups for parameters named `names`; `blocks`: RevGNN's block count (0 for a model
+    /// whose gradients are complete only at the end).
+    pub(crate) fn new(names: &[String], blocks: usize) -> GradGroups {
+        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); blocks + 1];
+        for (k, name) in names.iter().enumerate() {
+            let block = name
+                .strip_prefix("block")
+                .and_then(|r| r.split_once('.'))
+                .and_then(|(i, _)| i.parse::<usize>().ok())
+                .filter(|&i| i < blocks);
+            match block {
+                Some(i) => groups[blocks - 1 - i].push(k),
+                None => groups[blocks].push(k),
+            }
+        }
+        GradGroups { groups, blocks }
+    }
+}
+
+/// One step's gradient sum over the ranks, fed group by group as the backward completes them.
+pub(crate) struct StepReduce<'w> {
+    overlap: mille_dist::Overlap<'w>,
+    /// Groups pushed so far.
+    next: usize,
+}
+
+impl<'w> StepReduce<'w> {
+    pub(crate) fn new(world: &'w World) -> StepReduce<'w> {
+        StepReduce { overlap: world.overlap(), next: 0 }
+    }
+
+    /// Block `block`'s gradients are complete: it and the groups before it go on the wire.
+    pub(crate) fn block_done(&mut self, groups: &GradGroups, params: &[Tensor], block: usize) {
+        if block < groups.blocks {
+            self.push_through(groups, params, groups.blocks - 1 - block);
+        }
+    }
+
+    fn push_through(&mut self, groups: &GradGroups, params: &[Tensor], last: usize) {
+        while self.next <= last {
+            self.overlap.push(&flatten_grads(groups.groups[self.next].iter().map(|&k| &params[k])));
+            self.next += 1;
+        }
+    }
+
+    /// Pushes what is left, waits for the sums and puts them back as the gradients.
+    pub(crate) fn finish(mut self, groups: &GradGroups, params: &[Tensor]) {
+        self.push_through(groups, params, groups.groups.len() - 1);
+        let sums = self.overlap.finish();
         for p in params {
             if !p.grad().defined() {
-                // A rank whose batches held no training node: its share is zero.
+                // This rank's batches held no training node: its share was zero.
                 (p.sum(Kind::Float) * 0.0).backward();
             }
         }
-        let mut flat = flatten(params.iter().map(Tensor::grad));
-        world.all_reduce_sum(&mut flat);
-        tch::no_grad(|| unflatten(&flat, params.iter().map(Tensor::grad)));
+        let mut at = 0;
+        tch::no_grad(|| {
+            for &k in groups.groups.iter().flatten() {
+                let mut g = params[k].grad();
+                let n = g.numel();
+                let src = Tensor::from_slice(&sums[at..at + n]).view(g.size().as_slice());
+                g.copy_(&src.to_kind(g.kind()).to_device(g.device()));
+                at += n;
+            }
+        });
     }
+}
+
+/// The gradients, one after another, as f32 on the host (zeros for one not yet defined).
+fn flatten_grads<'a>(params: impl Iterator<Item = &'a Tensor>) -> Vec<f32> {
+    let mut out = Vec::new();
+    for p in params {
+        let g = p.grad();
+        let n = out.len();
+        out.resize(n + p.numel(), 0.0);
+        if g.defined() {
+            let g = g.to_kind(Kind::Float).to_device(tch::Device::Cpu).contiguous().view([-1]);
+            g.copy_data(&mut out[n..], g.numel());
+        }
+    }
+    out
+}
+
+/// Divides the step's gradients by `batches`, its batch count over all ranks. The sum over
+/// ranks is one addition per rank in rank order, as `--accumulate` adds batches' gradients in
+/// batch order: with two ranks, bit for bit the same.
+pub(crate) fn scale_gradients(params: &[Tensor], batches: usize) {
     if batches > 1 {
         tch::no_grad(|| {
             for p in params {
@@ -74,5 +156,29 @@ fn unflatten(flat: &[f32], ts: impl Iterator<Item = Tensor>) {
         let src = Tensor::from_slice(&flat[at..at + n]).view(t.size().as_slice());
         t.copy_(&src.to_kind(t.kind()).to_device(t.device()));
         at += n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_are_grouped_last_first_and_the_rest_goes_last() {
+        let names: Vec<String> =
+            ["block0.f0.norm.weight", "block1.f1.conv.lin.weight", "block10.f0.norm.bias", "block1.f0.norm.weight"]
+                .iter()
+                .chain(&["enc.weight", "head.bias", "norm.weight", "block.f0.norm.weight"])
+                .map(|s| s.to_string())
+                .collect();
+        let g = GradGroups::new(&names, 11);
+        assert_eq!(g.groups.len(), 12);
+        assert_eq!(g.groups[0], vec![2], "block 10 first");
+        assert_eq!(g.groups[9], vec![1, 3], "then block 1");
+        assert_eq!(g.groups[10], vec![0], "block 0 last of the blocks");
+        assert_eq!(g.groups[11], vec![4, 5, 6, 7], "the rest (a tied block too) at the end");
+        assert!(g.groups[1..9].iter().all(Vec::is_empty));
+        // A model without per-block groups reduces everything at the end.
+        assert_eq!(GradGroups::new(&names, 0).groups, vec![(0..8).collect::<Vec<_>>()]);
     }
 }
