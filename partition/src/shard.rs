@@ -86,10 +86,10 @@ pub struct ShardSet {
 }
 
 impl ShardSet {
-    /// Opens the shard set in `dir`, checking its manifest: the format and version, that the
-    /// shards' nodes add up to the source's and its entries to the kept ones, and that every
-    /// shard folder exists. A shard's own arrays are checked when it is opened
-    /// ([`ShardSet::open_shard`]).
+    /// Opens the shard set in `dir`, checking its manifest: the format and version, and that
+    /// the shards' nodes add up to the source's and its entries to the kept ones. The shard
+    /// folders are looked at only when opened ([`ShardSet::open_shard`]): a machine of a job
+    /// needs the manifest and its own ranks' shards, not the others'.
     pub fn open(dir: &Path) -> Result<ShardSet> {
         let path = dir.join(MANIFEST);
         let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -136,9 +136,6 @@ impl ShardSet {
             if s.path != shard_name(r) {
                 return Err(bad(format!("shard {r} is at {:?}, expected {:?}", s.path, shard_name(r))));
             }
-            if !dir.join(&s.path).is_dir() {
-                return Err(bad(format!("shard {r}'s folder {} is missing", dir.join(&s.path).display())));
-            }
         }
         Ok(ShardSet { dir: dir.to_path_buf(), manifest })
     }
@@ -173,7 +170,14 @@ impl ShardSet {
         let Some(info) = self.manifest.shards.get(r) else {
             return Err(Error::Invalid(format!("{} has {} shards, no shard {r}", self.dir.display(), self.len())));
         };
-        let store = Store::open(self.shard_path(r))?;
+        let path = self.shard_path(r);
+        if !path.is_dir() {
+            return Err(Error::Invalid(format!(
+                "shard {r}'s folder {} is missing (each rank needs {MANIFEST} and its own shard)",
+                path.display()
+            )));
+        }
+        let store = Store::open(path)?;
         let ids: &[u32] = store.array(GLOBAL_ID)?;
         if store.num_nodes() as u64 != info.nodes
             || store.num_edges() as u64 != info.edges
