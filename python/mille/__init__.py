@@ -25,6 +25,7 @@ from ._mille import (
     __version__,
     partition,
     prepare,
+    shard,
     synth,
 )
 
@@ -37,5 +38,6 @@ __all__ = [
     "__version__",
     "partition",
     "prepare",
+    "shard",
     "synth",
 ]

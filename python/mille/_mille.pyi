@@ -39,6 +39,9 @@ class Store:
     def metric(self) -> Optional[str]: ...
     @property
     def split_names(self) -> List[str]: ...
+    @property
+    def global_id(self) -> Optional[npt.NDArray[np.uint32]]:
+        """A shard's rows in its source store, uint32 [N], read-only; None for other stores."""
     def features(self) -> Optional[npt.NDArray[np.float32]]:
         """Node features float32 [N, D], a read-only view of the memory map."""
     def labels(self) -> Optional[Union[npt.NDArray[np.int32], npt.NDArray[np.int8]]]:
@@ -161,6 +164,10 @@ def partition(
     store: Store, parts: int, method: str = "metis", seed: int = 0, cache: bool = True
 ) -> npt.NDArray[np.int32]:
     """Each node's part (int32 [N]); cached in the store's partitions/ folder."""
+
+def shard(store: Store, part: npt.NDArray[np.int32], out: _Path, method: str = "given") -> List[Path]:
+    """Cuts store by part (a part id per node) into a shard set at out: one store per part and
+    shards.json, for tools/train --shards. Returns the shard folders, part 0 first."""
 
 def prepare(
     source: _Path,

@@ -22,6 +22,7 @@ fn _mille(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<loader::PyEpoch>()?;
     m.add_class::<batch::PyBatch>()?;
     m.add_function(wrap_pyfunction!(partition::partition, m)?)?;
+    m.add_function(wrap_pyfunction!(partition::shard, m)?)?;
     m.add_function(wrap_pyfunction!(prepare::prepare, m)?)?;
     m.add_function(wrap_pyfunction!(prepare::synth, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

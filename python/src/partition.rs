@@ -34,6 +34,26 @@ pub fn partition<'py>(
     Ok(PyArray1::from_vec(py, p.parts().iter().map(|&q| q as i32).collect()))
 }
 
+/// Cuts `store` by `part` (each node's part, int32 `[N]`, as `partition` returns) into a shard
+/// set at the new folder `out`: one store per part (its nodes, their features, labels and split
+/// members, the edges among them) and `shards.json`, as `tools/partition --shards` writes it
+/// for `tools/train --shards`. Returns the shard stores' folders, part 0 first; each opens as a
+/// `Store` whose `global_id` maps its rows to `store`'s.
+#[pyfunction]
+#[pyo3(signature = (store, part, out, method = "given"))]
+pub fn shard(
+    py: Python<'_>,
+    store: &PyStore,
+    part: PyReadonlyArray1<'_, i32>,
+    out: std::path::PathBuf,
+    method: &str,
+) -> PyResult<Vec<std::path::PathBuf>> {
+    let p = from_array(store, part)?;
+    let (s, method) = (store.store.clone(), method.to_string());
+    let set = py.detach(move || mille_partition::shard(&s, &p, &method, &out, |_| {})).map_err(mille)?;
+    Ok((0..set.len()).map(|r| set.shard_path(r)).collect())
+}
+
 /// A partition from Python: one part id (0..k) per node of `store`, k = largest id + 1.
 pub fn from_array(store: &PyStore, part: PyReadonlyArray1<'_, i32>) -> PyResult<Partition> {
     let part = part.as_slice().map_err(|_| value("partition: expected a contiguous int32 array"))?;

@@ -128,6 +128,13 @@ impl PyStore {
     fn indptr<'py>(this: &Bound<'py, Self>) -> Bound<'py, PyAny> {
         vector(this, |s| bytemuck::cast_slice::<u64, i64>(s.store.indptr()), false)
     }
+    /// For a shard (`mille.shard`, `tools/partition --shards`): the source store's row of each
+    /// node, read-only uint32 `[N]`; `None` for any other store.
+    #[getter]
+    fn global_id<'py>(this: &Bound<'py, Self>) -> Option<Bound<'py, PyAny>> {
+        this.get().store.array::<u32>(mille_partition::GLOBAL_ID).ok()?;
+        Some(vector(this, |s| s.store.array::<u32>(mille_partition::GLOBAL_ID).expect("checked above"), false))
+    }
     /// The CSR's sources, read-only uint32 `[E]`.
     fn indices<'py>(this: &Bound<'py, Self>) -> Bound<'py, PyAny> {
         vector(this, |s| s.store.indices(), false)

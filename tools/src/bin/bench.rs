@@ -206,8 +206,8 @@ enum Cmd {
         json: bool,
     },
     /// Data-parallel scaling: the median epoch seconds (first epoch left out) of
-    /// `tools/train --nproc N --threads 1` against `--nproc 1 --threads 1`, same store and
-    /// settings, one after the other; with --shards also of a run on a METIS shard set of the
+    /// `tools/train --nproc N --threads 1` (and with `--no-overlap`) against `--nproc 1
+    /// --threads 1`, same store and settings, one after the other; with --shards also of a run on a METIS shard set of the
     /// store (--parts then counts per shard); and the all-reduce bandwidth of a --params-float
     /// gradient over N ranks beside memcpy in the same processes (mille-dist's `dist-check`).
     /// Needs a build with MPI.
@@ -1073,6 +1073,9 @@ fn bench_scale(
     eprintln!("bench scale: 1 process, then {nproc}, {epochs} epochs each, one thread per process");
     let (one, s1) = timed_run(&train, &src, &tmp.join("one"), &with(1))?;
     let (many, sn) = timed_run(&train, &src, &tmp.join("many"), &with(nproc))?;
+    let mut after = with(nproc);
+    after.push("--no-overlap".into());
+    let (unlapped, _) = timed_run(&train, &src, &tmp.join("after"), &after)?;
     let sharded = if shards {
         let s = Store::open(store)?;
         let method = mille_partition::Method::Metis(Default::default());
@@ -1098,6 +1101,7 @@ fn bench_scale(
     let report = json!({
         "nproc": nproc, "epochs": epochs, "train_args": train_args,
         "one_process_epoch_seconds": one, "parallel_epoch_seconds": many, "speedup": one / many,
+        "no_overlap_epoch_seconds": unlapped, "no_overlap_speedup": one / unlapped,
         "one_process_test": acc(&s1), "parallel_test": acc(&sn),
         "sharded_epoch_seconds": sharded.as_ref().map(|s| s.0),
         "sharded_speedup": sharded.as_ref().map(|s| one / s.0),
@@ -1120,6 +1124,13 @@ fn bench_scale(
         many,
         one / many,
         acc(&sn)
+    );
+    println!(
+        "{:<34} {:>10.3} {:>7.2}x {:>8}",
+        format!("{nproc} ranks, --no-overlap"),
+        unlapped,
+        one / unlapped,
+        "same"
     );
     if let Some((secs, s, lost)) = &sharded {
         let what = format!("{nproc} shards ({:.1} % entries lost)", 100.0 * lost);

@@ -149,6 +149,10 @@ struct Args {
     /// error (a rank lost or stuck).
     #[arg(long, default_value_t = 300)]
     dist_timeout: u64,
+    /// Reduce the gradients after the backward instead of overlapping the reduction of RevGNN's
+    /// blocks with it (the same sums; for measuring what the overlap gains).
+    #[arg(long)]
+    no_overlap: bool,
 }
 
 /// Starts `nproc` ranks of this very command through `mpirun` (without `--nproc`), and exits
@@ -241,6 +245,7 @@ fn main() {
         let fresh = !a.out.exists();
         let root = world.is_root();
         let mut t = Trainer::new_in(c, &a.out, a.resume, world)?;
+        t.overlap = !a.no_overlap;
         if !root {
             // Rank 0 reports for the job; the others train quietly.
             t.fit()?;

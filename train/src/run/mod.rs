@@ -138,6 +138,10 @@ pub struct Trainer {
     metric: infer::Metric,
     /// Where progress goes (nothing by default; `tools/train` draws bars and prints lines).
     pub progress: Box<dyn Progress>,
+    /// Whether a data-parallel step reduces RevGNN's block gradients while the backward goes on
+    /// (the default) or all at once after it (`tools/train --no-overlap`, to measure what the
+    /// overlap gains; the sums are the same either way).
+    pub overlap: bool,
     /// The data-parallel ranks this one trains with (one process unless launched by MPI).
     world: World,
     /// Whether this process writes the run folder (rank 0).
@@ -286,6 +290,7 @@ impl Trainer {
             gpu_peak: None,
             anon: memory::AnonPeak::start(),
             progress: Box::new(Silent),
+            overlap: true,
             metric,
             world,
             writes,
@@ -395,7 +400,8 @@ impl Trainer {
         };
         self.progress.begin(&format!("epoch {}", epoch + 1), steps as u64);
         let (mut loss_sum, mut counted, mut train_rows) = (0.0, 0usize, 0.0f64);
-        let blocks = if self.cfg.model == crate::model::ModelKind::Revgnn { self.cfg.layers } else { 0 };
+        let per_block = self.overlap && self.cfg.model == crate::model::ModelKind::Revgnn;
+        let blocks = if per_block { self.cfg.layers } else { 0 };
         let grads = parallel::GradGroups::new(self.adam.names(), blocks);
         let parallel = ranks > 1;
         for step in 0..steps {
