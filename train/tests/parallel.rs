@@ -24,6 +24,18 @@ fn config(store: &Path) -> RunConfig {
     c
 }
 
+/// Runs test `name` of this binary as two MPI ranks with `env`, and checks they succeeded.
+fn ranks(name: &str, env: &[(&str, &std::ffi::OsStr)]) {
+    let exe = std::env::current_exe().unwrap();
+    let args: Vec<std::ffi::OsString> = [name, "--exact", "--nocapture"].iter().map(Into::into).collect();
+    let mut c = mille_dist::launch_command(2, &exe, &args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().expect("mpirun runs");
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
 fn weights(path: &Path) -> Vec<(String, tch::Tensor)> {
     let mut w = tch::Tensor::read_safetensors(path).unwrap();
     w.sort_by(|a, b| a.0.cmp(&b.0));
@@ -56,18 +68,10 @@ fn two_ranks_take_the_steps_of_one_process_accumulating_two_batches() {
     }
     let (store, _tmp) = common::store(&common::dataset("cora"), false);
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let args: Vec<std::ffi::OsString> =
-        ["two_ranks_take_the_steps_of_one_process_accumulating_two_batches", "--exact", "--nocapture"]
-            .iter()
-            .map(Into::into)
-            .collect();
-    let out = mille_dist::launch_command(2, &exe, &args)
-        .env("MILLE_TEST_STORE", &store)
-        .env("MILLE_TEST_DIR", dir.path())
-        .output()
-        .expect("mpirun runs");
-    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    ranks(
+        "two_ranks_take_the_steps_of_one_process_accumulating_two_batches",
+        &[("MILLE_TEST_STORE", store.as_os_str()), ("MILLE_TEST_DIR", dir.path().as_os_str())],
+    );
     let (r0, r1) = (weights(&dir.path().join("rank-0.safetensors")), weights(&dir.path().join("rank-1.safetensors")));
     assert_bit_identical(&r0, &r1, "rank 1 against rank 0");
     // Only rank 0 wrote the run folder, and it says how many ranks trained.
@@ -146,18 +150,11 @@ fn shards_scored_together_equal_the_whole_store_scored_at_once() {
         let logits: Vec<f32> = (0..s.num_nodes()).flat_map(|g| fake_logits(g, dim)).collect();
         want.push(mille_train::infer::score(&s, None, &logits, dim).unwrap());
     }
-    let exe = std::env::current_exe().unwrap();
-    let args: Vec<std::ffi::OsString> =
-        ["shards_scored_together_equal_the_whole_store_scored_at_once", "--exact", "--nocapture"]
-            .iter()
-            .map(Into::into)
-            .collect();
-    let out = mille_dist::launch_command(2, &exe, &args)
-        .env("MILLE_TEST_SHARDS", sets.join(","))
-        .env("MILLE_TEST_DIR", dir.path())
-        .output()
-        .expect("mpirun runs");
-    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let sets = sets.join(",");
+    ranks(
+        "shards_scored_together_equal_the_whole_store_scored_at_once",
+        &[("MILLE_TEST_SHARDS", sets.as_ref()), ("MILLE_TEST_DIR", dir.path().as_os_str())],
+    );
     for r in 0..2 {
         let got: Vec<mille_train::infer::Scores> =
             serde_json::from_slice(&std::fs::read(dir.path().join(format!("scores-{r}.json"))).unwrap()).unwrap();
