@@ -131,8 +131,16 @@ impl PyLoader {
     }
 
     /// The batches of epoch `epoch` (each epoch's plan is drawn from the seed and its number).
-    fn epoch(&self, epoch: u64) -> PyEpoch {
-        PyEpoch::start(self.loader.epoch(epoch))
+    /// With `world_size` W > 1 (a `torch.distributed` job, say), this process's share as rank
+    /// `rank`: batches `rank, rank + W, ...` of the plan every rank draws alike from the same
+    /// seed, each built exactly as in the whole epoch (its sampling too), so the ranks together
+    /// see every batch once.
+    #[pyo3(signature = (epoch, *, rank = 0, world_size = 1))]
+    fn epoch(&self, epoch: u64, rank: usize, world_size: usize) -> PyResult<PyEpoch> {
+        if world_size == 0 || rank >= world_size {
+            return Err(value(format!("rank {rank} of world_size {world_size}: expected 0 <= rank < world_size")));
+        }
+        Ok(PyEpoch::start(self.loader.epoch_share(epoch, rank, world_size)))
     }
     /// Sets the epoch that iterating the loader itself runs (as a sampler's `set_epoch`).
     fn set_epoch(&self, epoch: u64) {
@@ -150,7 +158,7 @@ impl PyLoader {
     }
 
     fn __iter__(&self) -> PyEpoch {
-        self.epoch(self.epoch.load(Ordering::Relaxed))
+        PyEpoch::start(self.loader.epoch(self.epoch.load(Ordering::Relaxed)))
     }
     /// Batches per epoch (of the current epoch's plan).
     fn __len__(&self) -> usize {

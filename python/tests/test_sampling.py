@@ -1,6 +1,8 @@
-"""Neighbour-sampled batches from Python: PyG's layout, and GraphSAGE on Cora."""
+"""Neighbour-sampled batches from Python: PyG's layout, and GraphSAGE on Cora; GraphSAINT; and a
+distributed job's ranks sharing an epoch."""
 
 import numpy as np
+import pytest
 
 import mille
 from test_examples import run
@@ -105,3 +107,21 @@ def test_graphsaint_node_sampler_and_its_argument_errors(cora):
             assert says in str(e), (bad, e)
         else:
             raise AssertionError(f"{bad} was accepted")
+
+
+@pytest.mark.parametrize(
+    "kwargs", [dict(parts=7), dict(fanouts=[10, 5], batch_size=300), dict(roots=200, walk_length=2, coverage=5)]
+)
+def test_ranks_of_a_distributed_job_share_an_epoch_batch_for_batch(cora, kwargs):
+    whole = [(b.n_id.copy(), b.edge_index.copy()) for b in mille.Loader(cora, seed=3, **kwargs).epoch(2)]
+    world = 3
+    for rank in range(world):
+        # A fresh loader per rank, as each process of a job builds its own.
+        mine = [(b.n_id.copy(), b.edge_index.copy()) for b in mille.Loader(cora, seed=3, **kwargs).epoch(2, rank=rank, world_size=world)]
+        want = whole[rank::world]
+        assert len(mine) == len(want)
+        for (n, e), (wn, we) in zip(mine, want):
+            np.testing.assert_array_equal(n, wn)
+            np.testing.assert_array_equal(e, we)
+    with pytest.raises(ValueError, match="rank 3 of world_size 3"):
+        mille.Loader(cora, parts=2).epoch(0, rank=3, world_size=3)
