@@ -117,7 +117,8 @@ def test_ranks_of_a_distributed_job_share_an_epoch_batch_for_batch(cora, kwargs)
     world = 3
     for rank in range(world):
         # A fresh loader per rank, as each process of a job builds its own.
-        mine = [(b.n_id.copy(), b.edge_index.copy()) for b in mille.Loader(cora, seed=3, **kwargs).epoch(2, rank=rank, world_size=world)]
+        share = mille.Loader(cora, seed=3, **kwargs).epoch(2, rank=rank, world_size=world)
+        mine = [(b.n_id.copy(), b.edge_index.copy()) for b in share]
         want = whole[rank::world]
         assert len(mine) == len(want)
         for (n, e), (wn, we) in zip(mine, want):
