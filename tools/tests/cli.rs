@@ -498,9 +498,13 @@ fn device_check_dry_run_lists_its_steps() {
     let out = Command::new("bash").arg(repo().join("tools/device-check")).arg("--dry-run").output().unwrap();
     let o = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    for step in
-        ["--test cuda", "memory-depth --device cuda:0 --layers 7,112,1001", "bench upload", "pyg_revgnn_device.py"]
-    {
+    for step in [
+        "--test cuda",
+        "memory-depth --device cuda:0 --layers 7,112,1001",
+        "bench upload",
+        "--nproc 2",
+        "pyg_revgnn_device.py",
+    ] {
         assert!(o.contains(step), "{step} missing from: {o}");
     }
 }
