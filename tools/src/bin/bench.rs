@@ -1075,7 +1075,7 @@ fn bench_scale(
     let (many, sn) = timed_run(&train, &src, &tmp.join("many"), &with(nproc))?;
     let mut after = with(nproc);
     after.push("--no-overlap".into());
-    let (unlapped, _) = timed_run(&train, &src, &tmp.join("after"), &after)?;
+    let (unlapped, su) = timed_run(&train, &src, &tmp.join("after"), &after)?;
     let sharded = if shards {
         let s = Store::open(store)?;
         let method = mille_partition::Method::Metis(Default::default());
@@ -1098,7 +1098,11 @@ fn bench_scale(
         .with_context(|| format!("dist-check printed no line of rank 0: {text}"))?;
     let _ = std::fs::remove_dir_all(&tmp);
     let acc = |s: &Value| s["multi_view"]["test"].as_f64().unwrap_or(f64::NAN);
+    // Rank 0's peak RSS, the store's mapped pages included: what one machine holds.
+    let rss = |s: &Value| s["peak_memory_bytes"].as_u64().unwrap_or(0);
     let report = json!({
+        "one_process_peak_rss_bytes": rss(&s1), "parallel_rank0_peak_rss_bytes": rss(&sn),
+        "sharded_rank0_peak_rss_bytes": sharded.as_ref().map(|s| rss(&s.1)),
         "nproc": nproc, "epochs": epochs, "train_args": train_args,
         "one_process_epoch_seconds": one, "parallel_epoch_seconds": many, "speedup": one / many,
         "no_overlap_epoch_seconds": unlapped, "no_overlap_speedup": one / unlapped,
@@ -1116,25 +1120,16 @@ fn bench_scale(
         println!("{report}");
         return Ok(());
     }
-    println!("{:<34} {:>10} {:>8} {:>8}", "training (--threads 1)", "s/epoch", "speedup", "test");
-    println!("{:<34} {:>10.3} {:>8} {:>8.4}", "1 process", one, "1.00x", acc(&s1));
-    println!(
-        "{:<34} {:>10.3} {:>7.2}x {:>8.4}",
-        format!("{nproc} ranks (--nproc {nproc})"),
-        many,
-        one / many,
-        acc(&sn)
-    );
-    println!(
-        "{:<34} {:>10.3} {:>7.2}x {:>8}",
-        format!("{nproc} ranks, --no-overlap"),
-        unlapped,
-        one / unlapped,
-        "same"
-    );
+    let h = |s: &Value| mille_tools::human_bytes(rss(s));
+    println!("{:<34} {:>10} {:>8} {:>8} {:>12}", "training (--threads 1)", "s/epoch", "speedup", "test", "rank 0 RSS");
+    println!("{:<34} {:>10.3} {:>8} {:>8.4} {:>12}", "1 process", one, "1.00x", acc(&s1), h(&s1));
+    let what = format!("{nproc} ranks (--nproc {nproc})");
+    println!("{:<34} {:>10.3} {:>7.2}x {:>8.4} {:>12}", what, many, one / many, acc(&sn), h(&sn));
+    let what = format!("{nproc} ranks, --no-overlap");
+    println!("{:<34} {:>10.3} {:>7.2}x {:>8} {:>12}", what, unlapped, one / unlapped, "same", h(&su));
     if let Some((secs, s, lost)) = &sharded {
         let what = format!("{nproc} shards ({:.1} % entries lost)", 100.0 * lost);
-        println!("{:<34} {:>10.3} {:>7.2}x {:>8.4}", what, secs, one / secs, acc(s));
+        println!("{:<34} {:>10.3} {:>7.2}x {:>8.4} {:>12}", what, secs, one / secs, acc(s), h(s));
     }
     let (ar, mc) = (root["all_reduce_gb_per_second"].as_f64(), root["memcpy_gb_per_second"].as_f64());
     println!(
