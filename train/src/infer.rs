@@ -154,12 +154,7 @@ pub fn metric_name(store: &Store) -> anyhow::Result<&'static str> {
 
 /// Scores `logits` (`n x dim`) on the split's three sets with the dataset's metric.
 pub fn score(store: &Store, split: Option<&str>, logits: &[f32], dim: usize) -> anyhow::Result<Scores> {
-    let split = match split {
-        Some(s) => store.split(s)?,
-        None => {
-            store.default_split().ok_or_else(|| anyhow::anyhow!("store {} has no split", store.path().display()))?
-        }
-    };
+    let split = split_of(store, split)?;
     let rows = |ids: &[u32]| ids.iter().map(|&v| v as usize).collect::<Vec<_>>();
     let labels = store.labels().ok_or_else(|| anyhow::anyhow!("store {} has no labels", store.path().display()))?;
     let f = |ids: &[u32]| match labels {
@@ -169,7 +164,15 @@ pub fn score(store: &Store, split: Option<&str>, logits: &[f32], dim: usize) -> 
     Ok(Scores { train: f(split.train), valid: f(split.valid), test: f(split.test) })
 }
 
-/// [`score`] over the shards of a sharded job: each rank holds the logits of its own shard's
+/// The split `split` of `store`, or its first.
+fn split_of<'a>(store: &'a Store, split: Option<&str>) -> anyhow::Result<mille_pipeline::Split<'a>> {
+    match split {
+        Some(s) => Ok(store.split(s)?),
+        None => store.default_split().ok_or_else(|| anyhow::anyhow!("store {} has no split", store.path().display())),
+    }
+}
+
+/// [`score`] over the shards of a sharded job (one rank alone: [`score`]): each rank holds the logits of its own shard's
 /// nodes (`store`), and the scores are those of all nodes together. Accuracy adds up the ranks'
 /// hits and counts; ROC-AUC, which ranks all scores together, gathers every rank's rows of the
 /// three sets (logits and labels) first.
@@ -183,12 +186,7 @@ pub fn score_shards(
     if world.size() == 1 {
         return score(store, split, logits, dim);
     }
-    let split = match split {
-        Some(s) => store.split(s)?,
-        None => {
-            store.default_split().ok_or_else(|| anyhow::anyhow!("store {} has no split", store.path().display()))?
-        }
-    };
+    let split = split_of(store, split)?;
     let sets = [split.train, split.valid, split.test];
     let rows = |ids: &[u32]| ids.iter().map(|&v| v as usize).collect::<Vec<_>>();
     let labels = store.labels().ok_or_else(|| anyhow::anyhow!("store {} has no labels", store.path().display()))?;

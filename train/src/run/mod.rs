@@ -550,25 +550,21 @@ impl Trainer {
         }
         let loader = &self.eval_loader.as_ref().expect("just built").1;
         let progress = &mut self.progress;
-        // On a shard set each rank predicts all of its own shard; else the ranks split the views.
+        // On a shard set each rank predicts all of its own shard and the ranks score together;
+        // else the ranks split the views and each scores the whole average.
         let single = World::single();
-        let world = if self.shards.is_some() { &single } else { &self.world };
-        let share = ((views * parts) as usize).div_ceil(world.size());
+        let (predicting, scoring) = if self.shards.is_some() { (&single, &self.world) } else { (&self.world, &single) };
+        let share = ((views * parts) as usize).div_ceil(predicting.size());
         progress.begin("evaluate", share as u64);
         let (model, device, norm) = (&self.model, self.device, self.cfg.feature_norm);
-        let avg = infer::predict_in(world, model, loader, 0, device, norm, || progress.step(None))?;
+        let avg = infer::predict_in(predicting, model, loader, 0, device, norm, || progress.step(None))?;
         progress.end();
         let dim = avg.dim;
         let mut seen = [avg.seen() as f64];
-        let logits = avg.into_mean();
-        let split = self.cfg.split.as_deref();
-        let scores = if self.shards.is_some() {
-            self.world.all_reduce_sum_f64(&mut seen);
-            infer::score_shards(&self.world, &self.store, split, &logits, dim)?
-        } else {
-            infer::score(&self.store, split, &logits, dim)?
-        };
+        scoring.all_reduce_sum_f64(&mut seen);
         self.evaluated = seen[0] as u64;
+        let logits = avg.into_mean();
+        let scores = infer::score_shards(scoring, &self.store, self.cfg.split.as_deref(), &logits, dim)?;
         Ok((scores, logits))
     }
 

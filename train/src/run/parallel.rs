@@ -65,7 +65,12 @@ impl<'w> StepReduce<'w> {
 
     fn push_through(&mut self, groups: &GradGroups, params: &[Tensor], last: usize) {
         while self.next <= last {
-            self.overlap.push(&flatten_grads(groups.groups[self.next].iter().map(|&k| &params[k])));
+            // A gradient not yet defined (no training node in this rank's batches) counts as 0.
+            let grads = groups.groups[self.next].iter().map(|&k| {
+                let g = params[k].grad();
+                if g.defined() { g } else { params[k].zeros_like() }
+            });
+            self.overlap.push(&flatten(grads));
             self.next += 1;
         }
     }
@@ -80,32 +85,8 @@ impl<'w> StepReduce<'w> {
                 (p.sum(Kind::Float) * 0.0).backward();
             }
         }
-        let mut at = 0;
-        tch::no_grad(|| {
-            for &k in groups.groups.iter().flatten() {
-                let mut g = params[k].grad();
-                let n = g.numel();
-                let src = Tensor::from_slice(&sums[at..at + n]).view(g.size().as_slice());
-                g.copy_(&src.to_kind(g.kind()).to_device(g.device()));
-                at += n;
-            }
-        });
+        tch::no_grad(|| unflatten(&sums, groups.groups.iter().flatten().map(|&k| params[k].grad())));
     }
-}
-
-/// The gradients, one after another, as f32 on the host (zeros for one not yet defined).
-fn flatten_grads<'a>(params: impl Iterator<Item = &'a Tensor>) -> Vec<f32> {
-    let mut out = Vec::new();
-    for p in params {
-        let g = p.grad();
-        let n = out.len();
-        out.resize(n + p.numel(), 0.0);
-        if g.defined() {
-            let g = g.to_kind(Kind::Float).to_device(tch::Device::Cpu).contiguous().view([-1]);
-            g.copy_data(&mut out[n..], g.numel());
-        }
-    }
-    out
 }
 
 /// Divides the step's gradients by `batches`, its batch count over all ranks. The sum over
