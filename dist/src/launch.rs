@@ -17,6 +17,15 @@ pub fn launched_ranks() -> Option<usize> {
         .find_map(|k| std::env::var(k).ok().and_then(|v| v.parse().ok()))
 }
 
+/// This process's rank among the ranks the launcher started on this machine (OpenMPI's
+/// `OMPI_COMM_WORLD_LOCAL_RANK`, Slurm's `SLURM_LOCALID`, MPICH's `MPI_LOCALRANKID`), or `None`
+/// when no launcher says: the trainer gives local rank `l` the GPU `l`.
+pub fn launched_local_rank() -> Option<usize> {
+    ["OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID", "PMI_LOCAL_RANK"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().and_then(|v| v.parse().ok()))
+}
+
 /// The `mpirun` command that starts `nproc` ranks of `exe args` on this machine: oversubscribed
 /// when there are more ranks than cores, unbound (each rank's loader threads share its cores),
 /// allowed to run as root (OpenMPI refuses otherwise), and told to abort the whole job when one

@@ -6,17 +6,22 @@
 //! waits longer than the world's timeout (a rank lost or stuck) ends this process with an error
 //! naming the collective, so a job never hangs.
 //!
+//! Gradients on a GPU can instead be summed by NCCL on the device ([`World::start_nccl`],
+//! [`Nccl`]), its communicator bootstrapped over MPI.
+//!
 //! Without the `mpi` feature a process is always a world of one, and one started by a launcher
 //! as one of several ranks is refused with the way to build with MPI ([`World::from_env`]).
 
 mod launch;
 #[cfg(feature = "mpi")]
 mod mpi_world;
+mod nccl;
 mod overlap;
 mod watchdog;
 mod world;
 
-pub use launch::{HOW_TO_GET_MPI, launch_command, launched_ranks};
+pub use launch::{HOW_TO_GET_MPI, launch_command, launched_local_rank, launched_ranks};
+pub use nccl::{Nccl, NcclLib};
 pub use overlap::Overlap;
 pub use world::World;
 

@@ -34,6 +34,9 @@ impl MpiWorld {
     pub(crate) fn broadcast_f32(&self, buf: &mut [f32], root: usize) {
         self.world.process_at_rank(root as i32).broadcast_into(buf);
     }
+    pub(crate) fn broadcast_bytes(&self, buf: &mut [u8], root: usize) {
+        self.world.process_at_rank(root as i32).broadcast_into(buf);
+    }
     pub(crate) fn barrier(&self) {
         self.world.barrier();
     }

@@ -77,3 +77,34 @@ fn alone_the_world_is_one_rank_and_collectives_keep_the_values() {
         String::from_utf8_lossy(&out.stdout).contains("\"rank\": 0, \"size\": 1, \"bucket\": 1048576, \"ok\": true")
     );
 }
+
+/// The torch wheel's NCCL opens (the set-up installs it) and reports a 2.x version.
+#[test]
+fn nccl_opens_from_the_torch_wheel() {
+    let lib = mille_dist::NcclLib::open().expect("libnccl.so.2 from the torch wheel");
+    let v = lib.version().unwrap();
+    assert!(v.starts_with("2.") && v.split('.').count() == 3, "{v} from {}", lib.path());
+}
+
+/// NCCL's set-up over MPI on two ranks that share GPU 0 (or have none, as here): NCCL refuses
+/// them (two ranks on one GPU, or no GPU), and every rank must stop within seconds with NCCL's
+/// reason naming its rank, never wait for a peer. Where it does succeed (a machine whose ranks
+/// see different GPUs), both ranks report the communicator.
+#[cfg(feature = "mpi")]
+#[test]
+fn nccl_set_up_over_mpi_stops_every_rank_with_the_reason_or_joins_them_all() {
+    let (out, took) = mpirun(2, &["--nccl", "--bucket", "1000", "--timeout", "30"]);
+    let (stdout, err) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(took < Duration::from_secs(30), "took {took:?}: {err}");
+    if out.status.success() {
+        assert_eq!(stdout.lines().filter(|l| l.contains("\"nccl\": \"MPI, rank")).count(), 2, "{stdout}");
+    } else {
+        // The MPI checks before it passed; each rank's own error says what NCCL said.
+        assert!(stdout.contains("\"ok\": true") || stdout.is_empty(), "{stdout}");
+        for r in 0..2 {
+            let want = format!("error: rank {r} of 2: setting up NCCL: ncclCommInitRank: ");
+            assert!(err.contains(&want) || err.contains("job has been aborted"), "rank {r}: {err}");
+        }
+        assert!(err.contains("setting up NCCL: ncclCommInitRank: ") && err.contains("NCCL error"), "{err}");
+    }
+}

@@ -2,6 +2,7 @@
 //! Every rank fills buffers of several sizes with values it can recompute for every other rank,
 //! all-reduces (at once, and overlapped group by group) and broadcasts them, and compares with the exact result; `--bench P` then times
 //! all-reduces of P floats (RevGNN-1001's gradient is 4.3M) against a memcpy of the same bytes.
+//! `--nccl` then sets up NCCL among the ranks (exit 4, with NCCL's reason, where it cannot).
 //! Prints one JSON line per rank; exits 1 on a wrong value.
 
 use mille_dist::World;
@@ -72,6 +73,19 @@ fn main() {
         bad.push(format!("f64 all-reduce: {counts:?}"));
     }
     let mut line = format!("{{\"rank\": {rank}, \"size\": {size}, \"bucket\": {bucket}, \"ok\": {}", bad.is_empty());
+    if args.iter().any(|a| a == "--nccl") {
+        // NCCL's set-up among the ranks on CUDA's current device (GPU 0; one rank a GPU): the
+        // id broadcast over MPI, the communicator joined. Where NCCL or a GPU is missing, every
+        // rank must stop with the reason rather than wait.
+        let mut world = world;
+        if let Err(e) = world.start_nccl() {
+            eprintln!("error: {e:#}");
+            std::process::exit(4);
+        }
+        line += &format!(", \"nccl\": \"{}\"", world.describe());
+        println!("{line}}}");
+        std::process::exit(if bad.is_empty() { 0 } else { 1 });
+    }
     if let Some(p) = arg("--bench") {
         let p: usize = p;
         let mut g = vec![1f32; p];
