@@ -40,6 +40,26 @@ fn without_mpi_nproc_says_how_to_get_it() {
     assert!(err.contains("--nproc 2: this build of mille has no MPI: install OpenMPI"), "{err}");
 }
 
+/// NCCL sums GPU memory: asked for on the CPU, alone or on two ranks, the run is refused by
+/// name on every rank and leaves no run folder.
+#[test]
+fn nccl_on_the_cpu_is_refused_before_the_run_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = cora(tmp.path());
+    let nproc: &[&str] = if cfg!(feature = "mpi") { &["--nproc", "2"] } else { &[] };
+    for extra in [&[][..], nproc] {
+        let run = tmp.path().join("run");
+        let mut args = vec!["--dist-backend", "nccl", "--epochs", "1"];
+        args.extend_from_slice(extra);
+        let out = train(&store, &run, &args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        let want = "--dist-backend nccl sums CUDA tensors, but this run's device is cpu";
+        assert!(err.contains(want), "{extra:?}: {err}");
+        assert!(!run.exists(), "{extra:?}: a refused run left {}", run.display());
+    }
+}
+
 /// The pids of the ranks (train processes started without --nproc) whose command line names
 /// `out`.
 #[cfg(feature = "mpi")]

@@ -1,5 +1,5 @@
-// The few libtorch calls tch does not bind: GPU memory statistics and names, a side stream for
-// host-to-device copies, pinned host tensors, the global determinism switch, and a c10 warning
+// The few libtorch calls tch does not bind: GPU memory statistics and names, side streams for
+// host-to-device copies and NCCL's reductions, pinned host tensors, the global determinism switch, and a c10 warning
 // handler that hands libtorch's warnings to Rust (which logs them with `tracing`). Compiled by
 // train/build.rs against the installed libtorch's headers (build-support's compile_glue); the
 // CUDA part only where libtorch is a CUDA build and the CUDA runtime headers ship beside it.
@@ -221,6 +221,70 @@ int mille_event_wait(void* event, int device) {
         c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device)).unwrap());
 #else
     (void)event, (void)device;
+    no_cuda();
+#endif
+  });
+}
+
+// Makes CUDA's current device `device` (NCCL binds a communicator to the current device).
+int mille_cuda_set_device(int device) {
+  return guarded([&] {
+#ifdef MILLE_CUDA
+    c10::cuda::set_device(static_cast<c10::DeviceIndex>(device));
+#else
+    (void)device;
+    no_cuda();
+#endif
+  });
+}
+
+// The side stream's cudaStream_t, for libraries that queue work on it (NCCL).
+int mille_stream_handle(void* stream, void** out) {
+  return guarded([&] {
+#ifdef MILLE_CUDA
+    *out = static_cast<void*>(static_cast<c10::cuda::CUDAStream*>(stream)->stream());
+#else
+    (void)stream, (void)out;
+    no_cuda();
+#endif
+  });
+}
+
+// Makes the side stream wait for everything queued so far on its device's current stream.
+int mille_stream_wait_current(void* stream) {
+  return guarded([&] {
+#ifdef MILLE_CUDA
+    c10::Stream side = static_cast<c10::cuda::CUDAStream*>(stream)->unwrap();
+    c10::Event ev(c10::DeviceType::CUDA);
+    ev.record(c10::cuda::getCurrentCUDAStream(side.device_index()).unwrap());
+    ev.block(side);
+#else
+    (void)stream;
+    no_cuda();
+#endif
+  });
+}
+
+// Tells the caching allocator that the side stream uses `t`, so its memory is not reused before
+// the side stream's work on it is done.
+int mille_stream_record(void* stream, const at::Tensor* t) {
+  return guarded([&] {
+#ifdef MILLE_CUDA
+    t->record_stream(static_cast<c10::cuda::CUDAStream*>(stream)->unwrap());
+#else
+    (void)stream, (void)t;
+    no_cuda();
+#endif
+  });
+}
+
+// Whether the work before the event has finished (never blocks).
+int mille_event_query(void* event, int* done) {
+  return guarded([&] {
+#ifdef MILLE_CUDA
+    *done = static_cast<c10::Event*>(event)->query() ? 1 : 0;
+#else
+    (void)event, (void)done;
     no_cuda();
 #endif
   });

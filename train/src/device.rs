@@ -19,6 +19,31 @@ unsafe extern "C" {
     pub(crate) fn mille_stream_event(stream: *mut c_void, out: *mut *mut c_void) -> c_int;
     pub(crate) fn mille_event_wait(event: *mut c_void, device: c_int) -> c_int;
     pub(crate) fn mille_event_free(event: *mut c_void);
+    pub(crate) fn mille_event_query(event: *mut c_void, done: *mut c_int) -> c_int;
+    pub(crate) fn mille_stream_handle(stream: *mut c_void, out: *mut *mut c_void) -> c_int;
+    pub(crate) fn mille_stream_wait_current(stream: *mut c_void) -> c_int;
+    pub(crate) fn mille_stream_record(stream: *mut c_void, t: *const c_void) -> c_int;
+    fn mille_cuda_set_device(device: c_int) -> c_int;
+}
+
+/// Makes `device` CUDA's current device, the one NCCL binds its communicator to (no-op on the
+/// CPU).
+pub fn set_current(device: Device) -> anyhow::Result<()> {
+    match device {
+        // SAFETY: no pointers; the glue checks the index.
+        Device::Cuda(i) => check(unsafe { mille_cuda_set_device(i as c_int) }, "setting the current GPU"),
+        _ => Ok(()),
+    }
+}
+
+/// The device of rank `local` among the ranks on this machine: `spec` `auto` or `cuda` (no
+/// index) on a machine with `gpus` GPUs gives rank `local` the GPU `cuda:{local % gpus}`, one GPU
+/// a rank as NCCL needs; an explicit `cuda:N`, or the CPU, stays as resolved.
+pub fn for_local_rank(resolved: Device, spec: &str, local: Option<usize>, gpus: usize) -> Device {
+    match (resolved, spec, local) {
+        (Device::Cuda(_), "auto" | "cuda", Some(l)) if gpus > 0 => Device::Cuda(l % gpus),
+        _ => resolved,
+    }
 }
 
 /// Turns a glue return code into a `Result` carrying the C++ exception's message.
@@ -184,5 +209,18 @@ mod tests {
         }
         assert!(gpu_name(0).is_err());
         assert!(gpu_memory(Device::Cuda(0)).is_none());
+    }
+
+    #[test]
+    fn ranks_on_a_machine_take_one_gpu_each_unless_one_is_named() {
+        let c = Device::Cuda;
+        assert_eq!(for_local_rank(c(0), "auto", Some(1), 4), c(1));
+        assert_eq!(for_local_rank(c(0), "cuda", Some(5), 4), c(1));
+        // An explicit index is the user's choice, kept for every rank.
+        assert_eq!(for_local_rank(c(2), "cuda:2", Some(1), 4), c(2));
+        // No launcher told the rank's place on the machine: as resolved.
+        assert_eq!(for_local_rank(c(0), "auto", None, 4), c(0));
+        assert_eq!(for_local_rank(Device::Cpu, "auto", Some(1), 0), Device::Cpu);
+        assert_eq!(for_local_rank(Device::Cpu, "cpu", Some(1), 4), Device::Cpu);
     }
 }

@@ -5,81 +5,12 @@
 //! The feed also counts the time spent waiting for the loader, the share of an epoch that
 //! loading did not hide.
 
-use crate::device::{self, check};
 use crate::graph::FeatureNorm;
 use crate::graph::{GraphTensors, HostBatch, upload};
+use crate::stream::{Event, SideStream};
 use mille_loader::{Batch, Epoch};
-use std::ffi::{c_int, c_void};
 use std::time::{Duration, Instant};
-use tch::{Device, Tensor};
-
-/// A side stream of one GPU for uploads.
-pub struct SideStream {
-    raw: *mut c_void,
-    device: usize,
-}
-
-// SAFETY: the handle is a heap-allocated c10 stream object, immutable after creation, used by
-// one feed at a time.
-unsafe impl Send for SideStream {}
-
-impl SideStream {
-    /// A stream from libtorch's pool for `cuda:index`.
-    pub fn new(index: usize) -> anyhow::Result<SideStream> {
-        let mut raw = std::ptr::null_mut();
-        // SAFETY: valid out-pointer.
-        check(unsafe { device::mille_stream_new(index as c_int, &mut raw) }, "side stream")?;
-        Ok(SideStream { raw, device: index })
-    }
-
-    /// Queues a copy of pinned host tensor `t` to the GPU on this stream; returns at once.
-    pub fn upload(&self, t: &Tensor) -> anyhow::Result<Tensor> {
-        let mut out = std::ptr::null_mut();
-        // SAFETY: `t` is a live tensor; the glue returns a new heap tensor that we own.
-        check(unsafe { device::mille_stream_upload(self.raw, t.as_ptr() as *const c_void, &mut out) }, "upload")?;
-        // SAFETY: `out` is a fresh `at::Tensor*`, owned by the returned Tensor from now on.
-        Ok(unsafe { Tensor::from_ptr(out.cast()) })
-    }
-
-    /// An event after every upload queued so far.
-    pub fn event(&self) -> anyhow::Result<Event> {
-        let mut raw = std::ptr::null_mut();
-        // SAFETY: valid out-pointer.
-        check(unsafe { device::mille_stream_event(self.raw, &mut raw) }, "upload event")?;
-        Ok(Event { raw, device: self.device })
-    }
-}
-
-impl Drop for SideStream {
-    fn drop(&mut self) {
-        // SAFETY: created by mille_stream_new, freed once.
-        unsafe { device::mille_stream_free(self.raw) }
-    }
-}
-
-/// A point on a side stream the compute stream can wait for.
-pub struct Event {
-    raw: *mut c_void,
-    device: usize,
-}
-
-// SAFETY: as for SideStream.
-unsafe impl Send for Event {}
-
-impl Event {
-    /// Makes the compute stream wait for the event (the host goes on at once).
-    pub fn wait(self) -> anyhow::Result<()> {
-        // SAFETY: a live event.
-        check(unsafe { device::mille_event_wait(self.raw, self.device as c_int) }, "wait for upload")
-    }
-}
-
-impl Drop for Event {
-    fn drop(&mut self) {
-        // SAFETY: created by mille_stream_event, freed once (the wait does not free it).
-        unsafe { device::mille_event_free(self.raw) }
-    }
-}
+use tch::Device;
 
 /// Uploads `h` on the side stream: each tensor copied into pinned memory on the host, then
 /// queued for the GPU. (The pinned block goes back to libtorch's host allocator when its tensor

@@ -29,6 +29,7 @@ pub mod optim;
 pub mod rev;
 pub mod run;
 pub mod scatter;
+pub mod stream;
 pub mod warnings;
 
 pub use tch;

@@ -149,10 +149,22 @@ struct Args {
     /// error (a rank lost or stuck).
     #[arg(long, default_value_t = 300)]
     dist_timeout: u64,
+    /// How data-parallel ranks sum gradients: `mpi` through host memory (the default; any
+    /// device), or `nccl` on the GPU, one GPU a rank (CUDA devices only; `--device cuda` gives
+    /// local rank l the GPU l). The weights' broadcast and evaluation's sums use MPI either way.
+    #[arg(long, value_enum, default_value_t = DistBackend::Mpi)]
+    dist_backend: DistBackend,
     /// Reduce the gradients after the backward instead of overlapping the reduction of RevGNN's
     /// blocks with it (the same sums; for measuring what the overlap gains).
     #[arg(long)]
     no_overlap: bool,
+}
+
+/// `--dist-backend`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DistBackend {
+    Mpi,
+    Nccl,
 }
 
 /// Starts `nproc` ranks of this very command through `mpirun` (without `--nproc`), and exits
@@ -241,11 +253,24 @@ fn main() {
         if a.split.is_some() {
             c.split = a.split;
         }
+        if a.dist_backend == DistBackend::Nccl {
+            // Refused before the run folder is made.
+            let d = mille_train::device::resolve(&c.device)?;
+            anyhow::ensure!(
+                d.is_cuda(),
+                "--dist-backend nccl sums CUDA tensors, but this run's device is {} (use --device cuda, \
+                 or the default MPI backend on the CPU)",
+                mille_train::device::describe(d)
+            );
+        }
         let asked = c.device.clone();
         let fresh = !a.out.exists();
         let root = world.is_root();
         let mut t = Trainer::new_in(c, &a.out, a.resume, world)?;
         t.overlap = !a.no_overlap;
+        if a.dist_backend == DistBackend::Nccl {
+            t.use_nccl()?;
+        }
         if !root {
             // Rank 0 reports for the job; the others train quietly.
             t.fit()?;

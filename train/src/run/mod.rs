@@ -144,6 +144,8 @@ pub struct Trainer {
     pub overlap: bool,
     /// The data-parallel ranks this one trains with (one process unless launched by MPI).
     world: World,
+    /// The GPU stream NCCL reduces gradients on, once [`Trainer::use_nccl`] set it up.
+    comm: Option<crate::stream::SideStream>,
     /// Whether this process writes the run folder (rank 0).
     writes: bool,
     /// On the ranks that do not write: the best-validation weights, kept in memory.
@@ -200,8 +202,14 @@ impl Trainer {
             cfg = RunConfig::load(&saved)?.resumed_with(&cfg, &saved)?;
         }
         cfg.check()?;
-        let device = crate::device::resolve(&cfg.device)?;
+        let device = crate::device::for_local_rank(
+            crate::device::resolve(&cfg.device)?,
+            &cfg.device,
+            (world.size() > 1).then(mille_dist::launched_local_rank).flatten(),
+            if tch::Cuda::is_available() { tch::Cuda::device_count() as usize } else { 0 },
+        );
         if device.is_cuda() {
+            crate::device::set_current(device)?;
             crate::device::set_deterministic(device)?;
         }
         let (store, shards) = if cfg.sharded {
@@ -293,6 +301,7 @@ impl Trainer {
             overlap: true,
             metric,
             world,
+            comm: None,
             writes,
             best_copy: None,
             shards,
@@ -303,6 +312,24 @@ impl Trainer {
     /// The data-parallel ranks this trainer is one of.
     pub fn world(&self) -> &World {
         &self.world
+    }
+
+    /// Sums the gradients with NCCL on the GPU, on a stream of their own, instead of through
+    /// host memory and MPI (`tools/train --dist-backend nccl`). Needs a CUDA device, one per
+    /// rank (NCCL refuses two ranks on one GPU); the weights' broadcast and evaluation's sums
+    /// still go over MPI (once per run and per evaluation).
+    pub fn use_nccl(&mut self) -> anyhow::Result<()> {
+        let tch::Device::Cuda(index) = self.device else {
+            anyhow::bail!(
+                "--dist-backend nccl sums CUDA tensors, but this run's device is {} (use --device cuda, \
+                 or the default MPI backend on the CPU)",
+                self.device_name
+            );
+        };
+        crate::device::set_current(self.device)?;
+        self.world.start_nccl()?;
+        self.comm = Some(crate::stream::SideStream::new(index)?);
+        Ok(())
     }
 
     /// The model.
@@ -403,7 +430,9 @@ impl Trainer {
         let per_block = self.overlap && self.cfg.model == crate::model::ModelKind::Revgnn;
         let blocks = if per_block { self.cfg.layers } else { 0 };
         let grads = parallel::GradGroups::new(self.adam.names(), blocks);
-        let parallel = ranks > 1;
+        // With NCCL set up even one rank sums (over itself): a one-GPU machine can then run the
+        // whole device path, which must leave the weights as they would be without it.
+        let parallel = ranks > 1 || self.comm.is_some();
         for step in 0..steps {
             self.adam.zero_grad();
             let (mut step_loss, mut used, mut rows_used) = (0.0, 0usize, 0usize);
@@ -411,7 +440,8 @@ impl Trainer {
             // The step's last batch here: its blocks' gradients are final as its backward
             // completes them, so their all-reduce starts then.
             let last = (0..k).rev().find(|&j| position(j) < total);
-            let mut reduce = parallel.then(|| parallel::StepReduce::new(&self.world));
+            let mut reduce = parallel.then(|| parallel::StepReduce::new(&self.world, self.comm.as_ref()));
+            let mut wire_error = None;
             for j in 0..k {
                 if position(j) >= total {
                     break; // the epoch's last step is short
@@ -430,15 +460,22 @@ impl Trainer {
                 step_loss += match (&mut reduce, Some(j) == last) {
                     (Some(r), true) => {
                         let params = self.adam.params();
-                        self.model.backward_with(&g.adj, &g.x, loss, &mut |b| r.block_done(&grads, params, b))
+                        self.model.backward_with(&g.adj, &g.x, loss, &mut |b| {
+                            if let Err(e) = r.block_done(&grads, params, b) {
+                                wire_error.get_or_insert(e);
+                            }
+                        })
                     }
                     _ => self.model.backward(&g.adj, &g.x, loss),
                 };
                 used += 1;
                 rows_used += rows.size()[0] as usize;
             }
+            if let Some(e) = wire_error {
+                return Err(e.context("reducing the gradients"));
+            }
             if let Some(r) = reduce {
-                r.finish(&grads, self.adam.params());
+                r.finish(&grads, self.adam.params()).context("reducing the gradients")?;
             }
             let mut sums = [step_loss, used as f64, rows_used as f64];
             self.world.all_reduce_sum_f64(&mut sums);
