@@ -504,6 +504,9 @@ fn device_check_dry_run_lists_its_steps() {
         "bench upload",
         "--nproc 2",
         "pyg_revgnn_device.py",
+        "dist-check --nccl",
+        "--dist-backend nccl --out",
+        "same_weights.py",
     ] {
         assert!(o.contains(step), "{step} missing from: {o}");
     }
