@@ -31,10 +31,7 @@ impl MpiWorld {
     pub(crate) fn all_reduce_f64(&self, send: &[f64], recv: &mut [f64]) {
         self.world.all_reduce_into(send, recv, SystemOperation::sum());
     }
-    pub(crate) fn broadcast_f32(&self, buf: &mut [f32], root: usize) {
-        self.world.process_at_rank(root as i32).broadcast_into(buf);
-    }
-    pub(crate) fn broadcast_bytes(&self, buf: &mut [u8], root: usize) {
+    pub(crate) fn broadcast<T: Equivalence>(&self, buf: &mut [T], root: usize) {
         self.world.process_at_rank(root as i32).broadcast_into(buf);
     }
     pub(crate) fn barrier(&self) {

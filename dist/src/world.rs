@@ -135,13 +135,13 @@ impl World {
         }
     }
 
-    /// Rank `root`'s bytes into every rank's `buf`.
-    #[cfg_attr(not(feature = "mpi"), allow(unused_variables, dead_code))]
-    pub fn broadcast_bytes(&self, buf: &mut [u8], root: usize) {
+    /// Rank `root`'s bytes into every rank's `buf` (NCCL's id).
+    #[cfg_attr(not(feature = "mpi"), allow(unused_variables))]
+    fn broadcast_bytes(&self, buf: &mut [u8], root: usize) {
         match &self.backend {
             Backend::Single => {}
             #[cfg(feature = "mpi")]
-            Backend::Mpi(m) => self.watch("a broadcast", || m.broadcast_bytes(buf, root)),
+            Backend::Mpi(m) => self.watch("a broadcast", || m.broadcast(buf, root)),
         }
     }
 
@@ -201,7 +201,7 @@ impl World {
             #[cfg(feature = "mpi")]
             Backend::Mpi(m) => self.watch("a broadcast", || {
                 for piece in buf.chunks_mut(self.bucket) {
-                    m.broadcast_f32(piece, root);
+                    m.broadcast(piece, root);
                 }
             }),
         }

@@ -36,6 +36,19 @@ pub fn set_current(device: Device) -> anyhow::Result<()> {
     }
 }
 
+/// The GPU index of `device` for NCCL, which sums CUDA tensors only; anything else is refused
+/// with the way out.
+pub fn nccl_gpu(device: Device) -> anyhow::Result<usize> {
+    match device {
+        Device::Cuda(i) => Ok(i),
+        d => anyhow::bail!(
+            "--dist-backend nccl sums CUDA tensors, but this run's device is {} (use --device cuda, \
+             or the default MPI backend on the CPU)",
+            describe(d)
+        ),
+    }
+}
+
 /// The device of rank `local` among the ranks on this machine: `spec` `auto` or `cuda` (no
 /// index) on a machine with `gpus` GPUs gives rank `local` the GPU `cuda:{local % gpus}`, one GPU
 /// a rank as NCCL needs; an explicit `cuda:N`, or the CPU, stays as resolved.

@@ -60,7 +60,7 @@ impl SideStream {
     pub fn event(&self) -> anyhow::Result<Event> {
         let mut raw = std::ptr::null_mut();
         // SAFETY: valid out-pointer.
-        check(unsafe { device::mille_stream_event(self.raw, &mut raw) }, "upload event")?;
+        check(unsafe { device::mille_stream_event(self.raw, &mut raw) }, "side stream event")?;
         Ok(Event { raw, device: self.device })
     }
 }
@@ -93,7 +93,7 @@ impl Event {
     /// Makes the compute stream wait for the event (the host goes on at once).
     pub fn wait(self) -> anyhow::Result<()> {
         // SAFETY: a live event.
-        check(unsafe { device::mille_event_wait(self.raw, self.device as c_int) }, "wait for upload")
+        check(unsafe { device::mille_event_wait(self.raw, self.device as c_int) }, "wait for side stream")
     }
 }
 

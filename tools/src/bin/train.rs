@@ -254,14 +254,9 @@ fn main() {
             c.split = a.split;
         }
         if a.dist_backend == DistBackend::Nccl {
-            // Refused before the run folder is made.
-            let d = mille_train::device::resolve(&c.device)?;
-            anyhow::ensure!(
-                d.is_cuda(),
-                "--dist-backend nccl sums CUDA tensors, but this run's device is {} (use --device cuda, \
-                 or the default MPI backend on the CPU)",
-                mille_train::device::describe(d)
-            );
+            // Refused before the run folder is made (the trainer checks again, after a resume
+            // has read the saved device).
+            mille_train::device::nccl_gpu(mille_train::device::resolve(&c.device)?)?;
         }
         let asked = c.device.clone();
         let fresh = !a.out.exists();

@@ -319,13 +319,7 @@ impl Trainer {
     /// rank (NCCL refuses two ranks on one GPU); the weights' broadcast and evaluation's sums
     /// still go over MPI (once per run and per evaluation).
     pub fn use_nccl(&mut self) -> anyhow::Result<()> {
-        let tch::Device::Cuda(index) = self.device else {
-            anyhow::bail!(
-                "--dist-backend nccl sums CUDA tensors, but this run's device is {} (use --device cuda, \
-                 or the default MPI backend on the CPU)",
-                self.device_name
-            );
-        };
+        let index = crate::device::nccl_gpu(self.device)?;
         crate::device::set_current(self.device)?;
         self.world.start_nccl()?;
         self.comm = Some(crate::stream::SideStream::new(index)?);
