@@ -510,6 +510,18 @@ fn device_check_dry_run_lists_its_steps() {
     ] {
         assert!(o.contains(step), "{step} missing from: {o}");
     }
+    // From a pack: the packed programs, no build, no launcher the GPU machine lacks.
+    let out = Command::new("bash")
+        .arg(repo().join("tools/device-check"))
+        .args(["--prebuilt", "/nonexistent/pack", "--dry-run"])
+        .output()
+        .unwrap();
+    let o = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for step in ["/nonexistent/pack/bin/cuda-tests", "/nonexistent/pack/bin/bench memory-depth", "/nonexistent/pack/scripts/same_weights.py"] {
+        assert!(o.contains(step), "{step} missing from: {o}");
+    }
+    assert!(!o.contains("cargo") && !o.contains("--nproc"), "{o}");
 }
 
 #[test]
