@@ -518,7 +518,11 @@ fn device_check_dry_run_lists_its_steps() {
         .unwrap();
     let o = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    for step in ["/nonexistent/pack/bin/cuda-tests", "/nonexistent/pack/bin/bench memory-depth", "/nonexistent/pack/scripts/same_weights.py"] {
+    for step in [
+        "/nonexistent/pack/bin/cuda-tests",
+        "/nonexistent/pack/bin/bench memory-depth",
+        "/nonexistent/pack/scripts/same_weights.py",
+    ] {
         assert!(o.contains(step), "{step} missing from: {o}");
     }
     assert!(!o.contains("cargo") && !o.contains("--nproc"), "{o}");

@@ -5,9 +5,16 @@
 //! `X'_i = F_i(X'_{i-1}) + X_i`. Inverse: `X_i = X'_i - F_i(X'_{i-1})` for i = C..2, then
 //! `X'_0 = sum_{i>=2} X_i`, `X_1 = X'_1 - F_1(X'_0)`. `F_i` = LayerNorm -> ReLU -> dropout with
 //! a mask shared by every layer of one forward pass -> convolution.
+//!
+//! The backward ([`RevBlock::backward`]) evaluates each `F_i` once, with autograd: for i >= 2 its
+//! input `X'_{i-1}` is a chunk of the block's *output*, known before anything is reconstructed,
+//! so one evaluation both reconstructs `X_i = X'_i - F_i(X'_{i-1})` and holds the graph the
+//! gradients need; only `F_1` waits for the reconstructed `X'_0`. That is C evaluations per
+//! block in the backward instead of 2C (an inverse, then the forward again with autograd).
 
 use crate::conv::{Conv, ConvKind};
 use crate::graph::Adjacency;
+use std::cell::Cell;
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
@@ -34,6 +41,9 @@ impl GroupFn {
 pub struct RevBlock {
     fns: Vec<GroupFn>,
     groups: i64,
+    /// Group-function evaluations so far (forward, inverse and backward alike): what the tests
+    /// count to show the backward's cost.
+    evals: Cell<u64>,
 }
 
 impl RevBlock {
@@ -51,7 +61,17 @@ impl RevBlock {
                 }
             })
             .collect();
-        RevBlock { fns, groups }
+        RevBlock { fns, groups, evals: Cell::new(0) }
+    }
+
+    /// Group-function evaluations this block has run (every pass that reuses the block counts).
+    pub fn evaluations(&self) -> u64 {
+        self.evals.get()
+    }
+
+    fn eval(&self, i: usize, adj: &Adjacency, h: &Tensor, mask: Option<&Tensor>) -> Tensor {
+        self.evals.set(self.evals.get() + 1);
+        self.fns[i].forward(adj, h, mask)
     }
 
     /// `X -> X'`. `mask` is the shared dropout mask of one group's width (or none).
@@ -59,8 +79,8 @@ impl RevBlock {
         let xs = x.chunk(self.groups, 1);
         let mut prev = xs[1..].iter().fold(xs[1].zeros_like(), |acc, t| acc + t);
         let mut out = Vec::with_capacity(xs.len());
-        for (i, f) in self.fns.iter().enumerate() {
-            let y = f.forward(adj, &prev, mask) + &xs[i];
+        for (i, x) in xs.iter().enumerate() {
+            let y = self.eval(i, adj, &prev, mask) + x;
             out.push(y.shallow_clone());
             prev = y;
         }
@@ -73,11 +93,44 @@ impl RevBlock {
         let c = ys.len();
         let mut xs: Vec<Tensor> = (0..c).map(|_| Tensor::new()).collect();
         for i in (1..c).rev() {
-            xs[i] = &ys[i] - self.fns[i].forward(adj, &ys[i - 1], mask);
+            xs[i] = &ys[i] - self.eval(i, adj, &ys[i - 1], mask);
         }
         let prev0 = xs[1..].iter().fold(xs[1].zeros_like(), |acc, t| acc + t);
-        xs[0] = &ys[0] - self.fns[0].forward(adj, &prev0, mask);
+        xs[0] = &ys[0] - self.eval(0, adj, &prev0, mask);
         Tensor::cat(&xs, 1)
+    }
+
+    /// Backpropagates `gy`, the loss's gradient at this block's output `y`, through the block:
+    /// parameter gradients accumulate in their `.grad()`; returns the reconstructed input `x`
+    /// and the gradient at it. Each group function runs once, on a detached copy of its input
+    /// (a leaf): its value reconstructs one input chunk, and its graph is the forward's, so the
+    /// vector-Jacobian products are the forward map's. Groups go last to first, each one's graph
+    /// freed before the next is built: with `gY` the output gradient, for i = C..2 backpropagate
+    /// `gY_i` through `F_i`, which adds into `gY_{i-1}`; then `gY_1` through `F_1` gives the
+    /// gradient at `X'_0`, `g0`. The input's gradient is `gY_1` for chunk 1 and `gY_i + g0` for
+    /// i >= 2 (each `X_i` reaches the loss directly and through `X'_0`).
+    pub fn backward(&self, adj: &Adjacency, y: &Tensor, gy: &Tensor, mask: Option<&Tensor>) -> (Tensor, Tensor) {
+        let ys = y.detach().chunk(self.groups, 1);
+        let mut gys = gy.chunk(self.groups, 1);
+        let c = ys.len();
+        let mut xs: Vec<Tensor> = (0..c).map(|_| Tensor::new()).collect();
+        // One group: value, then its vector-Jacobian product. Returns the gradient at its input.
+        let through = |i: usize, input: &Tensor, g: &Tensor, xs: &mut [Tensor]| {
+            let leaf = input.detach().set_requires_grad(true);
+            let z = self.eval(i, adj, &leaf, mask);
+            xs[i] = &ys[i] - z.detach();
+            (z * g).sum(g.kind()).backward();
+            leaf.grad()
+        };
+        for i in (1..c).rev() {
+            let g_in = through(i, &ys[i - 1], &gys[i], &mut xs);
+            gys[i - 1] = &gys[i - 1] + g_in;
+        }
+        let prev0 = xs[1..].iter().fold(xs[1].zeros_like(), |acc, t| acc + t);
+        let g0 = through(0, &prev0, &gys[0], &mut xs);
+        let gx: Vec<Tensor> =
+            gys.iter().enumerate().map(|(i, g)| if i == 0 { g.shallow_clone() } else { g + &g0 }).collect();
+        (Tensor::cat(&xs, 1), Tensor::cat(&gx, 1))
     }
 }
 
@@ -116,13 +169,8 @@ pub fn reversible_backward_with(
     let value = loss.double_value(&[]);
     let mut g = top.grad();
     for (i, b) in blocks.iter().enumerate().rev() {
-        let x = tch::no_grad(|| b.inverse(adj, &h, mask));
-        let x_req = x.detach().set_requires_grad(true);
-        let y = b.forward(adj, &x_req, mask);
-        (y * &g).sum(g.kind()).backward();
+        (h, g) = b.backward(adj, &h, &g, mask);
         after_block(i);
-        g = x_req.grad();
-        h = x;
     }
     (value, g)
 }

@@ -42,3 +42,14 @@ pub fn max_rel(a: &Tensor, b: &Tensor) -> f64 {
     let diff = (a - b).abs().max().double_value(&[]);
     diff / b.abs().max().double_value(&[]).max(1e-12)
 }
+
+/// The proteins-like fixture (edge features, no node features) as one batch without self
+/// loops, with its edge features.
+pub fn proteins_batch() -> (GraphTensors, tempfile::TempDir) {
+    let (path, tmp) = store(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/proteins_like"), true);
+    let s = Arc::new(Store::open(path).unwrap());
+    let cfg = LoaderConfig { plan: PlanSpec::Full, self_loops: false, edge_features: true, ..Default::default() };
+    let l = Loader::new(s, cfg).unwrap();
+    let b = l.epoch(0).next().unwrap().unwrap();
+    (GraphTensors::new(&b, Device::Cpu), tmp)
+}
