@@ -10,6 +10,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
 #include <c10/util/Exception.h>
+#include <torch/csrc/autograd/autograd.h>
 
 #include <cstring>
 #include <string>
@@ -79,6 +80,13 @@ void mille_route_warnings(WarnFn f) {
 }
 
 const char* mille_last_error() { return last_error.c_str(); }
+
+// Backpropagates `grad` from the non-scalar `out` (what Python's `out.backward(grad)` does):
+// gradients accumulate in the leaves' `.grad`. tch binds only the scalar form, which needs
+// `(out * grad).sum()` first: two more passes over `out` forward and two in the backward.
+int mille_backward(const at::Tensor* out, const at::Tensor* grad) {
+  return guarded([&] { torch::autograd::backward({*out}, {*grad}); });
+}
 
 int mille_cuda_compiled() {
 #ifdef MILLE_CUDA

@@ -15,6 +15,7 @@
 //! - [`scatter`]: row reductions by index_add (the CPU path for wide values, and the reference).
 //! - [`run`]: the training loop with checkpoints, resumption and metrics.
 
+mod autograd;
 pub mod conv;
 pub mod cpu_math;
 pub mod deq;

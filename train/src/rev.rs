@@ -110,16 +110,29 @@ impl RevBlock {
     /// gradient at `X'_0`, `g0`. The input's gradient is `gY_1` for chunk 1 and `gY_i + g0` for
     /// i >= 2 (each `X_i` reaches the loss directly and through `X'_0`).
     pub fn backward(&self, adj: &Adjacency, y: &Tensor, gy: &Tensor, mask: Option<&Tensor>) -> (Tensor, Tensor) {
-        let ys = y.detach().chunk(self.groups, 1);
-        let mut gys = gy.chunk(self.groups, 1);
+        let (xs, gx) = self.backward_chunks(adj, y.detach().chunk(self.groups, 1), gy.chunk(self.groups, 1), mask);
+        (Tensor::cat(&xs, 1), Tensor::cat(&gx, 1))
+    }
+
+    /// [`RevBlock::backward`] on the group chunks of `y` and `gy`, returning those of the input
+    /// and its gradient: consecutive blocks hand chunks on without concatenating them (two
+    /// copies of `[N, D]` per block saved).
+    fn backward_chunks(
+        &self,
+        adj: &Adjacency,
+        ys: Vec<Tensor>,
+        mut gys: Vec<Tensor>,
+        mask: Option<&Tensor>,
+    ) -> (Vec<Tensor>, Vec<Tensor>) {
         let c = ys.len();
+        assert!(c == self.fns.len() && gys.len() == c, "{c} chunks for a block of {} groups", self.fns.len());
         let mut xs: Vec<Tensor> = (0..c).map(|_| Tensor::new()).collect();
         // One group: value, then its vector-Jacobian product. Returns the gradient at its input.
         let through = |i: usize, input: &Tensor, g: &Tensor, xs: &mut [Tensor]| {
             let leaf = input.detach().set_requires_grad(true);
             let z = self.eval(i, adj, &leaf, mask);
             xs[i] = &ys[i] - z.detach();
-            (z * g).sum(g.kind()).backward();
+            crate::autograd::backward_with(&z, g);
             leaf.grad()
         };
         for i in (1..c).rev() {
@@ -128,9 +141,8 @@ impl RevBlock {
         }
         let prev0 = xs[1..].iter().fold(xs[1].zeros_like(), |acc, t| acc + t);
         let g0 = through(0, &prev0, &gys[0], &mut xs);
-        let gx: Vec<Tensor> =
-            gys.iter().enumerate().map(|(i, g)| if i == 0 { g.shallow_clone() } else { g + &g0 }).collect();
-        (Tensor::cat(&xs, 1), Tensor::cat(&gx, 1))
+        let gx = gys.iter().enumerate().map(|(i, g)| if i == 0 { g.shallow_clone() } else { g + &g0 }).collect();
+        (xs, gx)
     }
 }
 
@@ -162,15 +174,17 @@ pub fn reversible_backward_with(
     loss_of: impl FnOnce(&Tensor) -> Tensor,
     after_block: &mut dyn FnMut(usize),
 ) -> (f64, Tensor) {
-    let mut h = tch::no_grad(|| blocks.iter().fold(x0.detach(), |h, b| b.forward(adj, &h, mask)));
+    let h = tch::no_grad(|| blocks.iter().fold(x0.detach(), |h, b| b.forward(adj, &h, mask)));
     let top = h.detach().set_requires_grad(true);
     let loss = loss_of(&top);
     loss.backward();
     let value = loss.double_value(&[]);
-    let mut g = top.grad();
+    let Some(first) = blocks.first() else { return (value, top.grad()) };
+    let (mut ys, mut gs) = (h.chunk(first.groups, 1), top.grad().chunk(first.groups, 1));
+    drop(h);
     for (i, b) in blocks.iter().enumerate().rev() {
-        (h, g) = b.backward(adj, &h, &g, mask);
+        (ys, gs) = b.backward_chunks(adj, ys, gs, mask);
         after_block(i);
     }
-    (value, g)
+    (value, Tensor::cat(&gs, 1))
 }
