@@ -54,6 +54,7 @@ pub fn widen_features(store: &Store, out: &Path, dim: usize, noise: f32, seed: u
     let meta = Meta {
         source: format!("{} | node features replaced by {dim} synthetic columns", store.meta().source),
         arrays: Default::default(),
+        node_feat_from: None,
         ..store.meta().clone()
     };
     if n == 0 {

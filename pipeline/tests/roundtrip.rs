@@ -104,8 +104,49 @@ fn proteins_like_round_trips_with_edge_features_and_species() {
     assert_eq!(s.meta().num_tasks, Some(5));
     let species: Vec<i64> = csv_i64(&dir.join("raw/node_species.csv.gz")).iter().map(|r| r[0]).collect();
     assert_eq!(s.node_array("species").unwrap().data, &species[..]);
-    assert!(s.features().is_none());
+    // No node features in the input: each node's sum of its edges' features over the whole
+    // graph (every undirected edge at both ends), the authors' ogbn-proteins input.
+    let x = s.features().expect("node features from edge sums");
+    assert_eq!((x.rows, x.cols), (s.num_nodes() as usize, 3));
+    let mut want = vec![0f64; x.rows * 3];
+    for (e, &(u, v)) in edges.iter().enumerate() {
+        for end in [u, v] {
+            for j in 0..3 {
+                want[end as usize * 3 + j] += ef[e][j] as f64;
+            }
+        }
+    }
+    for v in 0..x.rows {
+        for j in 0..3 {
+            let (got, want) = (x.row(v)[j] as f64, want[v * 3 + j]);
+            assert!((got - want).abs() <= 1e-5 * want.abs().max(1.0), "node {v} column {j}: {got} != {want}");
+        }
+    }
+    assert_eq!(s.meta().node_feat_from.as_deref(), Some(mille_pipeline::store::NODE_FEAT_FROM_EDGE_SUMS));
     check_splits(&s, &dir, "species");
+}
+
+#[test]
+fn directed_edges_sum_at_their_source_only() {
+    // Without inverse edges each entry's features go to its source, as the authors' scatter
+    // over edge_index[0] does.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = fixture("proteins_like");
+    let s = prepare(&dir, "d", false, tmp.path());
+    let edges = edges_of(&dir.join("raw/edge.csv.gz"));
+    let ef = csv_f32(&dir.join("raw/edge-feat.csv.gz"));
+    let x = s.features().unwrap();
+    let mut want = vec![0f64; x.rows * 3];
+    for (e, &(u, _)) in edges.iter().enumerate() {
+        for j in 0..3 {
+            want[u as usize * 3 + j] += ef[e][j] as f64;
+        }
+    }
+    for v in 0..x.rows {
+        for j in 0..3 {
+            assert!((x.row(v)[j] as f64 - want[v * 3 + j]).abs() <= 1e-5 * want[v * 3 + j].abs().max(1.0), "node {v}");
+        }
+    }
 }
 
 #[test]
@@ -188,4 +229,54 @@ fn pubmed_without_features_prepares() {
     assert_eq!(s.num_edges(), 88648);
     assert!(s.features().is_none());
     assert_eq!(s.meta().num_classes, Some(3));
+}
+
+#[test]
+fn to_undirected_adds_every_inverse_drops_duplicates_keeps_the_lowest_id_and_counts_them() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let tmp = tempfile::tempdir().unwrap();
+    // A directed graph with a pair cited both ways, a row given twice and a self loop.
+    let dir = tmp.path().join("raw_graph");
+    std::fs::create_dir_all(dir.join("raw")).unwrap();
+    let rows: [(u32, u32); 7] = [(0, 1), (1, 0), (2, 1), (2, 1), (3, 3), (3, 0), (1, 2)];
+    write_gz(&dir.join("raw/num-node-list.csv.gz"), b"5\n");
+    write_gz(&dir.join("raw/num-edge-list.csv.gz"), b"7\n");
+    let text: String = rows.iter().map(|(u, v)| format!("{u},{v}\n")).collect();
+    write_gz(&dir.join("raw/edge.csv.gz"), text.as_bytes());
+    write_gz(&dir.join("raw/node-feat.csv.gz"), b"1\n2\n3\n4\n5\n");
+    let opts = mille_pipeline::ogb::PrepareOptions {
+        to_undirected: true,
+        ..mille_pipeline::ogb::PrepareOptions::new("u", false)
+    };
+    let r = mille_pipeline::ogb::prepare_dir(&dir, &tmp.path().join("u"), &opts).unwrap();
+    let s = mille_pipeline::Store::open(&r.path).unwrap();
+    // Brute force: every row both ways, each (dst, src) once with its lowest OGB edge id
+    // (input row i is id 2i as given, 2i + 1 reversed).
+    let mut want: BTreeMap<(u32, u32), u32> = BTreeMap::new();
+    for (i, &(u, v)) in rows.iter().enumerate() {
+        for (dst, src, id) in [(v, u, 2 * i as u32), (u, v, 2 * i as u32 + 1)] {
+            let e = want.entry((dst, src)).or_insert(id);
+            *e = (*e).min(id);
+        }
+    }
+    assert_eq!(s.num_edges() as usize, want.len());
+    assert_eq!(r.duplicates_removed, 14 - want.len() as u64);
+    assert_eq!(
+        r.duplicates_removed, 7,
+        "(0,1) and (1,0): 2 of 4; (2,1) twice and (1,2): 4 of 6; the self loop: 1 of 2"
+    );
+    let (indptr, indices, ids) = (s.indptr(), s.indices(), s.edge_ids().unwrap());
+    let mut got = BTreeSet::new();
+    for v in 0..5u32 {
+        let row: Vec<u32> = (indptr[v as usize]..indptr[v as usize + 1]).map(|p| indices[p as usize]).collect();
+        assert!(row.windows(2).all(|w| w[0] < w[1]), "row {v} sorted without repeats: {row:?}");
+        for p in indptr[v as usize]..indptr[v as usize + 1] {
+            let src = indices[p as usize];
+            assert_eq!(ids.get(p as usize), want[&(v, src)] as u64, "edge id of {src} -> {v}");
+            got.insert((v, src));
+        }
+    }
+    assert_eq!(got, want.keys().copied().collect::<BTreeSet<_>>());
+    assert!(got.iter().all(|&(d, s)| got.contains(&(s, d))), "every entry has its inverse");
+    assert!(s.meta().undirected && s.meta().add_inverse_edge);
 }

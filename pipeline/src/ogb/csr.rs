@@ -232,3 +232,44 @@ fn fill_bucket(sc: &mut Scratch, lo: usize, rows: usize) {
         }
     }
 }
+
+/// Removes repeated entries from every row of a built CSR (rows sorted by source, ties by edge
+/// id: the first of each run, the lowest edge id, stays), in place: `indptr` is rewritten and
+/// the `indices` and `edge_ids` files are compacted and truncated. Returns the entries removed.
+/// With inverse edges added first this is DGL's `to_bidirected` (an edge given in both
+/// directions, or twice, becomes one entry each way; a self loop stays once).
+pub(crate) fn dedupe_rows(indptr: &mut [u64], indices: &Path, ids: &Path) -> Result<u64> {
+    let open = |p: &Path| fs::OpenOptions::new().read(true).write(true).open(p).at(p);
+    let (fi, fd) = (open(indices)?, open(ids)?);
+    let total = *indptr.last().unwrap_or(&0) as usize;
+    if total == 0 {
+        return Ok(0);
+    }
+    // SAFETY: this prepare's own files in its private temporary folder, mapped once each.
+    let mut mi = unsafe { memmap2::MmapMut::map_mut(&fi) }.at(indices)?;
+    // SAFETY: as above.
+    let mut md = unsafe { memmap2::MmapMut::map_mut(&fd) }.at(ids)?;
+    let idx: &mut [u32] = bytemuck::cast_slice_mut(&mut mi[..total * 4]);
+    let id: &mut [u32] = bytemuck::cast_slice_mut(&mut md[..total * 4]);
+    let mut w = 0usize;
+    let mut start = 0usize;
+    for r in 0..indptr.len() - 1 {
+        let end = indptr[r + 1] as usize;
+        indptr[r] = w as u64;
+        for k in start..end {
+            if k == start || idx[k] != idx[k - 1] {
+                (idx[w], id[w]) = (idx[k], id[k]);
+                w += 1;
+            }
+        }
+        start = end;
+    }
+    let last = indptr.len() - 1;
+    indptr[last] = w as u64;
+    mi.flush().at(indices)?;
+    md.flush().at(ids)?;
+    drop((mi, md));
+    fi.set_len(w as u64 * 4).at(indices)?;
+    fd.set_len(w as u64 * 4).at(ids)?;
+    Ok((total - w) as u64)
+}

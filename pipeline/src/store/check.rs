@@ -104,7 +104,9 @@ impl Store {
 
     fn check_edge_ids(&self) -> Result<()> {
         let Some(ids) = self.edge_ids() else { return Ok(()) };
-        let e = self.meta.num_edges;
+        // A bidirected store without duplicates keeps OGB's ids (2i, 2i + 1) of the entries
+        // it kept, so its ids run past its entry count.
+        let e = if self.meta.undirected { 2 * self.meta.num_input_edges } else { self.meta.num_edges };
         let bad = match ids {
             super::Ids::U32(s) => first_at_least(s, e),
             super::Ids::U64(s) => first_at_least(s, e),

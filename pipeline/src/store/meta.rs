@@ -143,4 +143,16 @@ pub struct Meta {
     /// Every array, by name (`indptr`, `indices`, `edge_ids`, `node_feat`, `edge_feat`,
     /// `labels`, `split/<name>/<part>`, `node/<extra>`).
     pub arrays: BTreeMap<String, ArrayMeta>,
+    /// Where `node_feat` came from when the input had no node features:
+    /// [`NODE_FEAT_FROM_EDGE_SUMS`] (ogbn-proteins' layout). Absent: the input's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_feat_from: Option<String>,
+    /// Whether the graph was made bidirected with duplicate entries removed
+    /// (`tools/prepare --to-undirected`, as DGL's `to_bidirected`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub undirected: bool,
 }
+
+/// [`Meta::node_feat_from`] of a store whose node features are each node's sum of its edges'
+/// features over the whole graph (the authors' ogbn-proteins input).
+pub const NODE_FEAT_FROM_EDGE_SUMS: &str = "edge-feat-sum";

@@ -29,9 +29,17 @@ struct Args {
     #[arg(long, default_value = "data")]
     root: PathBuf,
     /// Add the reverse of every edge, as OGB does for undirected datasets stored once
-    /// (automatic for ogbn-products and ogbn-proteins).
-    #[arg(long)]
+    /// (automatic for ogbn-products and ogbn-proteins, by name or as --name with --from).
+    #[arg(long, conflicts_with = "no_add_inverse_edge")]
     add_inverse_edge: bool,
+    /// Keep the input's edges as given even where the catalog adds inverse edges.
+    #[arg(long)]
+    no_add_inverse_edge: bool,
+    /// Make the graph bidirected with duplicate edges removed (inverse edges added, then each
+    /// repeated entry dropped: DGL's `to_bidirected`, as the authors' ogbn-arxiv code does);
+    /// the report counts the duplicates removed.
+    #[arg(long, conflicts_with = "no_add_inverse_edge")]
+    to_undirected: bool,
     /// Download from this address instead of OGB's.
     #[arg(long)]
     url: Option<String>,
@@ -81,6 +89,22 @@ fn main() {
             (None, Some(i)) => i.name.to_string(),
             (None, None) => bail!("--from needs --name NAME for the store"),
         };
+        // A folder prepared under a catalog name gets the catalog's facts, as a download would.
+        let info = info.or_else(|| ogb::catalog::CATALOG.iter().find(|d| d.name == name));
+        let inverse = !a.no_add_inverse_edge && (a.add_inverse_edge || info.is_some_and(|i| i.add_inverse_edge));
+        if let (Some(i), Some(_)) = (info, &a.from) {
+            let edges = match (a.to_undirected, inverse, i.add_inverse_edge) {
+                (true, _, _) => "made bidirected without duplicates (--to-undirected)",
+                (false, true, true) => "inverse edges added (--no-add-inverse-edge keeps the input's)",
+                (false, true, false) => "inverse edges added (--add-inverse-edge)",
+                (false, false, true) => {
+                    "the input's edges as given (--no-add-inverse-edge; the catalog adds inverse edges)"
+                }
+                (false, false, false) => "the input's edges as given, directed (--to-undirected makes it bidirected)",
+            };
+            let labels = if i.num_tasks == 1 { format!("{} classes", i.num_classes) } else { "binary tasks".into() };
+            eprintln!("{name} is in the catalog: taking its facts: {edges}; {labels}; metric {}", i.metric);
+        }
         let progress = mille_tools::progress::Bars::reporter(mille_tools::interactive());
         let source_path = match &a.from {
             Some(p) => p.clone(),
@@ -96,7 +120,8 @@ fn main() {
         let opts = PrepareOptions {
             durable: true,
             name: name.clone(),
-            add_inverse_edge: a.add_inverse_edge || info.is_some_and(|i| i.add_inverse_edge),
+            add_inverse_edge: inverse,
+            to_undirected: a.to_undirected,
             overwrite: a.force,
             progress,
             info,
@@ -111,6 +136,12 @@ fn main() {
             println!("{}", serde_json::to_string(&report)?);
         } else {
             eprintln!("prepared {name}: {} nodes, {} edges in {:.1} s", report.nodes, report.edges, report.seconds);
+            if a.to_undirected {
+                eprintln!("  bidirected: {} duplicate entries removed", report.duplicates_removed);
+            }
+            if report.node_feat_from.is_some() {
+                eprintln!("  node features: each node's sum of its edges' features (the input has none)");
+            }
             println!("{}", report.path.display());
         }
         Ok(())

@@ -153,7 +153,7 @@ pub(super) fn prepare_csv(
         }
         None => None,
     };
-    let mut csr = CsrArrays::reserve(w, n, e_in, opts.add_inverse_edge)?;
+    let mut csr = CsrArrays::reserve(w, n, e_in, opts)?;
     meta.num_edges = csr.entries;
     let edge_bar = bar(mp, file_len(&edge_path), "edges");
     let feat_bar = feat_path.as_ref().map(|p| bar(mp, file_len(p), "node features"));
@@ -161,7 +161,7 @@ pub(super) fn prepare_csv(
     let (edge_res, feat_res, rest) = std::thread::scope(|s| {
         // The edge thread also builds the CSR, while node features are still being parsed.
         let edges = s.spawn(|| -> Result<u64> {
-            let mut sink = CsrBuilder::new(&csr.tmp, n, opts.add_inverse_edge, opts.scratch_budget());
+            let mut sink = CsrBuilder::new(&csr.tmp, n, opts.inverse(), opts.scratch_budget());
             let bytes = parse_edges_csv(&edge_path, n, &mut sink, &edge_bar, opts.max_line_bytes)?;
             if sink.count() != e_in {
                 return Err(Error::input(
@@ -195,6 +195,7 @@ pub(super) fn prepare_csv(
         )
     });
     let edge_bytes = edge_res?;
+    meta.num_edges = csr.entries;
     let feat_bytes = feat_res?;
     let rest_bytes = rest?;
     if let Some((_, _, out)) = feat_out {
@@ -202,11 +203,21 @@ pub(super) fn prepare_csv(
     }
     let mut total = edge_bytes + feat_bytes + rest_bytes;
     if let Some(p) = find_csv(&raw, "edge-feat") {
-        let file = File::open(csr.ids.path()).at(csr.ids.path())?;
-        // SAFETY: our own finished scratch of this store, read-only from here on.
-        let map = unsafe { crate::mapped::map_unless_empty(&file, csr.ids.path()) }?;
-        let ids: &[u32] = map.as_deref().map(bytemuck::cast_slice).unwrap_or(&[]);
-        total += edge_features_csv(&p, w, e_in, ids, opts, mp)?;
+        let (ids_file, indices_file) =
+            (File::open(csr.ids.path()).at(csr.ids.path())?, File::open(csr.indices.path()).at(csr.indices.path())?);
+        // SAFETY: our own finished arrays of this store, read-only from here on.
+        let ids_map = unsafe { crate::mapped::map_unless_empty(&ids_file, csr.ids.path()) }?;
+        // SAFETY: as above.
+        let indices_map = unsafe { crate::mapped::map_unless_empty(&indices_file, csr.indices.path()) }?;
+        let ids: &[u32] = ids_map.as_deref().map(bytemuck::cast_slice).unwrap_or(&[]);
+        let indices: &[u32] = indices_map.as_deref().map(bytemuck::cast_slice).unwrap_or(&[]);
+        // ogbn-proteins' layout (edge features, no node features): the authors' input is each
+        // node's sum of its edges' features over the whole graph, written here once.
+        let sums = feat_path.is_none().then_some((indices, n));
+        total += edge_features_csv(&p, w, e_in, ids, sums, opts, mp)?;
+        if sums.is_some() {
+            meta.node_feat_from = Some(crate::store::NODE_FEAT_FROM_EDGE_SUMS.into());
+        }
     }
     Ok(total)
 }
@@ -277,16 +288,19 @@ pub(super) fn read_labels_and_extras(
     Ok(bytes)
 }
 
-/// Edge features: parsed into a scratch file in input order, then written in CSR order.
+/// Edge features: parsed into a scratch file in input order, then written in CSR order. With
+/// `sums` (the CSR's `indices` and the node count), also the node features `node_feat`: each
+/// node's sum of the features of the entries it is the source of (see [`edge_feature_sums`]).
 pub(super) fn edge_features_csv(
     path: &Path,
     w: &mut StoreWriter,
     e_in: u64,
     ids: &[u32],
+    sums: Option<(&[u32], u64)>,
     opts: &PrepareOptions,
     mp: &Reporter,
 ) -> Result<u64> {
-    let inverse = opts.add_inverse_edge;
+    let inverse = opts.inverse();
     let cols = peek_cols(path, opts.max_line_bytes)?;
     let scratch = w.tmp_dir().join("scratch.edge_feat");
     let mut out = BufWriter::with_capacity(1 << 20, File::create(&scratch).at(&scratch)?);
@@ -322,6 +336,32 @@ pub(super) fn edge_features_csv(
     ids.iter().try_for_each(|&i| gather(i as u64))?;
     feat.push(&buf)?;
     feat.finish()?;
+    if let Some((indices, n)) = sums {
+        let x = edge_feature_sums(raw, cols, ids, indices, n as usize, shift);
+        w.put("node_feat", &x, Some(cols as u64))?;
+    }
     let _ = fs::remove_file(&scratch);
     Ok(bytes)
+}
+
+/// Each node's sum of the features of the CSR entries whose source it is: `x[indices[p]] +=
+/// features of input edge ids[p] >> shift`. This is the authors' ogbn-proteins input
+/// (`scatter(edge_attr, edge_index[0], reduce='add')` over the graph with inverse edges, in
+/// `examples/ogb_eff/ogbn_proteins/dataset.py` of lightaime/deep_gcns_torch); with inverse
+/// edges every edge is counted at both ends. Summed in f64, stored as f32.
+pub(super) fn edge_feature_sums(
+    raw: &[f32],
+    cols: usize,
+    ids: &[u32],
+    indices: &[u32],
+    n: usize,
+    shift: u32,
+) -> Vec<f32> {
+    let mut x = vec![0f64; n * cols];
+    for (&src, &eid) in indices.iter().zip(ids) {
+        let r = (eid >> shift) as usize;
+        let (to, from) = (&mut x[src as usize * cols..][..cols], &raw[r * cols..][..cols]);
+        to.iter_mut().zip(from).for_each(|(a, &b)| *a += b as f64);
+    }
+    x.into_iter().map(|v| v as f32).collect()
 }

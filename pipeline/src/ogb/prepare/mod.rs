@@ -51,6 +51,10 @@ pub struct PrepareOptions {
     /// Sync the store's files to the disk before it is published (the default; see
     /// [`StoreWriter::set_durable`]).
     pub durable: bool,
+    /// Make the graph bidirected with duplicate entries removed (DGL's `to_bidirected`, what
+    /// the authors' ogbn-arxiv code does): inverse edges added, then each row's repeated
+    /// sources dropped (the lowest edge id stays). Recorded as [`Meta::undirected`].
+    pub to_undirected: bool,
 }
 
 impl PrepareOptions {
@@ -68,7 +72,14 @@ impl PrepareOptions {
             num_classes: None,
             max_line_bytes: DEFAULT_MAX_LINE,
             durable: true,
+            to_undirected: false,
         }
+    }
+
+    /// Whether the CSR gets the reverse of every input edge (`add_inverse_edge`, or implied by
+    /// `to_undirected`).
+    pub fn inverse(&self) -> bool {
+        self.add_inverse_edge || self.to_undirected
     }
 
     /// The class count labels are checked against, when known before reading them.
@@ -94,6 +105,11 @@ pub struct PrepareReport {
     pub nodes: u64,
     /// Directed CSR entries.
     pub edges: u64,
+    /// Entries removed as duplicates (`to_undirected`).
+    pub duplicates_removed: u64,
+    /// Where the node features came from when the input had none (`edge-feat-sum`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_feat_from: Option<String>,
 }
 
 /// Finds the dataset folder (the one holding `raw/`) at `dir` or one level below it, as a zip
@@ -134,13 +150,15 @@ pub fn prepare_dir(dir: &Path, target: &Path, opts: &PrepareOptions) -> Result<P
         num_nodes: 0,
         num_edges: 0,
         num_input_edges: 0,
-        add_inverse_edge: opts.add_inverse_edge,
+        add_inverse_edge: opts.inverse(),
         label_kind: None,
         num_classes: None,
         num_tasks: None,
         metric: opts.info.map(|i| i.metric.to_string()),
         splits: Vec::new(),
         arrays: BTreeMap::new(),
+        node_feat_from: None,
+        undirected: false,
     };
     let input_bytes = if raw.join("data.npz").is_file() {
         npz_layout::prepare_npz(&root, &mut w, &mut meta, opts, mp)?
@@ -155,11 +173,21 @@ pub fn prepare_dir(dir: &Path, target: &Path, opts: &PrepareOptions) -> Result<P
             None => None,
         };
     }
-    let (nodes, edges) = (meta.num_nodes, meta.num_edges);
+    let (nodes, edges, node_feat_from) = (meta.num_nodes, meta.num_edges, meta.node_feat_from.clone());
+    let duplicates_removed = if opts.to_undirected { meta.num_input_edges * 2 - edges } else { 0 };
+    meta.undirected = opts.to_undirected;
     tracing::info!("splits read at {:.2} s", t0.elapsed().as_secs_f64());
     let path = w.finish(meta)?;
     tracing::info!("checksummed and renamed at {:.2} s", t0.elapsed().as_secs_f64());
-    Ok(PrepareReport { path, seconds: t0.elapsed().as_secs_f64(), input_bytes, nodes, edges })
+    Ok(PrepareReport {
+        path,
+        seconds: t0.elapsed().as_secs_f64(),
+        input_bytes,
+        nodes,
+        edges,
+        duplicates_removed,
+        node_feat_from,
+    })
 }
 
 fn source_text(root: &Path, given: &str) -> String {
@@ -204,14 +232,19 @@ pub(super) fn check_counts(n: u64, e_in: u64, nodes: &Path, edges: &Path) -> Res
 /// files) so that the edge thread can fill them on its own.
 pub(super) struct CsrArrays {
     pub(super) tmp: PathBuf,
+    /// Entries: reserved as input edges (twice with inverse edges), fewer once duplicates are
+    /// removed.
     pub(super) entries: u64,
+    /// Remove duplicate entries after the build (`--to-undirected`).
+    dedupe: bool,
     pub(super) indptr: MmapArray<u64>,
     pub(super) indices: PositionalArray<u32>,
     pub(super) ids: PositionalArray<u32>,
 }
 
 impl CsrArrays {
-    pub(super) fn reserve(w: &mut StoreWriter, n: u64, e_in: u64, inverse: bool) -> Result<Self> {
+    pub(super) fn reserve(w: &mut StoreWriter, n: u64, e_in: u64, opts: &PrepareOptions) -> Result<Self> {
+        let inverse = opts.inverse();
         let entries = e_in * if inverse { 2 } else { 1 };
         if entries > u32::MAX as u64 {
             return Err(Error::Invalid(format!(
@@ -222,12 +255,20 @@ impl CsrArrays {
         Ok(CsrArrays {
             tmp: w.tmp_dir().to_path_buf(),
             entries,
+            dedupe: opts.to_undirected,
             indptr: w.mmap_array("indptr", n + 1, None)?,
             indices: w.positional_array("indices", entries, None)?,
             ids: w.positional_array("edge_ids", entries, None)?,
         })
     }
-    pub(super) fn build(&mut self, sink: CsrBuilder) -> Result<()> {
-        sink.build(self.indptr.as_mut_slice(), &self.indices, &self.ids)
+    /// Builds the CSR, then removes duplicate entries if asked; returns how many it removed.
+    pub(super) fn build(&mut self, sink: CsrBuilder) -> Result<u64> {
+        sink.build(self.indptr.as_mut_slice(), &self.indices, &self.ids)?;
+        if !self.dedupe {
+            return Ok(0);
+        }
+        let removed = super::csr::dedupe_rows(self.indptr.as_mut_slice(), self.indices.path(), self.ids.path())?;
+        self.entries -= removed;
+        Ok(removed)
     }
 }

@@ -35,7 +35,7 @@ pub(super) fn prepare_npz(
     let mut bytes = 0u64;
 
     // Edges and node features in parallel, each from its own handle on the archive.
-    let mut csr = CsrArrays::reserve(w, n, e_in, opts.add_inverse_edge)?;
+    let mut csr = CsrArrays::reserve(w, n, e_in, opts)?;
     meta.num_edges = csr.entries;
     let mut feat_out = None;
     {
@@ -61,6 +61,7 @@ pub(super) fn prepare_npz(
         )
     });
     bytes += er? + fr?;
+    meta.num_edges = csr.entries;
     if let Some((_, out)) = feat_out {
         out.finish()?;
     }
@@ -82,7 +83,7 @@ fn read_edges(z: &mut Npz, csr: &mut CsrArrays, n: u64, e_in: u64, opts: &Prepar
     let name = a.name().to_string();
     let mut src: Vec<u32> = Vec::with_capacity(1 << 18);
     let mut pos = 0u64;
-    let mut sink = CsrBuilder::new(&csr.tmp, n, opts.add_inverse_edge, opts.scratch_budget());
+    let mut sink = CsrBuilder::new(&csr.tmp, n, opts.inverse(), opts.scratch_budget());
     let src_path = csr.tmp.join("scratch.npz-src");
     let mut src_file = BufWriter::new(File::create(&src_path).at(&src_path)?);
     let mut dst_vals: Vec<u32> = Vec::new();
