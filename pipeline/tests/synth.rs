@@ -113,3 +113,81 @@ fn aggregating_neighbours_clearly_beats_own_features() {
     assert!(own < 0.7, "own features alone are a weak witness: {own}");
     assert!(neigh > own + 0.15, "aggregation helps clearly: {own} -> {neigh}");
 }
+
+#[test]
+fn proteins_like_has_ogbn_proteins_layout_species_split_and_binary_tasks() {
+    use mille_pipeline::synth::Like;
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = SynthConfig {
+        like: Like::Proteins,
+        nodes: 3000,
+        avg_degree: 20.0,
+        features: 0,
+        classes: 6,
+        tasks: 16,
+        ..SynthConfig::default()
+    };
+    let dir = tmp.path().join("p");
+    let r = generate(&cfg, &dir, &Default::default()).unwrap();
+    assert_eq!(r.edges, 30_000);
+    assert!(!dir.join("raw/node-feat.csv.gz").exists(), "ogbn-proteins has no node features");
+    let ef = csv_f32(&dir.join("raw/edge-feat.csv.gz"));
+    assert_eq!(ef.len(), 30_000);
+    assert!(ef.iter().all(|r| r.len() == 8 && r.iter().all(|&x| (0.0..=1.0).contains(&x))));
+    let zeros = ef.iter().flatten().filter(|&&x| x == 0.0).count() as f64 / (30_000.0 * 8.0);
+    assert!((0.3..0.6).contains(&zeros), "sparse association scores: {zeros}");
+    let s = prepare(&dir, "q", true, tmp.path());
+    assert_eq!(s.num_edges(), 60_000);
+    assert_eq!(s.features().unwrap().cols, 8, "the full-graph sums");
+    let species = s.node_array("species").unwrap();
+    let ids = [3702, 4932, 6239, 7227, 7955, 9606, 10090, 511145];
+    assert!(species.data.iter().all(|v| ids.contains(v)));
+    let sp = s.split("species").unwrap();
+    let of = |ids: &[u32]| {
+        let mut k: Vec<i64> = ids.iter().map(|&i| species.data[i as usize]).collect();
+        k.sort();
+        k.dedup();
+        k
+    };
+    assert_eq!((of(sp.train).len(), of(sp.valid), of(sp.test)), (6, vec![10090], vec![511145]));
+    assert_eq!(sp.train.len() + sp.valid.len() + sp.test.len(), 3000);
+    let Some(Labels::MultiLabel(y)) = s.labels() else { panic!("binary tasks") };
+    assert_eq!(y.cols, 16);
+    for t in 0..16 {
+        let pos = (0..3000).filter(|&i| y.row(i)[t] == 1).count() as f64 / 3000.0;
+        assert!((0.03..0.45).contains(&pos), "task {t}: {pos} positive");
+    }
+    let again = tmp.path().join("p2");
+    generate(&cfg, &again, &Default::default()).unwrap();
+    for f in ["raw/edge.csv.gz", "raw/edge-feat.csv.gz", "raw/node-label.csv.gz", "raw/node_species.csv.gz"] {
+        assert_eq!(std::fs::read(dir.join(f)).unwrap(), std::fs::read(again.join(f)).unwrap(), "{f}");
+    }
+}
+
+#[test]
+fn arxiv_like_cites_newer_to_older_with_reciprocal_pairs_and_a_time_split() {
+    use mille_pipeline::synth::Like;
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = SynthConfig {
+        like: Like::Arxiv,
+        nodes: 4000,
+        avg_degree: 10.0,
+        features: 16,
+        classes: 8,
+        ..SynthConfig::default()
+    };
+    let dir = tmp.path().join("a");
+    let r = generate(&cfg, &dir, &Default::default()).unwrap();
+    let edges = csv_i64(&dir.join("raw/edge.csv.gz"));
+    assert_eq!(edges.len() as u64, r.edges);
+    assert!(r.edges > 20_000 && r.edges < 20_600, "about 1 % of 20,000 pairs both ways: {}", r.edges);
+    let years: Vec<i64> = csv_i64(&dir.join("raw/node_year.csv.gz")).iter().map(|r| r[0]).collect();
+    let older = edges.iter().filter(|e| years[e[0] as usize] >= years[e[1] as usize]).count();
+    assert!(older as f64 > 0.98 * edges.len() as f64, "citations go to older papers");
+    let s = prepare(&dir, "arx", false, tmp.path());
+    let sp = s.split("time").unwrap();
+    assert!(sp.train.iter().all(|&i| years[i as usize] <= 2017));
+    assert!(sp.valid.iter().all(|&i| years[i as usize] == 2018) && sp.test.iter().all(|&i| years[i as usize] == 2019));
+    let share = sp.train.len() as f64 / 4000.0;
+    assert!((0.48..0.60).contains(&share), "{share}");
+}

@@ -1,14 +1,19 @@
-//! Synthetic graphs in OGB's raw layout (like ogbn-products): a degree-corrected stochastic block
-//! model whose blocks are the classes, with features = class centroid + Gaussian noise.
+//! Synthetic graphs in OGB's raw layout, like ogbn-products ([`Like::Products`], the default),
+//! ogbn-proteins ([`Like::Proteins`], `proteins.rs`) or ogbn-arxiv ([`Like::Arxiv`], `arxiv.rs`):
+//! degree-corrected stochastic block models whose blocks are classes (or, for proteins, latent
+//! communities).
 //!
-//! The knobs leave a GNN clear headroom over an MLP: noisy features make a node's own row a weak
-//! witness of its class, while homophilous neighbourhoods (averaged by a GNN) reveal it. A
-//! fraction of nodes (`block_noise`) sit in another class's block, so neighbourhoods mislead
-//! there and accuracy stays below 100 %.
+//! Products: features = class centroid + Gaussian noise. The knobs leave a GNN clear headroom
+//! over an MLP: noisy features make a node's own row a weak witness of its class, while
+//! homophilous neighbourhoods (averaged by a GNN) reveal it. A fraction of nodes (`block_noise`)
+//! sit in another class's block, so neighbourhoods mislead there and accuracy stays below 100 %.
 //!
 //! Deterministic for a seed whatever the thread count: every random stream is keyed by
 //! (seed, purpose, chunk). Memory is O(E) for de-duplicating edges (8 bytes per edge) plus
 //! O(chunk) for writing; files are gzip'd in parallel chunks (concatenated gzip members).
+
+mod arxiv;
+mod proteins;
 
 use crate::error::{Error, IoContext, Result};
 use crate::progress::{Reporter, Task};
@@ -24,9 +29,32 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
+/// Which OGB dataset's layout and label structure a synthetic graph imitates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Like {
+    /// ogbn-products: undirected (each edge once), node features, one class per node, split
+    /// `sales_ranking` 8/2/90 %.
+    #[default]
+    Products,
+    /// ogbn-proteins: undirected, 8-dim edge features in [0, 1] and no node features, a species
+    /// per node (`node_species`), `tasks` binary labels that depend on each node's full-graph
+    /// sum of its edges' features and on its species, split `species` by species (all but the
+    /// last two train, then one valid, one test).
+    Proteins,
+    /// ogbn-arxiv: directed citations (newer paper to older; ~1 % of pairs cite each other
+    /// both ways), node features, one class per node, a year per node (`node_year`), split
+    /// `time` (up to 2017 train, 2018 valid, 2019 test).
+    Arxiv,
+}
+
+crate::choices!(Like { Products => "products", Proteins => "proteins", Arxiv => "arxiv" });
+
 /// Generator settings.
 #[derive(Debug, Clone, Serialize)]
 pub struct SynthConfig {
+    /// Which dataset it imitates.
+    pub like: Like,
     /// Nodes N.
     pub nodes: u64,
     /// Average degree K (each undirected edge counts for both ends): E = round(N K / 2).
@@ -49,11 +77,21 @@ pub struct SynthConfig {
     pub block_noise: f64,
     /// Seed.
     pub seed: u64,
+    /// Proteins: binary tasks per node.
+    pub tasks: usize,
+    /// Proteins: species (at least 3: the last two are the valid and test species).
+    pub species: usize,
+    /// Proteins: edge feature dimension.
+    pub edge_features: usize,
 }
 
 impl Default for SynthConfig {
     fn default() -> Self {
         SynthConfig {
+            like: Like::Products,
+            tasks: 112,
+            species: 8,
+            edge_features: 8,
             nodes: 20_000,
             avg_degree: 20.0,
             features: 100,
@@ -82,14 +120,14 @@ pub struct SynthReport {
     pub seconds: f64,
 }
 
-const STREAM_LABELS: u64 = 1;
-const STREAM_DEGREES: u64 = 2;
-const STREAM_EDGES: u64 = 3;
-const STREAM_FEATURES: u64 = 4;
-const STREAM_SPLIT: u64 = 5;
-const STREAM_ORDER: u64 = 6;
+pub(crate) const STREAM_LABELS: u64 = 1;
+pub(crate) const STREAM_DEGREES: u64 = 2;
+pub(crate) const STREAM_EDGES: u64 = 3;
+pub(crate) const STREAM_FEATURES: u64 = 4;
+pub(crate) const STREAM_SPLIT: u64 = 5;
+pub(crate) const STREAM_ORDER: u64 = 6;
 
-fn rng(seed: u64, stream: u64, chunk: u64) -> Pcg64 {
+pub(crate) fn rng(seed: u64, stream: u64, chunk: u64) -> Pcg64 {
     // splitmix64 of the three keys: independent, reproducible streams.
     let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ chunk.wrapping_mul(0xD1B5_4A32_D192_ED03);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -98,12 +136,12 @@ fn rng(seed: u64, stream: u64, chunk: u64) -> Pcg64 {
 }
 
 /// Cumulative weights for sampling proportionally to weight by binary search.
-struct Sampler {
+pub(crate) struct Sampler {
     cum: Vec<f64>,
 }
 
 impl Sampler {
-    fn new(weights: impl Iterator<Item = f64>) -> Self {
+    pub(crate) fn new(weights: impl Iterator<Item = f64>) -> Self {
         let mut acc = 0.0;
         Sampler {
             cum: weights
@@ -114,7 +152,7 @@ impl Sampler {
                 .collect(),
         }
     }
-    fn sample(&self, r: &mut impl Rng) -> usize {
+    pub(crate) fn sample(&self, r: &mut impl Rng) -> usize {
         let total = *self.cum.last().unwrap_or(&0.0);
         let x = r.random::<f64>() * total;
         self.cum.partition_point(|&c| c <= x).min(self.cum.len() - 1)
@@ -152,118 +190,37 @@ pub fn generate(cfg: &SynthConfig, out: &Path, progress: &Reporter) -> Result<Sy
     if res.is_err() {
         let _ = fs::remove_dir_all(&tmp);
     }
-    let homophily = res?;
+    let (homophily, edges) = res?;
     fs::rename(&tmp, out).at(out)?;
     pb.finish();
-    Ok(SynthReport { nodes: cfg.nodes, edges: e, label_homophily: homophily, seconds: t0.elapsed().as_secs_f64() })
+    Ok(SynthReport { nodes: cfg.nodes, edges, label_homophily: homophily, seconds: t0.elapsed().as_secs_f64() })
 }
 
-fn write_all(cfg: &SynthConfig, dir: &Path, n: usize, e: u64, pb: &Task) -> Result<f64> {
+/// Writes the dataset; returns the label (or community) homophily and the rows of `edge.csv.gz`.
+fn write_all(cfg: &SynthConfig, dir: &Path, n: usize, e: u64, pb: &Task) -> Result<(f64, u64)> {
+    match cfg.like {
+        Like::Products => write_products(cfg, dir, n, e, pb).map(|h| (h, e)),
+        Like::Proteins => proteins::write(cfg, dir, n, e, pb).map(|h| (h, e)),
+        Like::Arxiv => arxiv::write(cfg, dir, n, e, pb),
+    }
+}
+
+fn write_products(cfg: &SynthConfig, dir: &Path, n: usize, e: u64, pb: &Task) -> Result<f64> {
     let raw = dir.join("raw");
     fs::create_dir_all(&raw).at(&raw)?;
     let c = cfg.classes;
 
-    // Labels: exact Zipf class sizes, classes in a random order, shuffled over nodes.
     pb.set_message("labels");
-    let mut r = rng(cfg.seed, STREAM_LABELS, 0);
-    let w: Vec<f64> = (0..c).map(|k| 1.0 / ((k + 1) as f64).powf(cfg.class_skew)).collect();
-    let wsum: f64 = w.iter().sum();
-    let mut sizes: Vec<usize> = w.iter().map(|x| ((x / wsum) * n as f64).floor().max(1.0) as usize).collect();
-    let mut k = 0;
-    while sizes.iter().sum::<usize>() < n {
-        sizes[k % c] += 1;
-        k += 1;
-    }
-    while sizes.iter().sum::<usize>() > n {
-        let big = (0..c).max_by_key(|&i| sizes[i]).unwrap();
-        sizes[big] -= 1;
-    }
-    let mut class_order: Vec<u32> = (0..c as u32).collect();
-    class_order.shuffle(&mut r);
-    let mut labels: Vec<u32> =
-        sizes.iter().enumerate().flat_map(|(i, &s)| std::iter::repeat_n(class_order[i], s)).collect();
-    labels.shuffle(&mut r);
-    let block: Vec<u32> = labels
-        .iter()
-        .map(|&y| {
-            if c > 1 && r.random::<f64>() < cfg.block_noise {
-                (y + 1 + r.random_range(0..c as u32 - 1)) % c as u32
-            } else {
-                y
-            }
-        })
-        .collect();
+    let (labels, block) = zipf_labels(cfg, n, c);
     pb.inc(1);
-
-    // Degree weights: Pareto tail, clipped.
     pb.set_message("degrees");
-    let mut r = rng(cfg.seed, STREAM_DEGREES, 0);
-    let alpha = (cfg.degree_exponent - 1.0).max(0.1);
-    let mut theta: Vec<f64> = (0..n).map(|_| (1.0 - r.random::<f64>()).powf(-1.0 / alpha)).collect();
-    let mean = theta.iter().sum::<f64>() / n as f64;
-    for t in &mut theta {
-        *t = t.min(cfg.max_degree_ratio * mean);
-    }
-    let global = Sampler::new(theta.iter().copied());
-    let mut members: Vec<Vec<u32>> = vec![Vec::new(); c];
-    for (i, &b) in block.iter().enumerate() {
-        members[b as usize].push(i as u32);
-    }
-    let per_block: Vec<Sampler> = members.iter().map(|m| Sampler::new(m.iter().map(|&i| theta[i as usize]))).collect();
+    let theta = degree_weights(cfg, n);
+    let (members, global, per_block) = block_samplers(&theta, &block, c);
     pb.inc(1);
 
     // Edges: sample, de-duplicate, top up until exactly e distinct pairs.
     pb.set_message("edges");
-    let mut keys: Vec<u64> = Vec::with_capacity(e as usize + e as usize / 16);
-    let mut round = 0u64;
-    while (keys.len() as u64) < e {
-        let want = (e - keys.len() as u64) + (e - keys.len() as u64) / 20 + 16;
-        let chunk = 1u64 << 16;
-        let chunks = want.div_ceil(chunk);
-        let fresh: Vec<Vec<u64>> = (0..chunks)
-            .into_par_iter()
-            .map(|ch| {
-                let mut r = rng(cfg.seed, STREAM_EDGES, (round << 40) | ch);
-                let k = chunk.min(want - ch * chunk);
-                let mut v = Vec::with_capacity(k as usize);
-                while (v.len() as u64) < k {
-                    let u = global.sample(&mut r) as u32;
-                    let bu = block[u as usize] as usize;
-                    let w = if r.random::<f64>() < cfg.homophily || c == 1 {
-                        members[bu][per_block[bu].sample(&mut r)]
-                    } else {
-                        loop {
-                            let w = global.sample(&mut r) as u32;
-                            if block[w as usize] as usize != bu {
-                                break w;
-                            }
-                        }
-                    };
-                    if u != w {
-                        let (a, b) = (u.min(w) as u64, u.max(w) as u64);
-                        v.push(a << 32 | b);
-                    }
-                }
-                v
-            })
-            .collect();
-        for f in fresh {
-            keys.extend(f);
-        }
-        keys.par_sort_unstable();
-        keys.dedup();
-        if keys.len() as u64 > e {
-            // Drop a deterministic random subset of the surplus.
-            let mut r = rng(cfg.seed, STREAM_EDGES, u64::MAX - round);
-            let surplus = keys.len() - e as usize;
-            for _ in 0..surplus {
-                let i = r.random_range(0..keys.len());
-                keys.swap_remove(i);
-            }
-            keys.par_sort_unstable();
-        }
-        round += 1;
-    }
+    let mut keys = sample_pairs(cfg.seed, e, &block, &members, &global, &per_block, cfg.homophily);
     // Random row order and orientation, as in OGB's files.
     let mut r = rng(cfg.seed, STREAM_ORDER, 0);
     keys.shuffle(&mut r);
@@ -332,12 +289,135 @@ fn write_all(cfg: &SynthConfig, dir: &Path, n: usize, e: u64, pb: &Task) -> Resu
     Ok(homophily)
 }
 
-fn push_uint(out: &mut Vec<u8>, v: u64) {
+/// One class per node (exact Zipf class sizes, classes in a random order, shuffled over nodes)
+/// and each node's block: its class, or with probability `block_noise` another one.
+pub(crate) fn zipf_labels(cfg: &SynthConfig, n: usize, c: usize) -> (Vec<u32>, Vec<u32>) {
+    let mut r = rng(cfg.seed, STREAM_LABELS, 0);
+    let w: Vec<f64> = (0..c).map(|k| 1.0 / ((k + 1) as f64).powf(cfg.class_skew)).collect();
+    let wsum: f64 = w.iter().sum();
+    let mut sizes: Vec<usize> = w.iter().map(|x| ((x / wsum) * n as f64).floor().max(1.0) as usize).collect();
+    let mut k = 0;
+    while sizes.iter().sum::<usize>() < n {
+        sizes[k % c] += 1;
+        k += 1;
+    }
+    while sizes.iter().sum::<usize>() > n {
+        let big = (0..c).max_by_key(|&i| sizes[i]).unwrap();
+        sizes[big] -= 1;
+    }
+    let mut class_order: Vec<u32> = (0..c as u32).collect();
+    class_order.shuffle(&mut r);
+    let mut labels: Vec<u32> =
+        sizes.iter().enumerate().flat_map(|(i, &s)| std::iter::repeat_n(class_order[i], s)).collect();
+    labels.shuffle(&mut r);
+    let block: Vec<u32> = labels
+        .iter()
+        .map(|&y| {
+            if c > 1 && r.random::<f64>() < cfg.block_noise {
+                (y + 1 + r.random_range(0..c as u32 - 1)) % c as u32
+            } else {
+                y
+            }
+        })
+        .collect();
+    (labels, block)
+}
+
+/// Degree weights: a Pareto tail, clipped at `max_degree_ratio` times the mean.
+pub(crate) fn degree_weights(cfg: &SynthConfig, n: usize) -> Vec<f64> {
+    let mut r = rng(cfg.seed, STREAM_DEGREES, 0);
+    let alpha = (cfg.degree_exponent - 1.0).max(0.1);
+    let mut theta: Vec<f64> = (0..n).map(|_| (1.0 - r.random::<f64>()).powf(-1.0 / alpha)).collect();
+    let mean = theta.iter().sum::<f64>() / n as f64;
+    for t in &mut theta {
+        *t = t.min(cfg.max_degree_ratio * mean);
+    }
+    theta
+}
+
+/// Each block's members, and samplers by degree weight over all nodes and within each block.
+pub(crate) fn block_samplers(theta: &[f64], block: &[u32], c: usize) -> (Vec<Vec<u32>>, Sampler, Vec<Sampler>) {
+    let global = Sampler::new(theta.iter().copied());
+    let mut members: Vec<Vec<u32>> = vec![Vec::new(); c];
+    for (i, &b) in block.iter().enumerate() {
+        members[b as usize].push(i as u32);
+    }
+    let per_block: Vec<Sampler> = members.iter().map(|m| Sampler::new(m.iter().map(|&i| theta[i as usize]))).collect();
+    (members, global, per_block)
+}
+
+/// `e` distinct undirected pairs `(a << 32) | b`, `a < b`, sorted: one endpoint drawn by degree
+/// weight, the other inside its block with probability `homophily` (by weight within the
+/// block), else outside it; duplicates removed and topped up until exactly `e` remain.
+pub(crate) fn sample_pairs(
+    seed: u64,
+    e: u64,
+    block: &[u32],
+    members: &[Vec<u32>],
+    global: &Sampler,
+    per_block: &[Sampler],
+    homophily: f64,
+) -> Vec<u64> {
+    let c = members.len();
+    let mut keys: Vec<u64> = Vec::with_capacity(e as usize + e as usize / 16);
+    let mut round = 0u64;
+    while (keys.len() as u64) < e {
+        let want = (e - keys.len() as u64) + (e - keys.len() as u64) / 20 + 16;
+        let chunk = 1u64 << 16;
+        let chunks = want.div_ceil(chunk);
+        let fresh: Vec<Vec<u64>> = (0..chunks)
+            .into_par_iter()
+            .map(|ch| {
+                let mut r = rng(seed, STREAM_EDGES, (round << 40) | ch);
+                let k = chunk.min(want - ch * chunk);
+                let mut v = Vec::with_capacity(k as usize);
+                while (v.len() as u64) < k {
+                    let u = global.sample(&mut r) as u32;
+                    let bu = block[u as usize] as usize;
+                    let w = if r.random::<f64>() < homophily || c == 1 {
+                        members[bu][per_block[bu].sample(&mut r)]
+                    } else {
+                        loop {
+                            let w = global.sample(&mut r) as u32;
+                            if block[w as usize] as usize != bu {
+                                break w;
+                            }
+                        }
+                    };
+                    if u != w {
+                        let (a, b) = (u.min(w) as u64, u.max(w) as u64);
+                        v.push(a << 32 | b);
+                    }
+                }
+                v
+            })
+            .collect();
+        for f in fresh {
+            keys.extend(f);
+        }
+        keys.par_sort_unstable();
+        keys.dedup();
+        if keys.len() as u64 > e {
+            // Drop a deterministic random subset of the surplus.
+            let mut r = rng(seed, STREAM_EDGES, u64::MAX - round);
+            let surplus = keys.len() - e as usize;
+            for _ in 0..surplus {
+                let i = r.random_range(0..keys.len());
+                keys.swap_remove(i);
+            }
+            keys.par_sort_unstable();
+        }
+        round += 1;
+    }
+    keys
+}
+
+pub(crate) fn push_uint(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 /// `x` with exactly four decimals (e.g. `-3.3248`), by integer arithmetic.
-fn push_fixed4(out: &mut Vec<u8>, x: f64) {
+pub(crate) fn push_fixed4(out: &mut Vec<u8>, x: f64) {
     let q = (x * 10_000.0).round() as i64;
     if q < 0 {
         out.push(b'-');
@@ -354,7 +434,7 @@ fn push_fixed4(out: &mut Vec<u8>, x: f64) {
     ]);
 }
 
-fn write_text_gz(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write_text_gz(path: &Path, text: &str) -> Result<()> {
     let f = File::create(path).at(path)?;
     let mut g = GzEncoder::new(f, Compression::new(6));
     g.write_all(text.as_bytes()).at(path)?;
@@ -364,7 +444,7 @@ fn write_text_gz(path: &Path, text: &str) -> Result<()> {
 
 /// Writes `rows` rows, formatted by `fill(lo, hi, buf)` in chunks of `chunk` rows, each chunk
 /// compressed on its own (a gzip member) in parallel, written in order.
-fn write_gz_chunks(
+pub(crate) fn write_gz_chunks(
     path: &Path,
     rows: usize,
     chunk: usize,
