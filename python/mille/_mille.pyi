@@ -177,11 +177,16 @@ def prepare(
     *,
     dataset: Optional[str] = None,
     add_inverse_edge: bool = False,
+    to_undirected: bool = False,
     overwrite: bool = False,
     num_classes: Optional[int] = None,
     verbose: bool = True,
 ) -> Path:
-    """Prepares an OGB raw-layout folder into a store at root/name; returns its path."""
+    """Prepares an OGB raw-layout folder into a store at root/name; returns its path.
+
+    ``to_undirected`` makes the graph bidirected with duplicate edges removed. A graph with edge
+    features and no node features (ogbn-proteins) gets each node's full-graph sum of its edges'
+    features as node features (``Store.features()``)."""
 
 def synth(
     out: _Path,
@@ -190,5 +195,10 @@ def synth(
     features: int = 100,
     classes: int = 47,
     seed: int = 0,
+    *,
+    like: str = "products",
+    tasks: int = 112,
 ) -> Path:
-    """Writes a synthetic products-like graph in OGB's raw layout to out."""
+    """Writes a synthetic graph in OGB's raw layout to out: like ``"products"``, ``"proteins"``
+    (edge features, species, ``tasks`` binary labels; ``classes`` latent communities) or
+    ``"arxiv"`` (directed citations, years, a time split)."""

@@ -36,7 +36,8 @@ def cora(tmp_path_factory) -> mille.Store:
 
 @pytest.fixture(scope="session")
 def proteins(tmp_path_factory) -> mille.Store:
-    """The proteins-like fixture: edge features, multi-label tasks, no node features, inverse edges."""
+    """The proteins-like fixture: edge features, multi-label tasks, inverse edges; its node features are
+    each node's full-graph sum of its edges' features (the input has none)."""
     root = tmp_path_factory.mktemp("stores")
     return mille.Store(mille.prepare(REPO / "fixtures" / "proteins_like", "proteins", root, add_inverse_edge=True, verbose=False))
 

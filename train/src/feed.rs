@@ -5,8 +5,7 @@
 //! The feed also counts the time spent waiting for the loader, the share of an epoch that
 //! loading did not hide.
 
-use crate::graph::FeatureNorm;
-use crate::graph::{GraphTensors, HostBatch, upload};
+use crate::graph::{GraphTensors, HostBatch, NodeInputs, upload};
 use crate::stream::{Event, SideStream};
 use mille_loader::{Batch, Epoch};
 use std::time::{Duration, Instant};
@@ -51,7 +50,7 @@ struct Pending {
 pub struct Feed {
     epoch: Epoch,
     device: Device,
-    norm: FeatureNorm,
+    inputs: NodeInputs,
     side: Option<SideStream>,
     pending: Option<Pending>,
     waited: Duration,
@@ -59,13 +58,17 @@ pub struct Feed {
 }
 
 impl Feed {
-    /// Feeds `epoch` to `device`, features normalised by `norm`.
-    pub fn new(epoch: Epoch, device: Device, norm: FeatureNorm) -> anyhow::Result<Feed> {
+    /// Feeds `epoch` to `device`, the model inputs made as `inputs` says (a [`FeatureNorm`]
+    /// alone: the node features, normalised).
+    ///
+    /// [`FeatureNorm`]: crate::graph::FeatureNorm
+    pub fn new(epoch: Epoch, device: Device, inputs: impl Into<NodeInputs>) -> anyhow::Result<Feed> {
+        let inputs = inputs.into();
         let side = match device {
             Device::Cuda(i) => Some(SideStream::new(i)?),
             _ => None,
         };
-        Ok(Feed { epoch, device, norm, side, pending: None, waited: Duration::ZERO, bytes: 0 })
+        Ok(Feed { epoch, device, inputs, side, pending: None, waited: Duration::ZERO, bytes: 0 })
     }
 
     /// Batches in the epoch.
@@ -102,7 +105,7 @@ impl Feed {
             Ok(b) => b,
             Err(e) => return Some(Err(e.into())),
         };
-        let host = HostBatch::from_batch(&batch);
+        let host = HostBatch::from_batch(&batch).with_categorical(&batch.nodes, &self.inputs);
         self.bytes += host.bytes();
         Some(match &self.side {
             Some(side) => upload_on(side, host).map(|(up, ev)| Pending { batch, up, ready: Some(ev) }),
@@ -132,8 +135,7 @@ impl Feed {
         {
             return Some(Err(e));
         }
-        let mut g = current.up.assemble();
-        crate::graph::normalise(&mut g, self.norm);
+        let g = current.up.assemble_with(self.inputs.norm);
         Some(Ok(Fed { batch: current.batch, g }))
     }
 }

@@ -181,6 +181,33 @@ impl Adjacency {
         }
     }
 
+    /// The same graph with `edge_attr` as its edge features (a network-level edge encoding);
+    /// the operators built so far are shared.
+    pub fn with_edge_attr(&self, edge_attr: Tensor) -> Adjacency {
+        let keep = |c: &OnceCell<Tensor>| {
+            let out = OnceCell::new();
+            if let Some(t) = c.get() {
+                let _ = out.set(t.shallow_clone());
+            }
+            out
+        };
+        Adjacency {
+            n: self.n,
+            col: self.col.shallow_clone(),
+            deg: self.deg.shallow_clone(),
+            edge_attr: Some(edge_attr),
+            weight: self.weight.as_ref().map(Tensor::shallow_clone),
+            crow: self.crow.shallow_clone(),
+            counts: self.counts.shallow_clone(),
+            empty: self.empty.shallow_clone(),
+            kind: self.kind,
+            reduce: self.reduce,
+            mean: keep(&self.mean),
+            sym: keep(&self.sym),
+            row: keep(&self.row),
+        }
+    }
+
     /// The same graph reduced by `reduce`.
     pub fn with_reduce(mut self, reduce: RowReduce) -> Adjacency {
         self.reduce = reduce;
@@ -331,6 +358,8 @@ pub struct HostBatch {
     targets: HostTargets,
     masks: [Tensor; 3],
     loss_weight: Option<Tensor>,
+    /// Each categorical input's codes for the batch's nodes (int64 `[n]`) and class count.
+    categorical: Vec<(Tensor, i64)>,
 }
 
 impl HostBatch {
@@ -381,7 +410,31 @@ impl HostBatch {
             Some(y) => HostTargets::Classes(Tensor::from_slice(y).to_kind(Kind::Int64)),
             None => HostTargets::None,
         };
-        HostBatch { graph, x, targets, masks: masks.map(Tensor::from_slice), loss_weight: None }
+        HostBatch {
+            graph,
+            x,
+            targets,
+            masks: masks.map(Tensor::from_slice),
+            loss_weight: None,
+            categorical: Vec::new(),
+        }
+    }
+
+    /// Applies `inputs` to the batch of store nodes `nodes`: node features replaced by the
+    /// mean of each node's in-batch edge features if asked, and the categorical codes added.
+    pub fn with_categorical(mut self, nodes: &[u32], inputs: &NodeInputs) -> HostBatch {
+        if inputs.edge_mean && self.graph.edge_attr.is_some() {
+            self.x = None;
+        }
+        self.categorical = inputs
+            .categorical
+            .iter()
+            .map(|c| {
+                let codes: Vec<i64> = nodes.iter().map(|&v| c.codes[v as usize] as i64).collect();
+                (Tensor::from_slice(&codes), c.classes)
+            })
+            .collect();
+        self
     }
 
     /// Bytes of tensor data that cross to the device.
@@ -392,6 +445,7 @@ impl HostBatch {
         b += g.edge_attr.as_ref().map_or(0, t) + self.x.as_ref().map_or(0, t);
         b += g.weight.as_ref().map_or(0, t) + self.loss_weight.as_ref().map_or(0, t);
         b += self.masks.iter().map(t).sum::<usize>();
+        b += self.categorical.iter().map(|(c, _)| t(c)).sum::<usize>();
         b + match &self.targets {
             HostTargets::None => 0,
             HostTargets::Classes(y) | HostTargets::Binary(y) => t(y),
@@ -416,17 +470,32 @@ impl HostBatch {
             },
             masks: [f(a), f(b), f(c)],
             loss_weight: self.loss_weight.map(f),
+            categorical: self.categorical.into_iter().map(|(c, k)| (f(c), k)).collect(),
         }
     }
 
     /// The [`GraphTensors`] of these (uploaded) tensors: node features from edge features where
     /// the store has none, binary targets split into values and presence.
     pub fn assemble(self) -> GraphTensors {
+        self.assemble_with(FeatureNorm::None)
+    }
+
+    /// [`HostBatch::assemble`] with the node features normalised by `norm`, then each
+    /// categorical input appended as one-hot columns.
+    pub fn assemble_with(self, norm: FeatureNorm) -> GraphTensors {
         let adj = self.graph.assemble();
         let x = match (self.x, &adj.edge_attr) {
             (Some(x), _) => x,
             (None, Some(e)) => adj.sum_rows(e) / &adj.deg,
             (None, None) => unreachable!("x is kept unless edge features replace it"),
+        };
+        let x = normalised(x, norm);
+        let x = if self.categorical.is_empty() {
+            x
+        } else {
+            let mut parts = vec![x];
+            parts.extend(self.categorical.iter().map(|(c, k)| c.one_hot(*k).to_kind(Kind::Float)));
+            Tensor::cat(&parts, 1)
         };
         let targets = match self.targets {
             HostTargets::None => Targets::None,
@@ -463,10 +532,11 @@ impl GraphTensors {
 }
 
 /// How batches become model inputs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum FeatureNorm {
     /// Features as stored.
+    #[default]
     None,
     /// Each row divided by its sum (bag-of-words features such as Cora's).
     Row,
@@ -476,14 +546,90 @@ mille_pipeline::choices!(FeatureNorm { None => "none", Row => "row" });
 
 /// A batch as tensors, with its features normalised.
 pub fn batch_tensors(b: &Batch, device: Device, norm: FeatureNorm) -> GraphTensors {
-    let mut g = GraphTensors::new(b, device);
-    normalise(&mut g, norm);
-    g
+    batch_inputs(b, device, &norm.into())
 }
 
-/// Normalises a batch's features in place.
-pub fn normalise(g: &mut GraphTensors, norm: FeatureNorm) {
-    if norm == FeatureNorm::Row {
-        g.x = &g.x / g.x.sum_dim_intlist(1, true, Kind::Float).clamp_min(1e-12);
+/// A batch as tensors with the model inputs `inputs` describes.
+pub fn batch_inputs(b: &Batch, device: Device, inputs: &NodeInputs) -> GraphTensors {
+    HostBatch::from_batch(b).with_categorical(&b.nodes, inputs).map(&|t| upload(t, device)).assemble_with(inputs.norm)
+}
+
+fn normalised(x: Tensor, norm: FeatureNorm) -> Tensor {
+    match norm {
+        FeatureNorm::Row => &x / x.sum_dim_intlist(1, true, Kind::Float).clamp_min(1e-12),
+        FeatureNorm::None => x,
+    }
+}
+
+/// What a model's node input is made of: the store's node features, normalised by `norm`, then
+/// the one-hot columns of each categorical node array.
+#[derive(Debug, Clone, Default)]
+pub struct NodeInputs {
+    /// Feature normalisation.
+    pub norm: FeatureNorm,
+    /// Categorical node arrays, in column order.
+    pub categorical: Vec<std::sync::Arc<Categorical>>,
+    /// Node features are each node's mean of its in-batch edges' features instead of the
+    /// stored ones (mille's input for ogbn-proteins before it stored the full-graph sums).
+    pub edge_mean: bool,
+}
+
+impl From<FeatureNorm> for NodeInputs {
+    fn from(norm: FeatureNorm) -> NodeInputs {
+        NodeInputs { norm, ..Default::default() }
+    }
+}
+
+impl NodeInputs {
+    /// One-hot widths of the categorical inputs.
+    pub fn widths(&self) -> Vec<i64> {
+        self.categorical.iter().map(|c| c.classes).collect()
+    }
+}
+
+/// A node array used as a categorical input: each node's code in `0..classes`.
+#[derive(Debug, Clone)]
+pub struct Categorical {
+    /// The array's name (`node/<name>`).
+    pub name: String,
+    /// Code per node.
+    pub codes: Vec<u16>,
+    /// Distinct values.
+    pub classes: i64,
+}
+
+impl Categorical {
+    /// Most distinct values a categorical input may have (one-hot columns).
+    pub const MAX_CLASSES: usize = 4096;
+
+    /// Label-encodes node array `name` of `store` (one integer column), as the authors encode
+    /// ogbn-proteins' species (`generate_one_hot_encoding` in `dataset.py`: each value taken
+    /// modulo the largest, then ranked among the distinct results; for species ids this is a
+    /// permutation of the plain ranks).
+    pub fn from_store(store: &mille_pipeline::Store, name: &str) -> anyhow::Result<Categorical> {
+        let a = store.node_array(name).map_err(|e| {
+            anyhow::anyhow!(
+                "categorical input {name:?}: {e} (this store's node arrays: {})",
+                store.node_array_names().join(", ")
+            )
+        })?;
+        anyhow::ensure!(
+            a.cols == 1,
+            "categorical input {name:?}: node/{name} has {} columns; a categorical input is one integer per node",
+            a.cols
+        );
+        let max = a.data.iter().copied().max().unwrap_or(0);
+        let key = |v: i64| if max > 0 { v.rem_euclid(max) } else { v };
+        let mut distinct: Vec<i64> = a.data.iter().map(|&v| key(v)).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        anyhow::ensure!(
+            distinct.len() <= Self::MAX_CLASSES,
+            "categorical input {name:?}: node/{name} has {} distinct values; one-hot inputs take at most {}",
+            distinct.len(),
+            Self::MAX_CLASSES
+        );
+        let codes = a.data.iter().map(|&v| distinct.binary_search(&key(v)).expect("listed") as u16).collect();
+        Ok(Categorical { name: name.to_string(), codes, classes: distinct.len() as i64 })
     }
 }

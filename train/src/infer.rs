@@ -2,7 +2,7 @@
 //! are averaged over the views it was predicted in, then scored with the dataset's metric.
 
 use crate::feed::{Fed, Feed};
-use crate::graph::FeatureNorm;
+use crate::graph::NodeInputs;
 use crate::metric;
 use crate::model::Model;
 use mille_loader::Loader;
@@ -74,10 +74,10 @@ pub fn predict(
     loader: &Loader,
     epoch: u64,
     device: Device,
-    norm: FeatureNorm,
+    inputs: impl Into<NodeInputs>,
     each: impl FnMut(),
 ) -> anyhow::Result<ViewAverage> {
-    predict_in(&mille_dist::World::single(), model, loader, epoch, device, norm, each)
+    predict_in(&mille_dist::World::single(), model, loader, epoch, device, inputs, each)
 }
 
 /// [`predict`] as one rank of `world`: rank r predicts batches r, r + W, ... and the sums are
@@ -88,12 +88,12 @@ pub fn predict_in(
     loader: &Loader,
     epoch: u64,
     device: Device,
-    norm: FeatureNorm,
+    inputs: impl Into<NodeInputs>,
     mut each: impl FnMut(),
 ) -> anyhow::Result<ViewAverage> {
     let n = loader.store().num_nodes();
     let mut avg = ViewAverage::new(n, model.config().out_dim as usize);
-    let mut feed = Feed::new(loader.epoch_share(epoch, world.rank(), world.size()), device, norm)?;
+    let mut feed = Feed::new(loader.epoch_share(epoch, world.rank(), world.size()), device, inputs)?;
     while let Some(fed) = feed.next_batch() {
         let Fed { batch, g } = fed?;
         let logits = model.logits(&g.adj, &g.x).to_device(Device::Cpu).to_kind(Kind::Float).contiguous();

@@ -29,6 +29,49 @@ pub enum ModelKind {
 
 mille_pipeline::choices!(ModelKind { Resgnn => "resgnn", Revgnn => "revgnn", WtRevgnn => "wt-revgnn", Deq => "deq" });
 
+/// How a reversible model draws its shared dropout mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum DropoutMask {
+    /// One `[N, H]` mask per forward, chunked per group (group i multiplies by chunk i), the same
+    /// in every block: the authors' code (`model_rev.py`, `GroupAdditiveCoupling` chunks every
+    /// argument) and PyG's `GroupAddRev`.
+    #[default]
+    PerGroup,
+    /// One `[N, H/G]` mask per forward that every group and block multiplies by.
+    Shared,
+}
+
+mille_pipeline::choices!(DropoutMask { PerGroup => "per-group", Shared => "shared" });
+
+/// How GEN convolutions encode edge features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum EdgeEncoder {
+    /// Each convolution encodes the raw edge features itself, `Linear(E, H/G)`.
+    #[default]
+    PerConv,
+    /// One `Linear(E, H)` for the whole network, computed once per forward; each convolution
+    /// then maps it with its own `Linear(H, H/G)` (the authors' ogbn-proteins `RevGCN`:
+    /// `edge_encoder` in `model_rev.py`, `edge_feat_dim=hidden_channels` in its `GENBlock`s).
+    Network,
+}
+
+mille_pipeline::choices!(EdgeEncoder { PerConv => "per-conv", Network => "network" });
+
+/// How a reversible block's group functions are initialised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum GroupInit {
+    /// Each group drawn on its own (PyG's `GroupAddRev` resets every copy).
+    #[default]
+    Independent,
+    /// Every group starts as a copy of group 1 (`copy.deepcopy(fm)` in the authors' `model_rev.py`).
+    Copy,
+}
+
+mille_pipeline::choices!(GroupInit { Independent => "independent", Copy => "copy" });
+
 /// Model shape.
 #[derive(Debug, Clone)]
 pub struct ModelConfig {
@@ -54,6 +97,13 @@ pub struct ModelConfig {
     pub deq_max_iter: usize,
     /// DEQ: relative residual tolerance.
     pub deq_tol: f64,
+    /// One-hot widths of the categorical inputs that follow the `in_dim` feature columns of
+    /// `x`; each goes through its own `Linear(C, C)` before the encoder.
+    pub categorical: Vec<i64>,
+    /// Reversible models: how the dropout mask is drawn.
+    pub dropout_mask: DropoutMask,
+    /// How GEN encodes edge features.
+    pub edge_encoder: EdgeEncoder,
 }
 
 impl ModelConfig {
@@ -72,6 +122,9 @@ impl ModelConfig {
             edge_dim: 0,
             deq_max_iter: solver.max_iter,
             deq_tol: solver.tol,
+            categorical: Vec::new(),
+            dropout_mask: DropoutMask::PerGroup,
+            edge_encoder: EdgeEncoder::PerConv,
         }
     }
 
@@ -99,19 +152,31 @@ enum Blocks {
 #[derive(Debug)]
 pub struct Model {
     cfg: ModelConfig,
+    /// One `Linear(C, C)` per categorical input (its one-hot columns).
+    cat: Vec<nn::Linear>,
     enc: nn::Linear,
+    /// The network-level edge encoder ([`EdgeEncoder::Network`]).
+    edge: Option<nn::Linear>,
     blocks: Blocks,
     norm: nn::LayerNorm,
     head: nn::Linear,
     solves: Cell<Option<(SolveStats, SolveStats)>>,
+    /// DEQ: the block is unrolled `Some(steps)` times under plain autograd instead of solved.
+    unrolled: Cell<Option<usize>>,
 }
 
 impl Model {
     /// A new model whose parameters live under `path`.
     pub fn new(path: &nn::Path, cfg: ModelConfig) -> Model {
         crate::cpu_math::warm_up();
-        let (h, e) = (cfg.hidden, cfg.edge_dim);
-        let enc = linear(path / "enc", cfg.in_dim, h, true);
+        let h = cfg.hidden;
+        let network_edges = cfg.edge_encoder == EdgeEncoder::Network && cfg.edge_dim > 0;
+        // With a network-level encoder every convolution reads its `[E, H]` output.
+        let e = if network_edges { h } else { cfg.edge_dim };
+        let cat: Vec<nn::Linear> =
+            cfg.categorical.iter().enumerate().map(|(i, &c)| linear(path / format!("cat{i}"), c, c, true)).collect();
+        let enc = linear(path / "enc", cfg.in_dim + cfg.categorical.iter().sum::<i64>(), h, true);
+        let edge = network_edges.then(|| linear(path / "edge_enc", cfg.edge_dim, h, true));
         let blocks = match cfg.kind {
             ModelKind::Resgnn => Blocks::Res(
                 (0..cfg.layers)
@@ -134,7 +199,7 @@ impl Model {
         };
         let norm = nn::layer_norm(path / "norm", vec![h], Default::default());
         let head = linear(path / "head", h, cfg.out_dim, true);
-        Model { cfg, enc, blocks, norm, head, solves: Cell::new(None) }
+        Model { cfg, cat, enc, edge, blocks, norm, head, solves: Cell::new(None), unrolled: Cell::new(None) }
     }
 
     /// The configuration.
@@ -147,12 +212,39 @@ impl Model {
         self.solves.get()
     }
 
+    /// DEQ: run the block unrolled `steps` times under plain autograd (the authors'
+    /// pretraining epochs) instead of solving for its equilibrium; `None` goes back to solving.
+    pub fn set_unrolled(&self, steps: Option<usize>) {
+        self.unrolled.set(steps.filter(|_| self.cfg.kind == ModelKind::Deq));
+    }
+
     fn rev_blocks(&self) -> Vec<&RevBlock> {
         match &self.blocks {
             Blocks::Rev(b) => b.iter().collect(),
             Blocks::Tied(b) => vec![b; self.cfg.layers],
             _ => Vec::new(),
         }
+    }
+
+    /// The input encoder: the node features, then each categorical input's one-hot columns
+    /// through their own linear map, concatenated (the authors' sums, then species), then the
+    /// encoder to `H` channels.
+    fn encode(&self, x: &Tensor) -> Tensor {
+        if self.cat.is_empty() {
+            return self.enc.forward(x);
+        }
+        let mut parts = vec![x.narrow(1, 0, self.cfg.in_dim)];
+        let mut at = self.cfg.in_dim;
+        for (lin, &c) in self.cat.iter().zip(&self.cfg.categorical) {
+            parts.push(lin.forward(&x.narrow(1, at, c)));
+            at += c;
+        }
+        self.enc.forward(&Tensor::cat(&parts, 1))
+    }
+
+    /// The network-level edge encoding of `adj`'s edge features, when the model has one.
+    fn edge_embedding(&self, adj: &Adjacency) -> Option<Tensor> {
+        Some(self.edge.as_ref()?.forward(adj.edge_attr.as_ref()?))
     }
 
     fn top(&self, h: &Tensor, train: bool) -> Tensor {
@@ -165,14 +257,27 @@ impl Model {
         }
         match &self.blocks {
             Blocks::Res(bs) => bs.iter().fold(h0, |h, b| &h + b.conv.forward(adj, &b.norm.forward(&h).relu())),
-            Blocks::Deq(b) => b.solve(adj, &h0, None, self.cfg.solver()).0,
+            Blocks::Deq(b) => match self.unrolled.get() {
+                Some(steps) => (0..steps).fold(h0.zeros_like(), |z, _| b.f(adj, &z, &h0, None)),
+                None => b.solve(adj, &h0, None, self.cfg.solver()).0,
+            },
             _ => self.rev_blocks().iter().fold(h0, |h, b| b.forward(adj, &h, None)),
         }
     }
 
     /// Logits `[n, out_dim]` (evaluation: no dropout, no graph kept).
     pub fn logits(&self, adj: &Adjacency, x: &Tensor) -> Tensor {
-        tch::no_grad(|| self.top(&self.deep(adj, self.enc.forward(x)), false))
+        tch::no_grad(|| {
+            let encoded;
+            let adj = match self.edge_embedding(adj) {
+                Some(e) => {
+                    encoded = adj.with_edge_attr(e);
+                    &encoded
+                }
+                None => adj,
+            };
+            self.top(&self.deep(adj, self.encode(x)), false)
+        })
     }
 
     /// One training step's forward and backward: gradients accumulate in the parameters;
@@ -191,24 +296,51 @@ impl Model {
         loss_of: impl Fn(&Tensor) -> Tensor,
         after_block: &mut dyn FnMut(usize),
     ) -> f64 {
-        let p = self.cfg.dropout;
-        let h0 = self.enc.forward(x);
-        let n = h0.size()[0];
-        match &self.blocks {
-            _ if self.cfg.layers == 0 => {
-                let loss = loss_of(&self.top(&h0, true));
-                loss.backward();
-                loss.double_value(&[])
+        // A network-level edge encoding is computed once; the blocks read a detached copy
+        // whose gradient, gathered over every block's backward, is sent into the encoder last
+        // (the reversible and implicit backward passes cannot keep one graph through it).
+        let embedded = self.edge_embedding(adj).map(|e| {
+            let leaf = e.detach().set_requires_grad(true);
+            let view = adj.with_edge_attr(leaf.shallow_clone());
+            (e, leaf, view)
+        });
+        let graph = embedded.as_ref().map_or(adj, |(_, _, view)| view);
+        let loss = self.blocks_backward(graph, x, loss_of, after_block);
+        if let Some((e, leaf, _)) = embedded {
+            let g = leaf.grad();
+            if g.defined() {
+                crate::autograd::backward_with(&e, &g);
             }
+        }
+        loss
+    }
+
+    fn blocks_backward(
+        &self,
+        adj: &Adjacency,
+        x: &Tensor,
+        loss_of: impl Fn(&Tensor) -> Tensor,
+        after_block: &mut dyn FnMut(usize),
+    ) -> f64 {
+        let p = self.cfg.dropout;
+        let h0 = self.encode(x);
+        let n = h0.size()[0];
+        let plain = |h: Tensor| {
+            let loss = loss_of(&self.top(&h, true));
+            loss.backward();
+            loss.double_value(&[])
+        };
+        match &self.blocks {
+            _ if self.cfg.layers == 0 => plain(h0),
             Blocks::Res(bs) => {
-                let h =
-                    bs.iter().fold(h0, |h, b| &h + b.conv.forward(adj, &b.norm.forward(&h).relu().dropout(p, true)));
-                let loss = loss_of(&self.top(&h, true));
-                loss.backward();
-                loss.double_value(&[])
+                plain(bs.iter().fold(h0, |h, b| &h + b.conv.forward(adj, &b.norm.forward(&h).relu().dropout(p, true))))
             }
             Blocks::Deq(b) => {
                 let mask = dropout_mask(n, self.cfg.hidden, p, h0.device());
+                if let Some(steps) = self.unrolled.get() {
+                    let z = (0..steps).fold(h0.zeros_like(), |z, _| b.f(adj, &z, &h0, mask.as_ref()));
+                    return plain(z);
+                }
                 let (z, fwd) = b.solve(adj, &h0, mask.as_ref(), self.cfg.solver());
                 let z = z.set_requires_grad(true);
                 let loss = loss_of(&self.top(&z, true));
@@ -218,7 +350,11 @@ impl Model {
                 loss.double_value(&[])
             }
             _ => {
-                let mask = dropout_mask(n, self.cfg.hidden / self.cfg.groups, p, h0.device());
+                let width = match self.cfg.dropout_mask {
+                    DropoutMask::PerGroup => self.cfg.hidden,
+                    DropoutMask::Shared => self.cfg.hidden / self.cfg.groups,
+                };
+                let mask = dropout_mask(n, width, p, h0.device());
                 let blocks = self.rev_blocks();
                 let top = |h: &Tensor| loss_of(&self.top(h, true));
                 let (loss, g) = match &self.blocks {
@@ -226,12 +362,36 @@ impl Model {
                     // Tied blocks share one set of weights, complete only after the last pass.
                     _ => reversible_backward(&blocks, adj, &h0, mask.as_ref(), top),
                 };
-                let kind = g.kind();
-                (h0 * g).sum(kind).backward();
+                crate::autograd::backward_with(&h0, &g);
                 loss
             }
         }
     }
+}
+
+/// Makes every reversible block's group functions start as copies of its first
+/// ([`GroupInit::Copy`]): each variable `...block<k>.f<i>.<rest>` with `i >= 1` (or
+/// `block.f<i>.<rest>` of a weight-tied model) takes the value of its `f0` twin.
+pub fn copy_group_init(vs: &nn::VarStore) {
+    let vars = vs.variables();
+    tch::no_grad(|| {
+        for (name, t) in &vars {
+            let parts: Vec<&str> = name.split('.').collect();
+            let Some(at) =
+                parts.iter().position(|p| p.starts_with('f') && p[1..].parse::<usize>().is_ok_and(|i| i >= 1))
+            else {
+                continue;
+            };
+            if at == 0 || !parts[at - 1].starts_with("block") {
+                continue;
+            }
+            let mut twin = parts.clone();
+            twin[at] = "f0";
+            if let Some(src) = vars.get(&twin.join(".")) {
+                t.shallow_clone().copy_(src);
+            }
+        }
+    });
 }
 
 /// Number of trainable scalars in a var store.

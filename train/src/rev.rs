@@ -4,7 +4,8 @@
 //! Channels are split into C groups X_1..X_C. Forward: `X'_0 = sum_{i>=2} X_i`,
 //! `X'_i = F_i(X'_{i-1}) + X_i`. Inverse: `X_i = X'_i - F_i(X'_{i-1})` for i = C..2, then
 //! `X'_0 = sum_{i>=2} X_i`, `X_1 = X'_1 - F_1(X'_0)`. `F_i` = LayerNorm -> ReLU -> dropout with
-//! a mask shared by every layer of one forward pass -> convolution.
+//! a mask drawn once per forward pass and used by every layer (group i its own chunk of an
+//! `[N, H]` mask, as the authors and PyG do, or one group-wide mask for all) -> convolution.
 //!
 //! The backward ([`RevBlock::backward`]) evaluates each `F_i` once, with autograd: for i >= 2 its
 //! input `X'_{i-1}` is a chunk of the block's *output*, known before anything is reconstructed,
@@ -69,8 +70,19 @@ impl RevBlock {
         self.evals.get()
     }
 
+    /// Group function `i` on `h`. A mask as wide as a group is shared by every group; a mask
+    /// `groups` times wider (the authors' `[N, H]`) gives group `i` its `i`-th chunk.
     fn eval(&self, i: usize, adj: &Adjacency, h: &Tensor, mask: Option<&Tensor>) -> Tensor {
         self.evals.set(self.evals.get() + 1);
+        let width = h.size()[1];
+        let chunk;
+        let mask = match mask {
+            Some(m) if m.size()[1] != width => {
+                chunk = m.narrow(1, i as i64 * width, width);
+                Some(&chunk)
+            }
+            m => m,
+        };
         self.fns[i].forward(adj, h, mask)
     }
 

@@ -4,8 +4,9 @@
 use clap::Parser;
 use mille_train::conv::ConvKind;
 use mille_train::graph::FeatureNorm;
-use mille_train::model::ModelKind;
-use mille_train::run::{Batching, RunConfig, Trainer};
+use mille_train::model::{DropoutMask, EdgeEncoder, GroupInit, ModelKind};
+use mille_train::run::recipe::Recipe;
+use mille_train::run::{Batching, NodeFeatures, RunConfig, Trainer};
 use std::path::PathBuf;
 
 /// Train a deep GNN on subgraph batches of a store and evaluate it with multi-view inference.
@@ -13,8 +14,14 @@ use std::path::PathBuf;
 /// Writes RUN/config.toml (the exact settings), RUN/metrics.jsonl (one JSON line per epoch),
 /// checkpoints (RUN/checkpoint-EPOCH, resumable with --resume), RUN/best.safetensors,
 /// RUN/predictions.npy (multi-view logits of every node), RUN/summary.json, and PNG plots of
-/// loss and accuracy. Settings come from --config (TOML, keys as in RUN/config.toml), then
-/// from the flags given.
+/// loss and accuracy. Settings come from the defaults, then --recipe NAME (one row of the
+/// paper's tables, `recipes/NAME.toml`) or --config FILE (TOML, keys as in RUN/config.toml, any
+/// subset), then the flags given: `--recipe ogbn-proteins-revgnn-deep --layers 28 --epochs 20`
+/// runs that recipe smaller. A recipe checks the store is the kind it needs first.
+///
+/// Recipes: ogbn-proteins-revgnn-deep, ogbn-proteins-revgnn-wide, ogbn-proteins-wt-revgnn,
+/// ogbn-proteins-deq, ogbn-proteins-resgnn-112, ogbn-arxiv-revgcn-deep, ogbn-products-revgnn-112,
+/// ogbn-products-revgnn-56.
 #[derive(Parser)]
 #[command(name = "train", version)]
 struct Args {
@@ -117,6 +124,46 @@ struct Args {
     /// DEQ: relative residual tolerance.
     #[arg(long)]
     deq_tol: Option<f64>,
+    /// DEQ: epochs trained first with the block unrolled --pretrain-steps times under plain
+    /// autograd (the authors' pretraining) before the equilibrium solver takes over.
+    #[arg(long)]
+    pretrain_epochs: Option<u64>,
+    /// DEQ: unrolled steps during the pretraining epochs (default 3).
+    #[arg(long)]
+    pretrain_steps: Option<usize>,
+    /// Add a self loop to every node of every batch: true (PyG's products example) or false
+    /// (the authors' ogbn-proteins code). Default true.
+    #[arg(long, value_name = "BOOL")]
+    self_loops: Option<bool>,
+    /// Node input: stored (the store's node features; for ogbn-proteins' layout the full-graph
+    /// sums of edge features) or batch-edge-mean (each node's mean of its in-batch edges'
+    /// features: mille's ogbn-proteins input before).
+    #[arg(long)]
+    node_features: Option<NodeFeatures>,
+    /// Reversible models' dropout mask: per-group (one [N, H] mask per forward, a chunk per
+    /// group: the authors' and PyG's; the default) or shared (one [N, H/G] mask for every group).
+    #[arg(long)]
+    dropout_mask: Option<DropoutMask>,
+    /// Node arrays fed as one-hot inputs through their own Linear(C, C), e.g. species
+    /// (comma-separated; the store's node/<name> arrays).
+    #[arg(long, value_delimiter = ',')]
+    node_categorical: Option<Vec<String>>,
+    /// How GEN encodes edge features: per-conv (each convolution's own Linear; the default) or
+    /// network (one Linear(E, H) for the network, then each convolution's Linear(H, H/G): the
+    /// authors' ogbn-proteins model).
+    #[arg(long)]
+    edge_encoder: Option<EdgeEncoder>,
+    /// Reversible blocks' groups: independent initialisations (the default) or copy (each group
+    /// starts as a copy of the first, as the authors' code does).
+    #[arg(long)]
+    group_init: Option<GroupInit>,
+    /// Parts of the single-view evaluation during training (default --eval-parts; the authors
+    /// select on 5 parts and report 10 views x 3).
+    #[arg(long)]
+    train_eval_parts: Option<u32>,
+    /// Start from a recipe: a name (see above) or a recipe file; flags given beside it win.
+    #[arg(long, conflicts_with = "config")]
+    recipe: Option<String>,
     /// Run folder.
     #[arg(long, default_value = "runs/latest")]
     out: PathBuf,
@@ -225,13 +272,32 @@ fn main() {
         if let Some(t) = threads {
             tch::set_num_threads(t as i32);
         }
-        let mut c = match (&a.config, a.resume && saved.exists()) {
-            (_, true) => RunConfig::load(&saved)?,
-            (Some(f), false) => RunConfig::load(f)?,
-            (None, false) => match a.store.as_ref().or(a.shards.as_ref()) {
-                Some(s) => RunConfig::new(s),
-                None => anyhow::bail!("give the STORE to train on (or --config FILE, or --resume)"),
+        let given_store = a.store.as_ref().or(a.shards.as_ref());
+        let (mut c, recipe) = match (&a.config, &a.recipe, a.resume && saved.exists()) {
+            (_, _, true) => (RunConfig::load(&saved)?, None),
+            (Some(f), None, false) => {
+                // A whole config.toml names its store; a partial one needs the STORE argument.
+                let base = RunConfig::new(given_store.cloned().unwrap_or_default());
+                let c = Recipe::load(f)?.apply(base, &f.display().to_string())?;
+                anyhow::ensure!(
+                    !c.store.as_os_str().is_empty(),
+                    "{} names no store: give the STORE to train on",
+                    f.display()
+                );
+                (c, None)
+            }
+            (None, Some(name), false) => {
+                let Some(s) = given_store else {
+                    anyhow::bail!("--recipe {name}: give the STORE to train on");
+                };
+                let r = Recipe::find(name)?;
+                (r.apply(RunConfig::new(s), &format!("recipe {name}"))?, Some(r))
+            }
+            (None, None, false) => match given_store {
+                Some(s) => (RunConfig::new(s), None),
+                None => anyhow::bail!("give the STORE to train on (or --config FILE, --recipe NAME, or --resume)"),
             },
+            (Some(_), Some(_), false) => unreachable!("clap refuses --config with --recipe"),
         };
         if let Some(s) = a.store {
             c.store = s;
@@ -247,8 +313,21 @@ fn main() {
         set!(model, conv, layers, hidden, groups, dropout, lr, weight_decay, clip, epochs, parts, views);
         set!(eval_parts, eval_every, seed, device, workers, deq_max_iter, deq_tol, batching, feature_norm);
         set!(fanouts, batch_size, roots, walk_length, coverage, accumulate);
+        set!(pretrain_epochs, pretrain_steps, self_loops, dropout_mask, node_categorical, edge_encoder, group_init);
+        set!(node_features);
         if a.metis_parts.is_some() {
             c.metis_parts = a.metis_parts;
+        }
+        if a.train_eval_parts.is_some() {
+            c.train_eval_parts = a.train_eval_parts;
+        }
+        if let Some(r) = &recipe {
+            // The wrong kind of store is refused before anything is written.
+            let store = match c.sharded {
+                true => mille_partition::ShardSet::open(&c.store)?.open_shard(0)?,
+                false => mille_pipeline::Store::open(&c.store)?,
+            };
+            r.check_store(&store)?;
         }
         if a.split.is_some() {
             c.split = a.split;

@@ -3,7 +3,7 @@
 
 use crate::conv::ConvKind;
 use crate::graph::FeatureNorm;
-use crate::model::ModelKind;
+use crate::model::{DropoutMask, EdgeEncoder, GroupInit, ModelKind};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -42,6 +42,19 @@ mille_pipeline::choices!(Batching {
     Saint => "saint"
 });
 
+/// Where a model's node features come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeFeatures {
+    /// The store's `node_feat`.
+    #[default]
+    Stored,
+    /// Each node's mean of its in-batch edges' features (needs edge features).
+    BatchEdgeMean,
+}
+
+mille_pipeline::choices!(NodeFeatures { Stored => "stored", BatchEdgeMean => "batch-edge-mean" });
+
 fn default_fanouts() -> Vec<u32> {
     vec![25, 10]
 }
@@ -64,6 +77,24 @@ fn default_coverage() -> u32 {
 
 fn one() -> usize {
     1
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What a `config.toml` written before these settings existed meant: one dropout mask of a
+/// group's width shared by every group (new runs default to the authors' per-group chunks).
+fn dropout_mask_before() -> DropoutMask {
+    DropoutMask::Shared
+}
+
+fn edge_encoder_before() -> EdgeEncoder {
+    EdgeEncoder::PerConv
+}
+
+fn pretrain_steps_default() -> usize {
+    3
 }
 
 /// Settings of a training run.
@@ -130,6 +161,10 @@ pub struct RunConfig {
     pub eval_parts: u32,
     /// Evaluate every this many epochs (single view); the last epoch always is.
     pub eval_every: u64,
+    /// Parts of those single-view evaluations during training, when not `eval_parts` (the
+    /// authors select on 1 view x 5 parts, drawn once, and report 10 views x 3 parts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_eval_parts: Option<u32>,
     /// Seed of partitions, initialisation and dropout.
     pub seed: u64,
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
@@ -144,6 +179,44 @@ pub struct RunConfig {
     pub deq_max_iter: usize,
     /// DEQ: relative residual tolerance.
     pub deq_tol: f64,
+    /// Add a self loop to every node of every batch (PyG's products example does; the
+    /// authors' ogbn-proteins code does not). Absent from an older `config.toml`: on.
+    #[serde(default = "yes")]
+    pub self_loops: bool,
+    /// Reversible models' dropout mask: `per-group` (one `[N, H]` mask per forward, chunk i for
+    /// group i, the same in every block: the authors' and PyG's) or `shared` (one `[N, H/G]`
+    /// mask for every group: mille before; what an older `config.toml` without the key means).
+    #[serde(default = "dropout_mask_before")]
+    pub dropout_mask: DropoutMask,
+    /// Node input: `stored` (the store's node features; for ogbn-proteins' layout each node's
+    /// full-graph sum of its edges' features) or `batch-edge-mean` (each node's mean of its
+    /// in-batch edges' features, recomputed per batch: mille's ogbn-proteins input before).
+    #[serde(default)]
+    pub node_features: NodeFeatures,
+    /// Extra node arrays (`node/<name>`, one integer column) fed to the model as one-hot
+    /// columns through a `Linear(C, C)` each, concatenated after the node features (the
+    /// authors' ogbn-proteins species: `["species"]`).
+    #[serde(default)]
+    pub node_categorical: Vec<String>,
+    /// How GEN encodes edge features: `per-conv` (each convolution's own `Linear(E, H/G)` on
+    /// the raw features; an older `config.toml`) or `network` (one `Linear(E, H)` for the whole
+    /// network, then each convolution's `Linear(H, H/G)`: the authors' ogbn-proteins model).
+    #[serde(default = "edge_encoder_before")]
+    pub edge_encoder: EdgeEncoder,
+    /// Reversible blocks' group functions: `independent` initialisations (PyG's `GroupAddRev`)
+    /// or `copy` (every group starts as a copy of group 1: the authors' code).
+    #[serde(default)]
+    pub group_init: GroupInit,
+    /// DEQ: epochs trained first with the block unrolled `pretrain_steps` times under plain
+    /// autograd, before the equilibrium solver takes over (the authors' `--pretrain_epochs`).
+    #[serde(default)]
+    pub pretrain_epochs: u64,
+    /// DEQ: unrolled steps during those epochs (the authors' `--num_steps`, default 3).
+    #[serde(default = "pretrain_steps_default")]
+    pub pretrain_steps: usize,
+    /// The recipe these settings started from (`recipes/NAME.toml`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<String>,
 }
 
 impl RunConfig {
@@ -177,6 +250,7 @@ impl RunConfig {
             views: 1,
             eval_parts: 1,
             eval_every: 1,
+            train_eval_parts: None,
             seed: 0,
             device: "auto".into(),
             workers: 1,
@@ -184,6 +258,15 @@ impl RunConfig {
             feature_norm: FeatureNorm::None,
             deq_max_iter: solver.max_iter,
             deq_tol: solver.tol,
+            self_loops: true,
+            node_features: NodeFeatures::Stored,
+            dropout_mask: DropoutMask::PerGroup,
+            node_categorical: Vec::new(),
+            edge_encoder: EdgeEncoder::PerConv,
+            group_init: GroupInit::Independent,
+            pretrain_epochs: 0,
+            pretrain_steps: pretrain_steps_default(),
+            recipe: None,
         }
     }
 
@@ -250,6 +333,7 @@ impl RunConfig {
             "--parts, --eval-parts, --views must be >= 1"
         );
         ensure!(self.eval_every >= 1, "--eval-every must be >= 1");
+        ensure!(self.train_eval_parts != Some(0), "--train-eval-parts must be >= 1");
         ensure!(self.epochs >= 1, "--epochs must be >= 1 (a run trains at least one epoch)");
         ensure!(self.accumulate >= 1 && self.nproc >= 1, "--accumulate and --nproc must be >= 1");
         if self.batching == Batching::Neighbor {
@@ -276,6 +360,17 @@ impl RunConfig {
         );
         if let Some(m) = self.metis_parts {
             ensure!(m >= self.parts, "--metis-parts {m} must be at least --parts {}", self.parts);
+        }
+        ensure!(
+            self.pretrain_epochs == 0 || self.model == ModelKind::Deq,
+            "--pretrain-epochs {} is DEQ's unrolled warm-up: it needs --model deq (this run is {})",
+            self.pretrain_epochs,
+            self.model
+        );
+        ensure!(self.pretrain_steps >= 1, "--pretrain-steps must be at least 1");
+        let mut seen = std::collections::BTreeSet::new();
+        for name in &self.node_categorical {
+            ensure!(seen.insert(name), "--node-categorical names {name:?} twice");
         }
         crate::device::resolve(&self.device)?;
         Ok(())

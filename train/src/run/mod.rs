@@ -15,9 +15,10 @@ mod config;
 pub mod memory;
 mod parallel;
 mod progress;
+pub mod recipe;
 
 pub use checkpoint::LoopState;
-pub use config::{Batching, RunConfig};
+pub use config::{Batching, NodeFeatures, RunConfig};
 pub use memory::peak_rss_bytes;
 pub use progress::{EpochReport, Progress, Silent};
 
@@ -136,6 +137,8 @@ pub struct Trainer {
     anon: memory::AnonPeak,
     /// How the store's runs are scored (checked against its labels when built).
     metric: infer::Metric,
+    /// What the model's node input is made of (feature normalisation, categorical arrays).
+    inputs: crate::graph::NodeInputs,
     /// Where progress goes (nothing by default; `tools/train` draws bars and prints lines).
     pub progress: Box<dyn Progress>,
     /// Whether a data-parallel step reduces RevGNN's block gradients while the backward goes on
@@ -234,11 +237,31 @@ impl Trainer {
         if let Ok(abs) = std::fs::canonicalize(&cfg.store) {
             cfg.store = abs;
         }
-        let (in_dim, edge_dim) = match (store.features(), store.edge_features()) {
+        let edge_mean = cfg.node_features == NodeFeatures::BatchEdgeMean;
+        anyhow::ensure!(
+            !edge_mean || store.edge_features().is_some(),
+            "--node-features batch-edge-mean averages edge features; store {} has none",
+            store.path().display()
+        );
+        let (in_dim, edge_dim) = match (store.features().filter(|_| !edge_mean), store.edge_features()) {
             (Some(f), e) => (f.cols as i64, e.map_or(0, |e| e.cols as i64)),
-            (None, Some(e)) => (e.cols as i64, e.cols as i64),
+            (None, Some(e)) if edge_mean => (e.cols as i64, e.cols as i64),
+            (None, Some(e)) => {
+                tracing::warn!(
+                    "store {} has edge features but no node features: each batch's nodes get the mean of their \
+                     in-batch edges' features (prepare it again to store the full-graph sums the authors use)",
+                    store.path().display()
+                );
+                (e.cols as i64, e.cols as i64)
+            }
             (None, None) => anyhow::bail!("store {} has neither node nor edge features", store.path().display()),
         };
+        let categorical = cfg
+            .node_categorical
+            .iter()
+            .map(|name| crate::graph::Categorical::from_store(&store, name).map(Arc::new))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let inputs = crate::graph::NodeInputs { norm: cfg.feature_norm, categorical, edge_mean };
         let out_dim = match store.labels() {
             Some(Labels::MultiClass(_)) => class_count(&store)?,
             Some(Labels::MultiLabel(y)) => y.cols as i64,
@@ -250,9 +273,15 @@ impl Trainer {
         mc.edge_dim = edge_dim;
         mc.deq_max_iter = cfg.deq_max_iter;
         mc.deq_tol = cfg.deq_tol;
+        mc.categorical = inputs.widths();
+        mc.dropout_mask = cfg.dropout_mask;
+        mc.edge_encoder = cfg.edge_encoder;
         tch::manual_seed(cfg.seed as i64);
         let mut vs = nn::VarStore::new(device);
         let model = Model::new(&vs.root(), mc);
+        if cfg.group_init == crate::model::GroupInit::Copy {
+            crate::model::copy_group_init(&vs);
+        }
         let mut adam = Adam::new(&vs, cfg.lr);
         adam.weight_decay = cfg.weight_decay;
 
@@ -300,6 +329,7 @@ impl Trainer {
             progress: Box::new(Silent),
             overlap: true,
             metric,
+            inputs,
             world,
             comm: None,
             writes,
@@ -401,7 +431,7 @@ impl Trainer {
         tch::manual_seed(epoch_seed(self.cfg.seed, epoch));
         crate::device::reset_gpu_peak(self.device);
         let t0 = Instant::now();
-        let (device, norm, seed) = (self.device, self.cfg.feature_norm, self.cfg.seed);
+        let (device, inputs, seed) = (self.device, self.inputs.clone(), self.cfg.seed);
         let (ranks, rank, k) = (self.world.size(), self.world.rank(), self.cfg.accumulate.max(1));
         let sharded = self.shards.is_some();
         let loader = self.train_loader()?;
@@ -409,7 +439,7 @@ impl Trainer {
         let plan = loader.plan(epoch);
         let total = plan.len();
         let (share_rank, share_ranks) = if sharded { (0, 1) } else { (rank, ranks) };
-        let mut batches = Feed::new(loader.run_rank(plan, share_rank, share_ranks), device, norm)?;
+        let mut batches = Feed::new(loader.run_rank(plan, share_rank, share_ranks), device, inputs)?;
         let (group, steps, all_batches) = if sharded {
             let mut totals = vec![0.0f64; ranks];
             totals[rank] = total as f64;
@@ -534,6 +564,13 @@ impl Trainer {
         Ok(())
     }
 
+    /// DEQ: weights of epoch `epoch` (1-based) run the way that epoch trained them: the block
+    /// unrolled during the `pretrain_epochs`, solved after.
+    fn set_pretraining(&self, epoch: u64) {
+        let unrolled = epoch <= self.cfg.pretrain_epochs;
+        self.model.set_unrolled(unrolled.then_some(self.cfg.pretrain_steps));
+    }
+
     /// A finished (or interrupted) run opened for evaluation: its settings, its best-validation
     /// weights (else its latest checkpoint's), on `device` if given.
     pub fn open(run: &Path, device: Option<&str>) -> anyhow::Result<Trainer> {
@@ -556,6 +593,7 @@ impl Trainer {
         if best.exists() {
             t.vs.load(&best)?;
         }
+        t.set_pretraining(t.state.best.map_or(t.state.epoch, |(e, _)| e));
         Ok(t)
     }
 
@@ -587,8 +625,8 @@ impl Trainer {
         let (predicting, scoring) = if self.shards.is_some() { (&single, &self.world) } else { (&self.world, &single) };
         let share = ((views * parts) as usize).div_ceil(predicting.size());
         progress.begin("evaluate", share as u64);
-        let (model, device, norm) = (&self.model, self.device, self.cfg.feature_norm);
-        let avg = infer::predict_in(predicting, model, loader, 0, device, norm, || progress.step(None))?;
+        let (model, device, inputs) = (&self.model, self.device, self.inputs.clone());
+        let avg = infer::predict_in(predicting, model, loader, 0, device, inputs, || progress.step(None))?;
         progress.end();
         let dim = avg.dim;
         let mut seen = [avg.seen() as f64];
@@ -605,6 +643,7 @@ impl Trainer {
         let metrics_path = self.out.join("metrics.jsonl");
         while self.state.epoch < self.cfg.epochs {
             let epoch = self.state.epoch;
+            self.set_pretraining(epoch + 1);
             let st = self.train_epoch(epoch)?;
             let (loss, seconds) = (st.loss, st.seconds);
             anyhow::ensure!(loss.is_finite(), "training diverged at epoch {} (loss {loss})", epoch + 1);
@@ -630,7 +669,7 @@ impl Trainer {
             }
             let mut scores = None;
             if (epoch + 1).is_multiple_of(self.cfg.eval_every) || epoch + 1 == self.cfg.epochs {
-                let (s, _) = self.evaluate(1)?;
+                let (s, _) = self.evaluate_with(1, self.cfg.train_eval_parts.unwrap_or(self.cfg.eval_parts))?;
                 scores = Some(s);
                 line["train"] = json!(s.train);
                 line["valid"] = json!(s.valid);
@@ -670,9 +709,12 @@ impl Trainer {
     /// `summary.json`.
     pub fn finish(&mut self) -> anyhow::Result<Summary> {
         self.load_best()?;
+        self.set_pretraining(self.state.best.map_or(self.state.epoch, |(e, _)| e));
         let (single, best_epoch) = match self.state.best {
             Some((e, s)) => (s, e),
-            None => (self.evaluate(1)?.0, self.state.epoch),
+            None => {
+                (self.evaluate_with(1, self.cfg.train_eval_parts.unwrap_or(self.cfg.eval_parts))?.0, self.state.epoch)
+            }
         };
         crate::device::reset_gpu_peak(self.device);
         let (multi, logits) = self.evaluate(self.cfg.views)?;
@@ -751,7 +793,7 @@ fn loader_config(cfg: &RunConfig, plan: PlanSpec) -> LoaderConfig {
         seed: cfg.seed,
         workers: cfg.workers.max(1),
         prefetch: 2,
-        self_loops: true,
+        self_loops: cfg.self_loops,
         edge_features: true,
         split: cfg.split.clone(),
         // The model, not the loader, bounds a training step (the loader builds batches ~10x
