@@ -83,6 +83,9 @@ pub struct Adjacency {
     pub reduce: RowReduce,
     mean: OnceCell<Tensor>,
     sym: OnceCell<Tensor>,
+    /// The operators' transposes, for their products' backward.
+    mean_t: OnceCell<Tensor>,
+    sym_t: OnceCell<Tensor>,
     /// Destination row of each entry, for [`RowReduce::IndexAdd`].
     row: OnceCell<Tensor>,
 }
@@ -177,8 +180,31 @@ impl Adjacency {
             reduce: self.reduce,
             mean: OnceCell::new(),
             sym: OnceCell::new(),
+            mean_t: OnceCell::new(),
+            sym_t: OnceCell::new(),
             row: OnceCell::new(),
         }
+    }
+
+    /// `mean() @ h`, differentiable in `h`: when a gradient will flow, the backward multiplies
+    /// by the operator's transpose, built once per batch (libtorch's own backward transposes
+    /// the operator at every call: a sort of its entries; SAGE RevGNN-7 epochs 0.77 s instead
+    /// of 1.0 s on a 50k-node graph, `../shared/peers/compare train`).
+    pub fn mean_of(&self, h: &Tensor) -> Tensor {
+        self.product(self.mean(), &self.mean_t, h)
+    }
+
+    /// `sym() @ h`, differentiable in `h` (as [`Adjacency::mean_of`]).
+    pub fn sym_of(&self, h: &Tensor) -> Tensor {
+        self.product(self.sym(), &self.sym_t, h)
+    }
+
+    fn product(&self, a: &Tensor, transposed: &OnceCell<Tensor>, h: &Tensor) -> Tensor {
+        if !h.requires_grad() {
+            return a.matmul(h);
+        }
+        let t = transposed.get_or_init(|| crate::autograd::csr_transpose(a));
+        crate::autograd::csr_mm(a, t, h)
     }
 
     /// The same graph with `edge_attr` as its edge features (a network-level edge encoding);
@@ -204,6 +230,8 @@ impl Adjacency {
             reduce: self.reduce,
             mean: keep(&self.mean),
             sym: keep(&self.sym),
+            mean_t: keep(&self.mean_t),
+            sym_t: keep(&self.sym_t),
             row: keep(&self.row),
         }
     }
@@ -334,6 +362,8 @@ impl HostGraph {
             reduce: RowReduce::Auto,
             mean: OnceCell::new(),
             sym: OnceCell::new(),
+            mean_t: OnceCell::new(),
+            sym_t: OnceCell::new(),
             row: OnceCell::new(),
         }
     }

@@ -48,6 +48,8 @@ fn summary(s: &Store, verified: bool) -> Value {
     o.insert("edges".into(), json!(m.num_edges));
     o.insert("input_edges".into(), json!(m.num_input_edges));
     o.insert("add_inverse_edge".into(), json!(m.add_inverse_edge));
+    o.insert("undirected".into(), json!(m.undirected));
+    o.insert("node_feat_from".into(), json!(m.node_feat_from));
     o.insert("node_feature_dim".into(), json!(s.features().map_or(0, |f| f.cols)));
     o.insert("edge_feature_dim".into(), json!(s.edge_features().map_or(0, |f| f.cols)));
     o.insert("metric".into(), json!(m.metric));
@@ -137,7 +139,14 @@ fn print_text(r: &Value) {
         g("input_edges"),
         g("add_inverse_edge")
     );
-    println!("features   node {}  edge {}", g("node_feature_dim"), g("edge_feature_dim"));
+    if g("undirected").as_bool() == Some(true) {
+        println!("           bidirected without duplicate edges (--to-undirected)");
+    }
+    let from = match g("node_feat_from").as_str() {
+        Some(mille_pipeline::store::NODE_FEAT_FROM_EDGE_SUMS) => " (each node's full-graph sum of its edges' features)",
+        _ => "",
+    };
+    println!("features   node {}{from}  edge {}", g("node_feature_dim"), g("edge_feature_dim"));
     match g("label_kind").as_str() {
         Some("multi-class") => println!(
             "labels     {} classes, metric {}, {} unlabelled; counts {}",

@@ -315,6 +315,8 @@ fn main() {
         set!(fanouts, batch_size, roots, walk_length, coverage, accumulate);
         set!(pretrain_epochs, pretrain_steps, self_loops, dropout_mask, node_categorical, edge_encoder, group_init);
         set!(node_features);
+        // `--node-categorical ''` clears a recipe's list.
+        c.node_categorical.retain(|n| !n.is_empty());
         if a.metis_parts.is_some() {
             c.metis_parts = a.metis_parts;
         }

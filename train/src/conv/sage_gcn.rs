@@ -22,7 +22,7 @@ impl Sage {
 
     /// Applies it.
     pub fn forward(&self, adj: &Adjacency, h: &Tensor) -> Tensor {
-        self.lin.forward(&adj.mean().matmul(h)) + self.root.forward(h)
+        self.lin.forward(&adj.mean_of(h)) + self.root.forward(h)
     }
 }
 
@@ -40,6 +40,6 @@ impl Gcn {
 
     /// Applies it. Transforming first keeps the sparse product at the (equal) output width.
     pub fn forward(&self, adj: &Adjacency, h: &Tensor) -> Tensor {
-        adj.sym().matmul(&h.matmul(&self.lin.ws.tr())) + self.lin.bs.as_ref().expect("GCN has a bias")
+        adj.sym_of(&h.matmul(&self.lin.ws.tr())) + self.lin.bs.as_ref().expect("GCN has a bias")
     }
 }
