@@ -37,10 +37,15 @@ pub const TOKENS: &[&str] = &[
     "\"../x\"",
     "\"u64\"",
     "\"i8\"",
+    // A huge class count, and a shape that drops a dimension (meta.json).
+    "50000000",
+    "[1]",
 ];
 
 /// Little-endian words worth writing into binary arrays (ids, offsets, counts).
-pub const WORDS: &[u64] = &[0, 1, 2, 7, 40, 0x7f, 0xff, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff, 1 << 32, u64::MAX];
+/// The last two are an f32 NaN and infinity (features).
+pub const WORDS: &[u64] =
+    &[0, 1, 2, 7, 40, 0x7f, 0xff, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff, 1 << 32, u64::MAX, 0x7fc0_0000, 0x7f80_0000];
 
 /// One edit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

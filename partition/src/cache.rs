@@ -71,6 +71,32 @@ pub fn cached_or_compute(store: &Store, method: &Method, k: u32, seed: u64) -> R
     Ok((p, path, false))
 }
 
+/// [`cached_or_compute`], but a partition that cannot be cached (a read-only store) is used
+/// from memory with a warning instead of failing the run that needs it.
+pub fn cached_or_compute_or_keep(
+    store: &Store,
+    method: &Method,
+    k: u32,
+    seed: u64,
+) -> Result<(Partition, PathBuf, bool)> {
+    let dir = partition_dir(store);
+    let path = dir.join(CacheKey::new(store, method, k, seed).file_name());
+    if path.is_file()
+        && let Ok(p) = Partition::load(&path)
+        && p.len() == store.num_nodes()
+        && p.k() == k
+    {
+        return Ok((p, path, true));
+    }
+    let p = compute(store, method, k, seed)?;
+    if let Err(e) = save_in(&dir, &path, &p) {
+        tracing::warn!(
+            "could not cache the partition ({e}): using it from memory; every run on this store computes it again"
+        );
+    }
+    Ok((p, path, false))
+}
+
 fn save_in(dir: &Path, path: &Path, p: &Partition) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     p.save(path)

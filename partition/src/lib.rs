@@ -15,7 +15,7 @@ mod relabel;
 mod shard;
 mod streaming;
 
-pub use cache::{CacheKey, cached_or_compute, partition_dir};
+pub use cache::{CacheKey, cached_or_compute, cached_or_compute_or_keep, partition_dir};
 pub use components::{Components, PartComponents, components, part_components};
 pub use error::{Error, Result};
 pub use multilevel::{METIS_MAX_ADJACENCY, MetisOptions, MetisScheme, metis, symmetric_adjacency};

@@ -122,12 +122,13 @@ fn csr_contents_that_a_reader_would_index_out_of_bounds_are_refused_at_open() {
     let s = Store::open(&path).unwrap();
     let (n, e) = (s.num_nodes(), s.num_edges());
     let indptr = s.indptr().to_vec();
+    let (index17, edge_id3) = (s.indices()[17], s.edge_ids().map(|ids| ids.get(3) as u32));
     drop(s);
 
     poke(&path, "indices.bin", 17, n as u32);
     let err = open_error(&path);
     assert!(err.ends_with(&format!("indices.bin: indices[17] is {n}, expected a node id below {n}")), "{err}");
-    poke(&path, "indices.bin", 17, 0u32);
+    poke(&path, "indices.bin", 17, index17);
 
     poke(&path, "indptr.bin", 5, indptr[7]);
     let err = open_error(&path);
@@ -149,7 +150,7 @@ fn csr_contents_that_a_reader_would_index_out_of_bounds_are_refused_at_open() {
     poke(&path, "edge_ids.bin", 3, u32::MAX);
     let err = open_error(&path);
     assert!(err.ends_with(&format!("edge_ids[3] is {}, expected an edge id below {e}", u32::MAX)), "{err}");
-    poke(&path, "edge_ids.bin", 3, 0u32);
+    poke(&path, "edge_ids.bin", 3, edge_id3.unwrap());
 
     Store::open(&path).unwrap();
 }
@@ -203,4 +204,107 @@ fn a_hostile_meta_json_is_refused_at_open() {
     let e = with(&|m| m["splits"] = serde_json::json!(["sales_ranking", "other"]));
     assert!(e.contains("split \"other\" has no array split/other/train"), "{e}");
     Store::open(&path).unwrap();
+}
+
+#[test]
+fn a_huge_class_count_is_refused_at_open_and_needs_a_flag_at_prepare() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = store(tmp.path());
+    let meta_path = path.join("meta.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&fs::read(&meta_path).unwrap()).unwrap();
+    m["num_classes"] = 50_000_000.into();
+    fs::write(&meta_path, serde_json::to_vec(&m).unwrap()).unwrap();
+    let e = open_error(&path);
+    assert!(
+        e.ends_with(
+            "meta.json: num_classes is 50000000: more than 1000000 classes (a model's output layer that wide holds \
+             50000000 x its width weights) needs prepare's --allow-many-classes"
+        ),
+        "{e}"
+    );
+    // At prepare: refused at once, before anything is written, unless asked for.
+    let opts = PrepareOptions { num_classes: Some(i32::MAX as u64), ..PrepareOptions::new("big", true) };
+    let root = tmp.path().join("prepared");
+    fs::create_dir(&root).unwrap();
+    let e = prepare_error(&fixture("products_like"), &root, &opts);
+    assert!(e.contains("--num-classes 2147483647: more than 1000000 classes needs --allow-many-classes"), "{e}");
+    let opts = PrepareOptions { many_classes: true, ..opts };
+    let r = mille_pipeline::ogb::prepare_dir(&fixture("products_like"), &root.join("big"), &opts).unwrap();
+    let s = Store::open(r.path).unwrap();
+    assert!(s.meta().many_classes && s.meta().num_classes == Some(i32::MAX as u64));
+}
+
+#[test]
+fn an_unsorted_csr_row_is_refused_at_open_naming_the_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = store(tmp.path());
+    let s = Store::open(&path).unwrap();
+    let v = (0..s.num_nodes()).find(|&v| s.neighbors(v).len() >= 2 && s.neighbors(v)[0] < s.neighbors(v)[1]).unwrap();
+    let (p, first, second) = (s.indptr()[v] as usize, s.neighbors(v)[0], s.neighbors(v)[1]);
+    drop(s);
+    poke(&path, "indices.bin", p, second);
+    poke(&path, "indices.bin", p + 1, first);
+    let e = open_error(&path);
+    assert!(
+        e.ends_with(&format!(
+            "indices.bin: row {v} is not sorted: indices[{p}] = {second} comes before indices[{}] = {first} (each \
+             row lists its sources in increasing order)",
+            p + 1
+        )),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_non_finite_feature_is_named_by_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = prepare(&fixture("proteins_like"), "q", true, tmp.path()).path().to_path_buf();
+    poke(&path, "edge_feat.bin", 7, f32::NAN);
+    // Opening reads no feature (a value there indexes nothing); verify reads them all.
+    let s = Store::open(&path).unwrap();
+    let e = s.verify().unwrap_err().to_string();
+    assert!(e.contains("edge_feat.bin: array edge_feat: checksum"), "the checksum catches it first: {e}");
+    // With the checksum fixed to match (a hostile edit), the value itself is named.
+    drop(s);
+    let meta_path = path.join("meta.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&fs::read(&meta_path).unwrap()).unwrap();
+    m["arrays"]["edge_feat"]["xxh3"] =
+        mille_pipeline::store::checksum_file(&path.join("edge_feat.bin")).unwrap().into();
+    fs::write(&meta_path, serde_json::to_vec(&m).unwrap()).unwrap();
+    let e = Store::open(&path).unwrap().verify().unwrap_err().to_string();
+    assert!(e.ends_with("edge_feat.bin: array edge_feat: row 2, column 1 holds NaN: expected finite numbers"), "{e}");
+}
+
+#[test]
+fn an_extra_node_array_must_have_one_row_per_node() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = prepare(&fixture("arxiv_like"), "a", false, tmp.path()).path().to_path_buf();
+    let meta_path = path.join("meta.json");
+    let original: serde_json::Value = serde_json::from_slice(&fs::read(&meta_path).unwrap()).unwrap();
+    let n = original["num_nodes"].as_u64().unwrap();
+    let year = path.join(original["arrays"]["node/year"]["file"].as_str().unwrap());
+    let bytes = fs::read(&year).unwrap();
+    for (rows, shape) in [(n - 1, vec![n - 1, 1]), (2 * n, vec![2 * n, 1]), (n, vec![n])] {
+        let mut m = original.clone();
+        m["arrays"]["node/year"]["shape"] = serde_json::json!(shape.clone());
+        fs::write(&meta_path, serde_json::to_vec(&m).unwrap()).unwrap();
+        let mut b = bytes.clone();
+        b.resize(rows as usize * 8, 0);
+        fs::write(&year, &b).unwrap();
+        let e = open_error(&path);
+        assert!(
+            e.contains(&format!("array node/year has shape {shape:?}"))
+                && e.contains(&format!("expected [{n}, C]: one row per node")),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn a_store_name_that_is_a_path_is_refused() {
+    for name in ["../escape", "/abs/olute", "a/b", ".hidden", ""] {
+        let e = mille_pipeline::ogb::check_store_name(name).unwrap_err().to_string();
+        assert!(e.contains("expected one plain folder name"), "{name}: {e}");
+    }
+    mille_pipeline::ogb::check_store_name("ogbn-arxiv").unwrap();
 }

@@ -13,4 +13,4 @@ pub use catalog::{CATALOG, DatasetInfo, lookup};
 pub use csv::DEFAULT_MAX_LINE;
 pub use download::{DownloadOptions, download};
 pub use extract::extract_zip;
-pub use prepare::{MAX_CLASSES, PrepareOptions, PrepareReport, locate, prepare_dir};
+pub use prepare::{MAX_CLASSES, PrepareOptions, PrepareReport, check_store_name, locate, prepare_dir};

@@ -18,10 +18,25 @@ impl Store {
     /// Checks types and contents that readers index with (see the module notes).
     pub(super) fn check_structure(&self) -> Result<()> {
         self.check_dtypes()?;
+        self.check_node_arrays()?;
         self.check_csr()?;
         self.check_edge_ids()?;
         self.check_splits()?;
         self.check_labels()
+    }
+
+    /// Extra node arrays (`node/<name>`) are `[N, C]`: readers index them by node.
+    fn check_node_arrays(&self) -> Result<()> {
+        let n = self.meta.num_nodes;
+        for (name, a) in self.meta.arrays.iter().filter(|(k, _)| k.starts_with("node/")) {
+            if a.shape.len() != 2 || a.shape[0] != n || a.shape[1] == 0 {
+                return Err(Error::store(
+                    self.path.join(&a.file),
+                    format!("array {name} has shape {:?}, expected [{n}, C]: one row per node", a.shape),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn file_of(&self, name: &str) -> std::path::PathBuf {
@@ -99,6 +114,20 @@ impl Store {
                 format!("indices[{i}] is {}, expected a node id below {n}", self.indices()[i]),
             ));
         }
+        // Readers rely on sorted rows: the loader places self loops and searches rows by
+        // bisection. Repeats (multi-edges) are allowed.
+        if let Some((v, p)) = first_unsorted_row(indptr, self.indices()) {
+            return Err(Error::store(
+                self.file_of("indices"),
+                format!(
+                    "row {v} is not sorted: indices[{p}] = {} comes before indices[{}] = {} (each row lists its \
+                     sources in increasing order)",
+                    self.indices()[p],
+                    p + 1,
+                    self.indices()[p + 1]
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -154,6 +183,16 @@ impl Store {
                         ));
                     }
                 };
+                if k as u64 > super::MAX_CLASSES && !self.meta.many_classes {
+                    return Err(Error::store(
+                        self.path.join(super::META_FILE),
+                        format!(
+                            "num_classes is {k}: more than {} classes (a model's output layer that wide holds \
+                             {k} x its width weights) needs prepare's --allow-many-classes",
+                            super::MAX_CLASSES
+                        ),
+                    ));
+                }
                 let labels: &[i32] = self.array("labels")?;
                 if let Some(i) = first_outside(labels, -1, k - 1) {
                     return Err(Error::store(
@@ -195,6 +234,19 @@ fn first_outside<T: Copy + Ord + Send + Sync>(s: &[T], lo: T, hi: T) -> Option<u
     s.par_chunks(CHUNK).enumerate().find_map_first(|(c, chunk)| {
         let (min, max) = (chunk.iter().copied().min()?, chunk.iter().copied().max()?);
         (min < lo || max > hi).then(|| c * CHUNK + chunk.iter().position(|&x| x < lo || x > hi).expect("bound is"))
+    })
+}
+
+/// The first row whose sources decrease somewhere: `(row, position)` with `indices[position] >
+/// indices[position + 1]` inside the row. Rows in parallel chunks.
+fn first_unsorted_row(indptr: &[u64], indices: &[u32]) -> Option<(usize, usize)> {
+    const ROWS: usize = 1 << 14;
+    let n = indptr.len() - 1;
+    (0..n.div_ceil(ROWS)).into_par_iter().find_map_first(|c| {
+        (c * ROWS..((c + 1) * ROWS).min(n)).find_map(|v| {
+            let row = &indices[indptr[v] as usize..indptr[v + 1] as usize];
+            row.windows(2).position(|w| w[0] > w[1]).map(|k| (v, indptr[v] as usize + k))
+        })
     })
 }
 

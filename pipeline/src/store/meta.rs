@@ -147,11 +147,19 @@ pub struct Meta {
     /// [`NODE_FEAT_FROM_EDGE_SUMS`] (ogbn-proteins' layout). Absent: the input's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_feat_from: Option<String>,
+    /// Whether `num_classes` above [`MAX_CLASSES`] was asked for explicitly
+    /// (`tools/prepare --allow-many-classes`); without it such a store is refused at open.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub many_classes: bool,
     /// Whether the graph was made bidirected with duplicate entries removed
     /// (`tools/prepare --to-undirected`, as DGL's `to_bidirected`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub undirected: bool,
 }
+
+/// Most classes a store may have without [`Meta::many_classes`]: a head that wide already
+/// holds a million rows of weights (ogbn-papers100M has 172 classes).
+pub const MAX_CLASSES: u64 = 1_000_000;
 
 /// [`Meta::node_feat_from`] of a store whose node features are each node's sum of its edges'
 /// features over the whole graph (the authors' ogbn-proteins input).

@@ -17,7 +17,8 @@ mod writer;
 pub mod zstd;
 
 pub use meta::{
-    ArrayMeta, DType, Element, FORMAT_NAME, FORMAT_VERSION, LabelKind, META_FILE, Meta, NODE_FEAT_FROM_EDGE_SUMS,
+    ArrayMeta, DType, Element, FORMAT_NAME, FORMAT_VERSION, LabelKind, MAX_CLASSES, META_FILE, Meta,
+    NODE_FEAT_FROM_EDGE_SUMS,
 };
 pub use verify::checksum_file;
 pub use writer::{MmapArray, PositionalArray, StoreWriter, StreamArray, array_file_name};

@@ -21,7 +21,9 @@ pub fn checksum_file(path: &Path) -> Result<String> {
     Ok(format!("{:016x}", h.digest()))
 }
 
-/// Recomputes every array's checksum and compares it with `meta.json`.
+/// Recomputes every array's checksum and compares it with `meta.json`, and checks that every
+/// float (node and edge features) is finite: a NaN written under a fixed checksum would
+/// otherwise pass, and only surface as a diverged loss.
 pub fn verify(store: &Store) -> Result<()> {
     use rayon::prelude::*;
     store.meta().arrays.par_iter().try_for_each(|(name, a)| {
@@ -32,6 +34,21 @@ pub fn verify(store: &Store) -> Result<()> {
                 &path,
                 format!("array {name}: checksum {got} does not match meta.json's {}", a.xxh3),
             ));
+        }
+        if a.dtype == super::DType::F32 {
+            let values: &[f32] = store.array(name)?;
+            if let Some(i) = values.par_iter().position_first(|x| !x.is_finite()) {
+                let cols = a.cols();
+                return Err(Error::store(
+                    &path,
+                    format!(
+                        "array {name}: row {}, column {} holds {}: expected finite numbers",
+                        i / cols,
+                        i % cols,
+                        values[i]
+                    ),
+                ));
+            }
         }
         Ok(())
     })

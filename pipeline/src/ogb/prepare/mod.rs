@@ -51,6 +51,9 @@ pub struct PrepareOptions {
     /// Sync the store's files to the disk before it is published (the default; see
     /// [`StoreWriter::set_durable`]).
     pub durable: bool,
+    /// Accept a class count above [`crate::store::MAX_CLASSES`] (recorded in the store, which
+    /// is refused at open otherwise).
+    pub many_classes: bool,
     /// Make the graph bidirected with duplicate entries removed (DGL's `to_bidirected`, what
     /// the authors' ogbn-arxiv code does): inverse edges added, then each row's repeated
     /// sources dropped (the lowest edge id stays). Recorded as [`Meta::undirected`].
@@ -73,6 +76,7 @@ impl PrepareOptions {
             max_line_bytes: DEFAULT_MAX_LINE,
             durable: true,
             to_undirected: false,
+            many_classes: false,
         }
     }
 
@@ -112,6 +116,18 @@ pub struct PrepareReport {
     pub node_feat_from: Option<String>,
 }
 
+/// Refuses a store name that is not one plain folder name: the store goes to `ROOT/NAME`, and a
+/// name holding `/` or `..` (or an absolute path) would put it elsewhere.
+pub fn check_store_name(name: &str) -> Result<()> {
+    let plain = !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\', '\0']);
+    if plain {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "store name {name:?}: expected one plain folder name (no '/', no leading '.'); the store goes to ROOT/NAME"
+    )))
+}
+
 /// Finds the dataset folder (the one holding `raw/`) at `dir` or one level below it, as a zip
 /// extracts `products/raw/...`.
 pub fn locate(dir: &Path) -> Result<PathBuf> {
@@ -137,6 +153,12 @@ pub fn locate(dir: &Path) -> Result<PathBuf> {
 /// Prepares the dataset folder `dir` (see [`locate`]) into a new store at `target`.
 pub fn prepare_dir(dir: &Path, target: &Path, opts: &PrepareOptions) -> Result<PrepareReport> {
     let t0 = Instant::now();
+    if let Some(c) = opts.num_classes.filter(|&c| c > crate::store::MAX_CLASSES && !opts.many_classes) {
+        return Err(Error::Invalid(format!(
+            "--num-classes {c}: more than {} classes needs --allow-many-classes (the store then records it)",
+            crate::store::MAX_CLASSES
+        )));
+    }
     let root = locate(dir)?;
     let raw = root.join("raw");
     let mp = &opts.progress;
@@ -159,6 +181,7 @@ pub fn prepare_dir(dir: &Path, target: &Path, opts: &PrepareOptions) -> Result<P
         arrays: BTreeMap::new(),
         node_feat_from: None,
         undirected: false,
+        many_classes: false,
     };
     let input_bytes = if raw.join("data.npz").is_file() {
         npz_layout::prepare_npz(&root, &mut w, &mut meta, opts, mp)?
@@ -176,6 +199,7 @@ pub fn prepare_dir(dir: &Path, target: &Path, opts: &PrepareOptions) -> Result<P
     let (nodes, edges, node_feat_from) = (meta.num_nodes, meta.num_edges, meta.node_feat_from.clone());
     let duplicates_removed = if opts.to_undirected { meta.num_input_edges * 2 - edges } else { 0 };
     meta.undirected = opts.to_undirected;
+    meta.many_classes = opts.many_classes && meta.num_classes.is_some_and(|c| c > crate::store::MAX_CLASSES);
     tracing::info!("splits read at {:.2} s", t0.elapsed().as_secs_f64());
     let path = w.finish(meta)?;
     tracing::info!("checksummed and renamed at {:.2} s", t0.elapsed().as_secs_f64());
