@@ -151,7 +151,11 @@ class Loader:
         walk_length: int = 2,
         budget: Optional[int] = None,
         coverage: int = 50,
-    ) -> None: ...
+    ) -> None:
+        """Raises ValueError naming the argument when a count is negative, zero where it must
+        not be, or too large for the machine (``parts=10**12``), and for ``fanouts`` with
+        ``self_loops=True`` (sampled hops list their edges hop by hop, as PyG's
+        ``trim_to_layer`` expects; self loops would break that layout)."""
     def epoch(self, epoch: int, *, rank: int = 0, world_size: int = 1) -> Epoch:
         """Epoch epoch's batches; with world_size > 1, rank's share (batches rank, rank + W, ...)."""
     def set_epoch(self, epoch: int) -> None: ...
@@ -159,7 +163,8 @@ class Loader:
     @property
     def is_resident(self) -> bool: ...
     def __iter__(self) -> Epoch: ...
-    def __len__(self) -> int: ...
+    def __len__(self) -> int:
+        """Batches in the current epoch's plan (drawn once per epoch, then kept)."""
 
 def partition(
     store: Store, parts: int, method: str = "metis", seed: int = 0, cache: bool = True
@@ -180,9 +185,13 @@ def prepare(
     to_undirected: bool = False,
     overwrite: bool = False,
     num_classes: Optional[int] = None,
+    allow_many_classes: bool = False,
     verbose: bool = True,
 ) -> Path:
     """Prepares an OGB raw-layout folder into a store at root/name; returns its path.
+
+    ``name`` must be one plain folder name (no ``/`` or ``..``). More than 1,000,000 classes
+    (``num_classes`` or the labels' count) need ``allow_many_classes=True``.
 
     ``to_undirected`` makes the graph bidirected with duplicate edges removed. A graph with edge
     features and no node features (ogbn-proteins) gets each node's full-graph sum of its edges'

@@ -22,6 +22,9 @@ pub struct PyLoader {
     loader: Arc<Loader>,
     epoch: AtomicU64,
     plan: String,
+    /// The number of batches of the epoch last asked about, so `len()` draws a plan once per
+    /// epoch, not at every call (a GraphSAINT plan draws all its walk roots).
+    len: Mutex<Option<(u64, usize)>>,
 }
 
 #[pymethods]
@@ -52,27 +55,50 @@ impl PyLoader {
     fn new(
         py: Python<'_>,
         store: &PyStore,
-        parts: Option<u32>,
+        parts: Option<i128>,
         partition: Option<PyReadonlyArray1<'_, i32>>,
-        per_batch: u32,
-        views: Option<u32>,
+        per_batch: i128,
+        views: Option<i128>,
         full: bool,
-        workers: usize,
-        prefetch: usize,
-        seed: u64,
+        workers: i128,
+        prefetch: i128,
+        seed: i128,
         split: Option<String>,
         self_loops: bool,
         edge_features: bool,
         residency: &str,
         nodes: Option<PyReadonlyArray1<'_, i64>>,
-        fanouts: Option<Vec<u32>>,
-        batch_size: usize,
+        fanouts: Option<Vec<i128>>,
+        batch_size: i128,
         replace: bool,
-        roots: Option<usize>,
-        walk_length: usize,
-        budget: Option<usize>,
-        coverage: u32,
+        roots: Option<i128>,
+        walk_length: i128,
+        budget: Option<i128>,
+        coverage: i128,
     ) -> PyResult<PyLoader> {
+        // Python ints of any size arrive here: each is checked against its Rust type by name
+        // (pyo3's own conversion raises an OverflowError naming no argument).
+        let parts = parts.map(|v| int::<u32>("parts", v)).transpose()?;
+        let per_batch = int::<u32>("per_batch", per_batch)?;
+        let views = views.map(|v| int::<u32>("views", v)).transpose()?;
+        let workers = int::<usize>("workers", workers)?;
+        let prefetch = int::<usize>("prefetch", prefetch)?;
+        let seed = int::<u64>("seed", seed)?;
+        let fanouts = fanouts
+            .map(|f| f.into_iter().map(|v| int::<u32>("fanouts", v)).collect::<PyResult<Vec<_>>>())
+            .transpose()?;
+        let batch_size = int::<usize>("batch_size", batch_size)?;
+        let roots = roots.map(|v| int::<usize>("roots", v)).transpose()?;
+        let walk_length = int::<usize>("walk_length", walk_length)?;
+        let budget = budget.map(|v| int::<usize>("budget", v)).transpose()?;
+        let coverage = int::<u32>("coverage", coverage)?;
+        if fanouts.is_some() && self_loops {
+            return Err(value(
+                "fanouts= with self_loops=True: a sampled batch's hop-by-hop edge layout (num_sampled_edges, what \
+                 PyG's trim_to_layer reads) has no place for self loops; add them in the model instead (e.g. \
+                 GCNConv's add_self_loops), as with PyG's NeighborLoader",
+            ));
+        }
         let clusters = parts.is_some() || partition.is_some() || views.is_some() || full;
         let plan = match (fanouts, roots, budget) {
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
@@ -127,7 +153,7 @@ impl PyLoader {
         };
         let s = store.store.clone();
         let loader = py.detach(move || Loader::new(s, cfg)).map_err(mille)?;
-        Ok(PyLoader { loader: Arc::new(loader), epoch: AtomicU64::new(0), plan: label })
+        Ok(PyLoader { loader: Arc::new(loader), epoch: AtomicU64::new(0), plan: label, len: Mutex::new(None) })
     }
 
     /// The batches of epoch `epoch` (each epoch's plan is drawn from the seed and its number).
@@ -161,11 +187,41 @@ impl PyLoader {
         PyEpoch::start(self.loader.epoch(self.epoch.load(Ordering::Relaxed)))
     }
     /// Batches per epoch (of the current epoch's plan).
-    fn __len__(&self) -> usize {
-        self.loader.plan(self.epoch.load(Ordering::Relaxed)).len()
+    fn __len__(&self, py: Python<'_>) -> usize {
+        let epoch = self.epoch.load(Ordering::Relaxed);
+        let mut cached = self.len.lock().unwrap_or_else(|p| p.into_inner());
+        match *cached {
+            Some((e, n)) if e == epoch => n,
+            _ => {
+                let n = py.detach(|| self.loader.plan(epoch).len());
+                *cached = Some((epoch, n));
+                n
+            }
+        }
     }
     fn __repr__(&self) -> String {
         format!("Loader(store={:?}, {})", self.loader.store().path().display().to_string(), self.plan)
+    }
+}
+
+/// A Python int as `T`, or a `ValueError` naming the argument and the range.
+fn int<T: TryFrom<i128> + num_bound::Bounded>(name: &str, v: i128) -> PyResult<T> {
+    T::try_from(v).map_err(|_| value(format!("{name}: {v} is out of range (0 to {})", T::MAX_TEXT)))
+}
+
+/// The largest value of each integer argument type, as text for the messages.
+mod num_bound {
+    pub trait Bounded {
+        const MAX_TEXT: &'static str;
+    }
+    impl Bounded for u32 {
+        const MAX_TEXT: &'static str = "4294967295";
+    }
+    impl Bounded for u64 {
+        const MAX_TEXT: &'static str = "18446744073709551615";
+    }
+    impl Bounded for usize {
+        const MAX_TEXT: &'static str = "18446744073709551615";
     }
 }
 

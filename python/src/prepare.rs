@@ -16,9 +16,10 @@ use std::time::Instant;
 /// bidirected with duplicate edges removed (DGL's `to_bidirected`, the authors' ogbn-arxiv
 /// graph); `overwrite` replaces an existing store. A graph with edge features and no node
 /// features (ogbn-proteins' layout) gets each node's full-graph sum of its edges' features as
-/// node features. With `verbose`, each large step is reported on stderr.
+/// node features. More than 1,000,000 classes (`num_classes` or labels) need
+/// `allow_many_classes`. With `verbose`, each large step is reported on stderr.
 #[pyfunction]
-#[pyo3(signature = (source, name = None, root = PathBuf::from("data"), *, dataset = None, add_inverse_edge = false, to_undirected = false, overwrite = false, num_classes = None, verbose = true))]
+#[pyo3(signature = (source, name = None, root = PathBuf::from("data"), *, dataset = None, add_inverse_edge = false, to_undirected = false, overwrite = false, num_classes = None, allow_many_classes = false, verbose = true))]
 #[allow(clippy::too_many_arguments)]
 pub fn prepare(
     py: Python<'_>,
@@ -30,6 +31,7 @@ pub fn prepare(
     to_undirected: bool,
     overwrite: bool,
     num_classes: Option<u64>,
+    allow_many_classes: bool,
     verbose: bool,
 ) -> PyResult<PathBuf> {
     let info = match &dataset {
@@ -41,11 +43,13 @@ pub fn prepare(
     };
     let name =
         name.or_else(|| info.map(|i| i.name.to_string())).ok_or_else(|| value("prepare: give name= (or dataset=)"))?;
+    ogb::check_store_name(&name).map_err(|e| value(format!("prepare: name: {e}")))?;
     let mut opts = PrepareOptions::new(&name, add_inverse_edge || info.is_some_and(|i| i.add_inverse_edge));
     opts.overwrite = overwrite;
     opts.to_undirected = to_undirected;
     opts.info = info;
     opts.num_classes = num_classes;
+    opts.many_classes = allow_many_classes;
     opts.source = source.display().to_string();
     if verbose {
         opts.progress = Reporter::new(Arc::new(Stderr));

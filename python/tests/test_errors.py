@@ -98,3 +98,50 @@ def test_an_epoch_closes_as_a_context_manager(cora):
         next(epoch)
     assert settle(before) <= before
     assert list(epoch) == []
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(parts=10**12), "parts"),
+        (dict(views=2, parts=2**33), "parts"),
+        (dict(fanouts=[5, 2**40], batch_size=8), "fanouts"),
+        (dict(fanouts=[5], batch_size=2**70), "batch_size"),
+        (dict(parts=4, workers=-1), "workers"),
+        (dict(parts=4, seed=-3), "seed"),
+        (dict(roots=10**20), "roots"),
+    ],
+)
+def test_an_integer_out_of_range_is_a_value_error_naming_the_argument(cora, kwargs, name):
+    with pytest.raises(ValueError, match=f"^{name}: .* is out of range"):
+        mille.Loader(cora, **kwargs)
+
+
+def test_sampled_batches_with_self_loops_are_refused_with_the_reason(cora):
+    with pytest.raises(ValueError, match="fanouts= with self_loops=True.*trim_to_layer"):
+        mille.Loader(cora, fanouts=[5, 5], batch_size=16, self_loops=True)
+
+
+def test_len_is_the_current_epochs_batch_count(cora):
+    # len() keeps the count of the epoch last asked about (a GraphSAINT plan draws all its walk
+    # roots, so it is not redrawn at every call) and follows set_epoch.
+    loader = mille.Loader(cora, roots=200, walk_length=2, coverage=5)
+    n = len(loader)
+    assert all(len(loader) == n for _ in range(50))
+    assert n == len(list(loader.epoch(0)))
+    loader.set_epoch(1)
+    assert len(loader) == len(list(loader.epoch(1)))
+
+
+def test_prepare_refuses_a_name_that_is_a_path_and_a_huge_class_count_without_the_flag(tmp_path):
+    from conftest import REPO
+
+    src = REPO / "fixtures" / "products_like"
+    for name in ["../escape", "/tmp/abs", "a/b"]:
+        with pytest.raises(ValueError, match="one plain folder name"):
+            mille.prepare(src, name, tmp_path, verbose=False)
+    with pytest.raises(mille.MilleError, match="more than 1000000 classes needs --allow-many-classes"):
+        mille.prepare(src, "big", tmp_path, num_classes=2**31 - 1, verbose=False)
+    assert list(tmp_path.iterdir()) == []
+    store = mille.Store(mille.prepare(src, "big", tmp_path, num_classes=2**31 - 1, allow_many_classes=True, verbose=False))
+    assert store.num_classes == 2**31 - 1

@@ -34,6 +34,30 @@ def test_sampled_batches_put_seeds_first_and_only_sample_graph_edges(cora):
     assert sorted(seeds) == sorted(train)
 
 
+def test_pyg_trim_to_layer_keeps_exactly_the_edges_into_the_remaining_hops(cora):
+    """PyG's own trim_to_layer, layer by layer on a 2-hop batch: what it keeps must be the edges
+    whose target lies in the hops a layer still needs, and a GATConv must run on every trimmed
+    graph (the layout PyG's hierarchical models rely on)."""
+    import torch
+    from torch_geometric.nn import GATConv
+    from torch_geometric.utils import trim_to_layer
+
+    conv = GATConv(cora.features().shape[1], 8, heads=1)
+    for batch in mille.Loader(cora, fanouts=[5, 3], batch_size=32, seed=3).epoch(0):
+        data = batch.to_pyg()
+        x, edge_index = data.x, data.edge_index
+        nodes, edges = data.num_sampled_nodes, data.num_sampled_edges
+        for layer in range(2):
+            x, edge_index, _ = trim_to_layer(layer, nodes, edges, x, edge_index)
+            # Layer `layer` updates hops 0 .. 1 - layer: targets below that many nodes, sources
+            # within the nodes kept.
+            targets = sum(nodes[: 2 - layer])
+            kept = data.edge_index[:, : sum(edges[: 2 - layer])]
+            assert torch.equal(edge_index, kept)
+            assert int(edge_index[1].max()) < targets and int(edge_index.max()) < x.shape[0]
+            assert conv(x, edge_index).shape == (x.shape[0], 8)
+
+
 def test_pyg_graphsage_on_fanouts_25_10_reaches_78_percent_on_cora(cora):
     r = run("pyg_sage.py", "--store", cora.path, "--seeds", 0, 1, 2)
     assert r["mean"] >= 0.78, r
