@@ -3,6 +3,7 @@
 pub mod npy;
 pub mod plot;
 pub mod progress;
+pub mod signals;
 
 use std::path::PathBuf;
 
@@ -33,6 +34,7 @@ fn quiet_on_closed_stdout() {
 
 /// Runs a program's body; on error prints `error: ...` (with causes) and exits with status 1.
 pub fn run(body: impl FnOnce() -> anyhow::Result<()>) {
+    signals::install();
     init_logging();
     quiet_on_closed_stdout();
     if let Err(e) = body() {

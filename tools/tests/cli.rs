@@ -226,7 +226,8 @@ fn train_evaluate_and_report_a_run_on_cora() {
     // effect once broke this in about one process in ten: see mille_train::cpu_math).
     let again = format!("{root}/again");
     for _ in 0..5 {
-        let out = run("train", &["--config", &format!("{run_dir}/config.toml"), "--out", &again, "--json"]);
+        let out =
+            run("train", &["--config", &format!("{run_dir}/config.toml"), "--out", &again, "--overwrite", "--json"]);
         assert!(out.status.success(), "{}", text(&out.stderr));
         let s2: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!((&s2["test"], &s2["multi_view"]), (&s["test"], &s["multi_view"]));

@@ -221,3 +221,25 @@ fn a_sharded_run_trains_and_evaluates_every_node_exactly_once() {
     assert!(!out.status.success());
     assert!(err.contains("holds 2 shards, one per rank: train it with --nproc 2 (this job has 3 ranks)"), "{err}");
 }
+
+/// With two ranks and METIS batches, rank 0 partitions and caches while the other waits and
+/// reads the cache: one partition file, both ranks on it. On a store where the cache cannot be
+/// written (its `partitions` is a file, as a read-only store refuses the folder), the run goes
+/// on from memory with a warning.
+#[cfg(feature = "mpi")]
+#[test]
+fn one_rank_partitions_for_metis_batches_and_an_uncachable_store_still_trains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = cora(tmp.path());
+    let args = ["--nproc", "2", "--epochs", "1", "--batching", "metis", "--metis-parts", "8", "--json"];
+    let out = train(&store, &tmp.path().join("run"), &args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cached: Vec<_> = std::fs::read_dir(Path::new(&store).join("partitions")).unwrap().flatten().collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    std::fs::remove_dir_all(Path::new(&store).join("partitions")).unwrap();
+    std::fs::write(Path::new(&store).join("partitions"), b"not a folder").unwrap();
+    let out = train(&store, &tmp.path().join("run2"), &args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("could not cache the partition") && err.contains("using it from memory"), "{err}");
+}

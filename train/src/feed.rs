@@ -105,6 +105,9 @@ impl Feed {
             Ok(b) => b,
             Err(e) => return Some(Err(e.into())),
         };
+        if let Err(e) = check_finite(&batch) {
+            return Some(Err(e));
+        }
         let host = HostBatch::from_batch(&batch).with_categorical(&batch.nodes, &self.inputs);
         self.bytes += host.bytes();
         Some(match &self.side {
@@ -138,4 +141,39 @@ impl Feed {
         let g = current.up.assemble_with(self.inputs.norm);
         Some(Ok(Fed { batch: current.batch, g }))
     }
+}
+
+/// Refuses a batch whose features hold NaN or infinity, naming the store row: a store whose
+/// float arrays were changed under fixed checksums would otherwise train to a NaN loss with no
+/// file named. One pass over the batch's features on the host (a branch-free scan, ~10 ms per
+/// 100 MB batch here; the loader's gather already touched the same bytes).
+fn check_finite(b: &Batch) -> anyhow::Result<()> {
+    if let Some(i) = first_non_finite(&b.features) {
+        let (row, col) = (i / b.feature_dim.max(1), i % b.feature_dim.max(1));
+        anyhow::bail!(
+            "the store's node features (node_feat) hold {} at node {}, column {col}: expected finite numbers \
+             (tools/inspect STORE --verify checks every value)",
+            b.features[i],
+            b.nodes[row]
+        );
+    }
+    if let Some(i) = first_non_finite(&b.edge_features) {
+        let (k, col) = (i / b.edge_feature_dim.max(1), i % b.edge_feature_dim.max(1));
+        anyhow::bail!(
+            "the store's edge features (edge_feat) hold {} at CSR entry {}, column {col}: expected finite numbers \
+             (tools/inspect STORE --verify checks every value)",
+            b.edge_features[i],
+            b.edge_pos[k]
+        );
+    }
+    Ok(())
+}
+
+/// Position of the first NaN or infinity.
+fn first_non_finite(v: &[f32]) -> Option<usize> {
+    v.chunks(4096).enumerate().find_map(|(c, chunk)| {
+        // Finite iff the exponent bits are not all ones: an or-reduction that vectorises.
+        let bad = chunk.iter().fold(false, |acc, x| acc | (x.to_bits() & 0x7f80_0000 == 0x7f80_0000));
+        bad.then(|| c * 4096 + chunk.iter().position(|x| !x.is_finite()).expect("found above"))
+    })
 }

@@ -239,7 +239,18 @@ fn concat(world: &mille_dist::World, local: &[f32]) -> Vec<f32> {
 
 /// Writes `n x dim` logits as a float32 `.npy` file (readable by numpy and the `ogb` Evaluator).
 pub fn write_npy(path: &std::path::Path, logits: &[f32], dim: usize) -> anyhow::Result<()> {
+    use anyhow::Context;
+    // Written under a hidden name beside it, then renamed: a full disk leaves no truncated file.
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "predictions.npy".into());
+    let tmp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
     let t = Tensor::from_slice(logits).reshape([-1, dim as i64]);
-    t.write_npy(path)?;
-    Ok(())
+    let written = t
+        .write_npy(&tmp)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| mille_pipeline::durable::sync_file(&tmp).map_err(anyhow::Error::from))
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(anyhow::Error::from));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.with_context(|| format!("writing {}", path.display()))
 }

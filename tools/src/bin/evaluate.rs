@@ -36,6 +36,12 @@ mille_tools::use_jemalloc!();
 fn main() {
     mille_tools::run(|| {
         let a = Args::parse();
+        // Writing predictions: hold the run folder, so a run still training cannot change its
+        // weights under the evaluation (reading alone needs no hold).
+        let _lock = match &a.predictions {
+            Some(_) if a.run.is_dir() => Some(mille_train::run::folder::RunLock::acquire(&a.run)?),
+            _ => None,
+        };
         let mut t = Trainer::open(&a.run, a.device.as_deref())?;
         t.progress = Box::new(mille_tools::progress::RunProgress::new(mille_tools::interactive() && !a.json, a.json));
         let start = std::time::Instant::now();

@@ -56,15 +56,22 @@ fn summary(s: &Store, verified: bool) -> Value {
     match s.labels() {
         Some(Labels::MultiClass(y)) => {
             let c = m.num_classes.unwrap_or(0) as usize;
-            let mut counts = vec![0u64; c];
+            // Counted by the labels present, not by num_classes (which may be huge).
+            let mut seen = std::collections::BTreeMap::<usize, u64>::new();
             let mut unlabelled = 0u64;
             for &v in y {
                 if v < 0 {
                     unlabelled += 1;
                 } else if (v as usize) < c {
-                    counts[v as usize] += 1;
+                    *seen.entry(v as usize).or_default() += 1;
                 }
             }
+            // A list per class when there are few, else the classes that occur.
+            let counts = if c <= 4096 {
+                json!((0..c).map(|k| seen.get(&k).copied().unwrap_or(0)).collect::<Vec<_>>())
+            } else {
+                json!(seen.iter().map(|(k, n)| json!({"class": k, "count": n})).collect::<Vec<_>>())
+            };
             o.insert("label_kind".into(), json!("multi-class"));
             o.insert("num_classes".into(), json!(c));
             o.insert("num_tasks".into(), json!(1));

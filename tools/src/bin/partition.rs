@@ -126,6 +126,8 @@ fn main() {
             let (p, path, cached) = cached_or_compute(&store, &method, a.parts, a.seed)?;
             (p, Some(path), cached)
         };
+        // An imported partition was made by whatever wrote the file, not by --method.
+        let method_name = if a.import.is_some() { "import".to_string() } else { method.name().to_string() };
         let seconds = t.elapsed().as_secs_f64();
         if let Some(pb) = spinner {
             pb.finish_and_clear();
@@ -146,18 +148,18 @@ fn main() {
                 } else {
                     indicatif::ProgressBar::hidden()
                 };
-                let set = mille_partition::shard(&store, &p, method.name(), out, |_| bar.inc(1))?;
+                let set = mille_partition::shard(&store, &p, &method_name, out, |_| bar.inc(1))?;
                 bar.finish_and_clear();
                 Some(set)
             }
             None => None,
         };
         let scheme = match &method {
-            Method::Metis(o) => Some(o.scheme.name()),
+            Method::Metis(o) if a.import.is_none() => Some(o.scheme.name()),
             _ => None,
         };
         let report = json!({
-            "method": method.name(), "scheme": scheme, "parts": p.k(), "seed": a.seed, "nodes": p.len(),
+            "method": method_name, "scheme": scheme, "parts": p.k(), "seed": a.seed, "nodes": p.len(),
             "edge_cut_fraction": q.edge_cut_fraction, "cut_edges": q.cut_edges, "balance": q.balance,
             "empty_parts": q.empty_parts, "min_part": q.min_part, "max_part": q.max_part,
             "disconnected_parts": pc.disconnected_parts, "min_largest_component_share": pc.min_largest_share,
@@ -173,7 +175,7 @@ fn main() {
             println!("{report}");
         } else {
             let scheme = scheme.map(|s| format!(" ({s})")).unwrap_or_default();
-            println!("method      {}{scheme}{}", method.name(), if cached { " (cached)" } else { "" });
+            println!("method      {method_name}{scheme}{}", if cached { " (cached)" } else { "" });
             println!("parts       {} (sizes {}..{}, {} empty)", p.k(), q.min_part, q.max_part, q.empty_parts);
             println!("edge cut    {:.4} of edges ({} entries)", q.edge_cut_fraction, q.cut_edges);
             println!("balance     {:.3} (largest part / mean)", q.balance);

@@ -57,6 +57,10 @@ struct Args {
     /// label + 1, refused past 65,536). A label outside 0..CLASSES is an error.
     #[arg(long, value_name = "CLASSES", value_parser = clap::value_parser!(u64).range(1..=(i32::MAX as u64)))]
     num_classes: Option<u64>,
+    /// Accept --num-classes above 1,000,000 (a store with more classes is refused unless it was
+    /// prepared with this).
+    #[arg(long)]
+    allow_many_classes: bool,
     /// The longest line of text accepted, in bytes: a longer one is an error naming the file and
     /// line, found without reading more of it.
     #[arg(long, value_name = "BYTES", default_value_t = ogb::DEFAULT_MAX_LINE)]
@@ -89,6 +93,7 @@ fn main() {
             (None, Some(i)) => i.name.to_string(),
             (None, None) => bail!("--from needs --name NAME for the store"),
         };
+        ogb::check_store_name(&name)?;
         // A folder prepared under a catalog name gets the catalog's facts, as a download would.
         let info = info.or_else(|| ogb::catalog::CATALOG.iter().find(|d| d.name == name));
         let inverse = !a.no_add_inverse_edge && (a.add_inverse_edge || info.is_some_and(|i| i.add_inverse_edge));
@@ -122,6 +127,7 @@ fn main() {
             name: name.clone(),
             add_inverse_edge: inverse,
             to_undirected: a.to_undirected,
+            many_classes: a.allow_many_classes,
             overwrite: a.force,
             progress,
             info,

@@ -142,8 +142,7 @@ fn write_batches(
     epoch: u64,
     self_loops: bool,
 ) -> anyhow::Result<usize> {
-    use mille_loader::{BatchLabels, Loader, LoaderConfig, PlanSpec};
-    use mille_tools::npy::write;
+    use mille_loader::{Loader, LoaderConfig, PlanSpec};
     let partition = match metis_parts {
         Some(k) => {
             let method = mille_partition::Method::Metis(Default::default());
@@ -158,6 +157,29 @@ fn write_batches(
         (None, None) => PlanSpec::RandomParts { parts },
     };
     let loader = Loader::new(store, LoaderConfig { plan, seed, self_loops, ..Default::default() })?;
+    // Every batch goes into a hidden folder beside OUT, renamed into place when all are written:
+    // a failure (a full disk) leaves no partial OUT. A previous OUT is replaced.
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "batches".into());
+    let tmp = out.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let written = write_epoch(&loader, epoch, &tmp).and_then(|count| {
+        if out.exists() {
+            std::fs::remove_dir_all(out).map_err(|e| anyhow::anyhow!("replacing {}: {e}", out.display()))?;
+        }
+        std::fs::rename(&tmp, out)
+            .map_err(|e| anyhow::anyhow!("renaming {} to {}: {e}", tmp.display(), out.display()))?;
+        Ok(count)
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    written
+}
+
+/// Writes the batches of `epoch` as NumPy files under `out`; returns how many.
+fn write_epoch(loader: &mille_loader::Loader, epoch: u64, out: &std::path::Path) -> anyhow::Result<usize> {
+    use mille_loader::BatchLabels;
+    use mille_tools::npy::write;
     std::fs::create_dir_all(out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
     let mut count = 0;
     for b in loader.epoch(epoch) {

@@ -6,7 +6,7 @@ use mille_train::conv::ConvKind;
 use mille_train::graph::FeatureNorm;
 use mille_train::model::{DropoutMask, EdgeEncoder, GroupInit, ModelKind};
 use mille_train::run::recipe::Recipe;
-use mille_train::run::{Batching, NodeFeatures, RunConfig, Trainer};
+use mille_train::run::{Batching, NodeFeatures, RunConfig, Start, Trainer};
 use std::path::PathBuf;
 
 /// Train a deep GNN on subgraph batches of a store and evaluate it with multi-view inference.
@@ -49,16 +49,16 @@ struct Args {
     #[arg(long)]
     groups: Option<i64>,
     /// Dropout probability.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     dropout: Option<f64>,
     /// Learning rate (Adam).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     lr: Option<f64>,
     /// L2 weight decay.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     weight_decay: Option<f64>,
     /// Gradient-norm clipping (0: off).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     clip: Option<f64>,
     /// Epochs.
     #[arg(long)]
@@ -173,8 +173,12 @@ struct Args {
     /// Continue the run in --out from its latest checkpoint, with its own settings: --epochs,
     /// --device, --workers and the STORE's location may change; another value of any other
     /// setting is an error naming it.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "overwrite")]
     resume: bool,
+    /// Replace whatever run --out holds (all its files); without it a folder holding another run
+    /// is refused.
+    #[arg(long)]
+    overwrite: bool,
     /// Print the summary as one JSON line.
     #[arg(long)]
     json: bool,
@@ -242,6 +246,8 @@ mille_tools::use_jemalloc!();
 fn main() {
     mille_tools::run(|| {
         let mut a = Args::parse();
+        anyhow::ensure!(a.threads != Some(0), "--threads must be at least 1 (libtorch's intra-op threads)");
+        anyhow::ensure!(a.nproc != Some(0), "--nproc must be at least 1 (data-parallel ranks)");
         let launched = mille_dist::launched_ranks();
         // A shard set needs one rank per shard: started alone, start them.
         if let (Some(dir), None, None) = (&a.shards, a.nproc, launched) {
@@ -342,7 +348,16 @@ fn main() {
         let asked = c.device.clone();
         let fresh = !a.out.exists();
         let root = world.is_root();
-        let mut t = Trainer::new_in(c, &a.out, a.resume, world)?;
+        if fresh && root {
+            // Killed before its first checkpoint, a new run leaves nothing behind.
+            mille_tools::signals::remove_on_signal(&a.out, Some(&a.out.join("checkpoint.json")));
+        }
+        let start = match (a.resume, a.overwrite) {
+            (true, _) => Start::Resume,
+            (false, true) => Start::Overwrite,
+            (false, false) => Start::Fresh,
+        };
+        let mut t = Trainer::start(c, &a.out, start, world)?;
         t.overlap = !a.no_overlap;
         if a.dist_backend == DistBackend::Nccl {
             t.use_nccl()?;

@@ -33,17 +33,32 @@ use mille_pipeline::durable::{sync_dir, sync_file, write_atomic};
 pub fn save(run: &Path, vs: &nn::VarStore, adam: &Adam, state: &LoopState) -> anyhow::Result<()> {
     let name = format!("checkpoint-{:05}", state.epoch);
     let dir = run.join(&name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    vs.save(dir.join("model.safetensors"))?;
-    adam.save(&dir.join("adam.safetensors"))?;
-    // Durable before the pointer names it: a power cut never leaves a pointer to empty files.
-    sync_file(&dir.join("model.safetensors"))?;
-    sync_file(&dir.join("adam.safetensors"))?;
-    write_atomic(&dir.join("state.json"), &serde_json::to_vec_pretty(state)?)?;
-    sync_dir(run)?;
+    // Written whole under a hidden name, then renamed: a full disk or a kill mid-way never
+    // leaves a checkpoint folder with truncated files under its final name.
+    let tmp = run.join(format!(".{name}.partial"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let written = (|| -> anyhow::Result<()> {
+        let (model, moments) = (tmp.join("model.safetensors"), tmp.join("adam.safetensors"));
+        vs.save(&model).with_context(|| format!("writing {}", dir.join("model.safetensors").display()))?;
+        adam.save(&moments).with_context(|| format!("writing {}", dir.join("adam.safetensors").display()))?;
+        // Durable before the pointer names it: a power cut never leaves a pointer to empty files.
+        sync_file(&model)?;
+        sync_file(&moments)?;
+        write_atomic(&tmp.join("state.json"), &serde_json::to_vec_pretty(state)?)
+            .with_context(|| format!("writing {}", dir.join("state.json").display()))?;
+        sync_dir(&tmp)?;
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::rename(&tmp, &dir).with_context(|| format!("renaming {} to {}", tmp.display(), dir.display()))?;
+        Ok(sync_dir(run)?)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    written?;
     let previous = latest_dir(run);
-    write_atomic(&run.join("checkpoint.json"), &serde_json::to_vec(&Pointer { dir: name })?)?;
+    write_atomic(&run.join("checkpoint.json"), &serde_json::to_vec(&Pointer { dir: name })?)
+        .with_context(|| format!("writing {}", run.join("checkpoint.json").display()))?;
     if let Some(p) = previous.filter(|p| *p != dir) {
         let _ = std::fs::remove_dir_all(p);
     }
@@ -81,9 +96,13 @@ fn pointed_dir(run: &Path) -> anyhow::Result<Option<PathBuf>> {
 pub fn load(run: &Path, vs: &mut nn::VarStore, adam: &mut Adam) -> anyhow::Result<Option<LoopState>> {
     let Some(dir) = pointed_dir(run)? else { return Ok(None) };
     let state_path = dir.join("state.json");
-    let state: LoopState = serde_json::from_slice(&std::fs::read(&state_path)?)
-        .with_context(|| format!("reading {}", state_path.display()))?;
-    vs.load(dir.join("model.safetensors"))?;
-    adam.load(&dir.join("adam.safetensors"), state.step)?;
+    let state: LoopState = serde_json::from_slice(
+        &std::fs::read(&state_path).with_context(|| format!("reading {}", state_path.display()))?,
+    )
+    .with_context(|| format!("reading {}", state_path.display()))?;
+    let model = dir.join("model.safetensors");
+    vs.load(&model).with_context(|| super::weights_mismatch(&model))?;
+    adam.load(&dir.join("adam.safetensors"), state.step)
+        .with_context(|| format!("reading {}", dir.join("adam.safetensors").display()))?;
     Ok(Some(state))
 }

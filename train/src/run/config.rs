@@ -97,6 +97,9 @@ fn pretrain_steps_default() -> usize {
     3
 }
 
+/// The deepest model a run may build: ten times the paper's deepest.
+pub const MAX_LAYERS: usize = 10_000;
+
 /// Settings of a training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -328,6 +331,24 @@ impl RunConfig {
         );
         ensure!((0.0..1.0).contains(&self.dropout), "--dropout must be in [0, 1), got {}", self.dropout);
         ensure!(self.lr > 0.0, "--lr must be positive");
+        ensure!(
+            self.weight_decay.is_finite() && self.weight_decay >= 0.0,
+            "--weight-decay must be a finite number >= 0, got {}",
+            self.weight_decay
+        );
+        ensure!(
+            self.clip.is_finite() && self.clip >= 0.0,
+            "--clip must be a finite number >= 0 (0: off), got {}",
+            self.clip
+        );
+        ensure!(self.workers >= 1, "--workers must be >= 1 (loader threads), got 0");
+        ensure!(
+            self.layers <= MAX_LAYERS,
+            "--layers {}: at most {MAX_LAYERS} blocks (the paper's deepest model has 1001; building {} blocks \
+             alone would take minutes)",
+            self.layers,
+            self.layers
+        );
         ensure!(
             self.parts >= 1 && self.eval_parts >= 1 && self.views >= 1,
             "--parts, --eval-parts, --views must be >= 1"

@@ -51,3 +51,44 @@ impl Drop for AnonPeak {
         }
     }
 }
+
+/// Refuses a model whose parameters, gradients and Adam's two moments (16 bytes per parameter)
+/// would not fit in the memory available now, naming both figures, before anything is built
+/// or written. The parameter count comes from scratch models of one and two blocks (the model
+/// grows by one block's parameters per layer; a weight-tied one not at all).
+pub fn check_fits(mc: &crate::model::ModelConfig, cfg: &super::RunConfig) -> anyhow::Result<()> {
+    use crate::model::{Model, ModelKind};
+    let count = |layers: usize| {
+        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let _m = Model::new(&vs.root(), crate::model::ModelConfig { layers, ..mc.clone() });
+        crate::model::num_params(&vs) as f64
+    };
+    let (one, two) = (count(1), count(2));
+    let params = match mc.kind {
+        ModelKind::Revgnn | ModelKind::Resgnn => one + (two - one) * (mc.layers.max(1) - 1) as f64,
+        _ => one,
+    };
+    let needed = 16.0 * params;
+    let available = status_bytes_of("/proc/meminfo", "MemAvailable:") as f64;
+    let gib = |b: f64| b / (1u64 << 30) as f64;
+    anyhow::ensure!(
+        available == 0.0 || needed < available,
+        "--layers {} x --hidden {} has about {:.0}M parameters: {:.1} GiB with their gradients and Adam's \
+         moments, and this machine has {:.1} GiB available",
+        cfg.layers,
+        cfg.hidden,
+        params / 1e6,
+        gib(needed),
+        gib(available)
+    );
+    Ok(())
+}
+
+/// A `Key:   N kB` line of a `/proc` status-like file, in bytes (0 when missing).
+fn status_bytes_of(file: &str, key: &str) -> u64 {
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|t| t.lines().find(|l| l.starts_with(key)).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .map_or(0, |kb| kb * 1024)
+}

@@ -12,6 +12,7 @@
 
 mod checkpoint;
 mod config;
+pub mod folder;
 pub mod memory;
 mod parallel;
 mod progress;
@@ -51,6 +52,11 @@ pub struct Summary {
     pub test: f64,
     /// Epoch the best validation score came from.
     pub best_epoch: u64,
+    /// How that epoch was chosen: by the best validation score, or (when the validation
+    /// score is undefined: no labelled validation node, or a single class under ROC-AUC) the
+    /// last evaluated epoch, saying why.
+    #[serde(default)]
+    pub selection: String,
     /// Multi-view scores of the best-validation model.
     pub multi_view: Scores,
     /// Views and parts per view of that inference.
@@ -153,6 +159,8 @@ pub struct Trainer {
     writes: bool,
     /// On the ranks that do not write: the best-validation weights, kept in memory.
     best_copy: Option<Vec<(String, Tensor)>>,
+    /// The writing rank's hold on the run folder (released when the trainer drops).
+    _lock: Option<folder::RunLock>,
     /// For a run on a shard set: its manifest (this rank's `store` is its shard).
     shards: Option<mille_partition::ShardManifest>,
     /// Nodes the last evaluation predicted, over every rank.
@@ -192,12 +200,18 @@ impl Trainer {
     /// [`Trainer::new`] as one rank of `world`: every rank starts from rank 0's weights, trains
     /// on its share of each epoch's batches with gradients averaged over the ranks, and only
     /// rank 0 writes the run folder.
-    pub fn new_in(mut cfg: RunConfig, out: &Path, resume: bool, world: World) -> anyhow::Result<Trainer> {
-        cfg.nproc = world.size();
-        Trainer::build(cfg, out, resume, true, world)
+    pub fn new_in(cfg: RunConfig, out: &Path, resume: bool, world: World) -> anyhow::Result<Trainer> {
+        Trainer::start(cfg, out, if resume { Start::Resume } else { Start::Fresh }, world)
     }
 
-    fn build(mut cfg: RunConfig, out: &Path, resume: bool, write: bool, world: World) -> anyhow::Result<Trainer> {
+    /// [`Trainer::new_in`], saying what to do with a run already in `out`.
+    pub fn start(mut cfg: RunConfig, out: &Path, start: Start, world: World) -> anyhow::Result<Trainer> {
+        cfg.nproc = world.size();
+        Trainer::build(cfg, out, start, true, world)
+    }
+
+    fn build(mut cfg: RunConfig, out: &Path, start: Start, write: bool, world: World) -> anyhow::Result<Trainer> {
+        let resume = start == Start::Resume;
         // Only rank 0 writes; the others read what it wrote before (a resumed run's checkpoint).
         let writes = write && world.is_root();
         let saved = out.join("config.toml");
@@ -267,6 +281,17 @@ impl Trainer {
             Some(Labels::MultiLabel(y)) => y.cols as i64,
             None => anyhow::bail!("store {} has no labels to train on", store.path().display()),
         };
+        if !cfg.sharded {
+            let name = cfg.split.clone().or_else(|| store.meta().splits.first().cloned());
+            if let Some(split) = name.as_deref().and_then(|n| store.split(n).ok()) {
+                anyhow::ensure!(
+                    !split.train.is_empty(),
+                    "split {:?} of store {} has no training nodes: nothing to train on",
+                    name.unwrap_or_default(),
+                    store.path().display()
+                );
+            }
+        }
         let mut mc = ModelConfig::new(cfg.model, cfg.conv, cfg.layers, cfg.hidden, in_dim, out_dim);
         mc.groups = cfg.groups;
         mc.dropout = cfg.dropout;
@@ -276,6 +301,9 @@ impl Trainer {
         mc.categorical = inputs.widths();
         mc.dropout_mask = cfg.dropout_mask;
         mc.edge_encoder = cfg.edge_encoder;
+        if !device.is_cuda() {
+            memory::check_fits(&mc, &cfg)?;
+        }
         tch::manual_seed(cfg.seed as i64);
         let mut vs = nn::VarStore::new(device);
         let model = Model::new(&vs.root(), mc);
@@ -285,11 +313,29 @@ impl Trainer {
         let mut adam = Adam::new(&vs, cfg.lr);
         adam.weight_decay = cfg.weight_decay;
 
-        let state = if resume {
+        // The writing rank holds the folder from here to the end of the run; a folder this call
+        // made is removed again if the start fails (a refused run leaves nothing behind).
+        let (lock, made) = if writes { hold(out)? } else { (None, None) };
+        let state = (|| -> anyhow::Result<LoopState> {
+            if resume || !write {
+                folder::check_store(out, &store)?;
+            }
+            if !resume && writes && folder::holds_run(out) {
+                anyhow::ensure!(
+                    start == Start::Overwrite,
+                    "{} holds a run already: --resume continues it, --overwrite replaces all of it, or choose \
+                     another --out",
+                    out.display()
+                );
+                folder::clear(out)?;
+            }
+            if !resume {
+                return Ok(LoopState::default());
+            }
             match checkpoint::load(out, &mut vs, &mut adam)? {
-                Some(state) => state,
-                // Evaluating a run that never finished an epoch: its weights are what they are.
-                None if !write => LoopState::default(),
+                Some(state) => Ok(state),
+                // Evaluating a run that never finished an epoch: its best weights, if any.
+                None if !write => Ok(LoopState::default()),
                 None => anyhow::bail!(
                     "--resume: {} has no checkpoint ({} is missing: no epoch of that run finished); \
                      start it again without --resume",
@@ -297,20 +343,19 @@ impl Trainer {
                     out.join("checkpoint.json").display()
                 ),
             }
-        } else {
-            for stale in ["metrics.jsonl", "checkpoint.json", "summary.json", "best.safetensors"] {
-                if writes {
-                    let _ = std::fs::remove_file(out.join(stale));
-                }
-            }
-            LoopState::default()
-        };
+        })();
+        let state = state.inspect_err(|_| unmake(made.as_deref()))?;
         parallel::broadcast_weights(&world, &vs);
         if writes {
-            // Only now: a run refused above leaves no folder behind.
-            std::fs::create_dir_all(out).with_context(|| format!("creating the run folder {}", out.display()))?;
-            std::fs::write(&saved, cfg.to_toml())?;
-            truncate_metrics(&out.join("metrics.jsonl"), state.epoch)?;
+            let written = (|| -> anyhow::Result<()> {
+                mille_pipeline::durable::write_atomic(&saved, cfg.to_toml().as_bytes())
+                    .with_context(|| format!("writing {}", saved.display()))?;
+                if !resume {
+                    folder::record_store(out, &store)?;
+                }
+                truncate_metrics(&out.join("metrics.jsonl"), state.epoch)
+            })();
+            written.inspect_err(|_| unmake(made.as_deref()))?;
         }
         Ok(Trainer {
             cfg,
@@ -334,6 +379,7 @@ impl Trainer {
             comm: None,
             writes,
             best_copy: None,
+            _lock: lock,
             shards,
             evaluated: 0,
         })
@@ -401,7 +447,23 @@ impl Trainer {
                 Batching::Metis => {
                     let k = cfg.metis_parts.unwrap_or(10 * cfg.parts);
                     let method = mille_partition::Method::Metis(Default::default());
-                    let (p, _, _) = mille_partition::cached_or_compute(store, &method, k, cfg.seed)?;
+                    let get = || mille_partition::cached_or_compute_or_keep(store, &method, k, cfg.seed);
+                    // One rank partitions and caches; the others wait, then read the cache
+                    // (or, on a read-only store, compute the same partition themselves).
+                    let world = &self.world;
+                    let alone = world.size() == 1 || self.shards.is_some(); // a shard's ranks each have their own
+                    let first = if world.is_root() || alone { Some(get()) } else { None };
+                    let mut failed = [first.as_ref().is_some_and(|r| r.is_err()) as u8 as f64];
+                    if !alone {
+                        world.all_reduce_sum_f64(&mut failed);
+                    }
+                    let (p, _, _) = match first {
+                        Some(r) => r?,
+                        None if failed[0] > 0.0 => {
+                            anyhow::bail!("rank 0 could not partition the store (its error says why)")
+                        }
+                        None => get()?,
+                    };
                     PlanSpec::ClusterGcn { partition: Arc::new(p), per_batch: k.div_ceil(cfg.parts) }
                 }
                 Batching::StoreParts => {
@@ -533,7 +595,18 @@ impl Trainer {
     /// memory on the others.
     fn save_best(&mut self) -> anyhow::Result<()> {
         if self.writes {
-            self.vs.save(self.out.join("best.safetensors"))?;
+            // Under a hidden name, then renamed: a failed write never leaves truncated weights.
+            // The name keeps its `.safetensors` ending: tch picks the format from it.
+            let (best, tmp) = (self.out.join("best.safetensors"), self.out.join(".best.partial.safetensors"));
+            let saved = self
+                .vs
+                .save(&tmp)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| std::fs::rename(&tmp, &best).map_err(anyhow::Error::from));
+            if saved.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            saved.with_context(|| format!("writing {}", best.display()))?;
         } else {
             let vars = self.vs.variables().into_iter().map(|(n, t)| (n, t.detach().copy())).collect();
             self.best_copy = Some(vars);
@@ -557,7 +630,7 @@ impl Trainer {
             None => {
                 let best = self.out.join("best.safetensors");
                 if best.exists() {
-                    self.vs.load(&best)?;
+                    self.vs.load(&best).with_context(|| weights_mismatch(&best))?;
                 }
             }
         }
@@ -576,6 +649,12 @@ impl Trainer {
     pub fn open(run: &Path, device: Option<&str>) -> anyhow::Result<Trainer> {
         let saved = run.join("config.toml");
         anyhow::ensure!(saved.exists(), "{} is not a run folder (no config.toml)", run.display());
+        anyhow::ensure!(
+            run.join("best.safetensors").exists() || run.join("checkpoint.json").exists(),
+            "{} has no trained weights (no best.safetensors, no checkpoint.json): no epoch of that run finished, \
+             so there is nothing to evaluate",
+            run.display()
+        );
         let mut cfg = RunConfig::load(&saved)?;
         anyhow::ensure!(
             !cfg.sharded,
@@ -588,10 +667,10 @@ impl Trainer {
         if let Some(d) = device {
             cfg.device = d.to_string();
         }
-        let mut t = Trainer::build(cfg, run, true, false, World::single())?;
+        let mut t = Trainer::build(cfg, run, Start::Resume, false, World::single())?;
         let best = run.join("best.safetensors");
         if best.exists() {
-            t.vs.load(&best)?;
+            t.vs.load(&best).with_context(|| weights_mismatch(&best))?;
         }
         t.set_pretraining(t.state.best.map_or(t.state.epoch, |(e, _)| e));
         Ok(t)
@@ -674,14 +753,19 @@ impl Trainer {
                 line["train"] = json!(s.train);
                 line["valid"] = json!(s.valid);
                 line["test"] = json!(s.test);
-                if self.state.best.is_none_or(|(_, b)| s.valid > b.valid) {
+                // An undefined validation score (NaN) selects nothing: the latest epoch stands.
+                if self.state.best.is_none_or(|(_, b)| s.valid > b.valid || s.valid.is_nan() || b.valid.is_nan()) {
                     self.state.best = Some((epoch + 1, s));
                     self.save_best()?;
                 }
             }
             if self.writes {
-                let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&metrics_path)?;
-                writeln!(f, "{line}")?;
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&metrics_path)
+                    .with_context(|| format!("opening {}", metrics_path.display()))?;
+                writeln!(f, "{line}").with_context(|| format!("writing {}", metrics_path.display()))?;
             }
             tracing::info!("epoch {}: {line}", epoch + 1);
             self.progress.epoch(&EpochReport {
@@ -729,12 +813,21 @@ impl Trainer {
         }
         let mut sorted = self.state.epoch_seconds.clone();
         sorted.sort_by(f64::total_cmp);
+        let selection = if single.valid.is_nan() {
+            format!(
+                "last evaluated epoch: the validation {} is undefined (no labelled validation node, or one class)",
+                self.metric.name()
+            )
+        } else {
+            format!("best validation {}", self.metric.name())
+        };
         let summary = Summary {
             metric: self.metric.name().into(),
             train: single.train,
             valid: single.valid,
             test: single.test,
             best_epoch,
+            selection,
             multi_view: multi,
             views: self.cfg.views,
             eval_parts: self.cfg.eval_parts,
@@ -759,10 +852,52 @@ impl Trainer {
             }),
         };
         if self.writes {
-            std::fs::write(self.out.join("summary.json"), serde_json::to_vec_pretty(&summary)?)?;
+            let path = self.out.join("summary.json");
+            mille_pipeline::durable::write_atomic(&path, &serde_json::to_vec_pretty(&summary)?)
+                .with_context(|| format!("writing {}", path.display()))?;
         }
         Ok(summary)
     }
+}
+
+/// How a run starts in its folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// A new run; a folder that holds another run is refused.
+    Fresh,
+    /// The run in the folder, from its latest checkpoint.
+    Resume,
+    /// A new run replacing whatever the folder holds (`tools/train --overwrite`).
+    Overwrite,
+}
+
+/// Creates `out` if needed and locks it: the lock, and the folder if this call made it.
+fn hold(out: &Path) -> anyhow::Result<(Option<folder::RunLock>, Option<PathBuf>)> {
+    let made = (!out.exists()).then(|| out.to_path_buf());
+    std::fs::create_dir_all(out).with_context(|| format!("creating the run folder {}", out.display()))?;
+    match folder::RunLock::acquire(out) {
+        Ok(l) => Ok((Some(l), made)),
+        Err(e) => {
+            unmake(made.as_deref());
+            Err(e)
+        }
+    }
+}
+
+/// Removes a run folder this process made, when its start failed.
+fn unmake(made: Option<&Path>) {
+    if let Some(dir) = made {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// The message for weights that do not load into the model built for the run's settings.
+pub(crate) fn weights_mismatch(file: &Path) -> String {
+    format!(
+        "loading {}: its tensors do not fit the model this run's config.toml and store build (was the store or \
+         config.toml changed since?)",
+        file.display()
+    )
 }
 
 /// The store's class count (`meta.json`'s `num_classes`: the catalog's or prepare's), with every
