@@ -108,7 +108,8 @@ impl Store {
                 format!("indptr ends at {}, expected num_edges = {e}", indptr[n]),
             ));
         }
-        if let Some(i) = first_at_least(self.indices(), n as u64) {
+        let scan = scan_indices(indptr, self.indices(), n as u64);
+        if let Some(i) = scan.first_too_large {
             return Err(Error::store(
                 self.file_of("indices"),
                 format!("indices[{i}] is {}, expected a node id below {n}", self.indices()[i]),
@@ -116,7 +117,7 @@ impl Store {
         }
         // Readers rely on sorted rows: the loader places self loops and searches rows by
         // bisection. Repeats (multi-edges) are allowed.
-        if let Some((v, p)) = first_unsorted_row(indptr, self.indices()) {
+        if let Some((v, p)) = scan.unsorted.then(|| first_unsorted_row(indptr, self.indices())).flatten() {
             return Err(Error::store(
                 self.file_of("indices"),
                 format!(
@@ -237,8 +238,68 @@ fn first_outside<T: Copy + Ord + Send + Sync>(s: &[T], lo: T, hi: T) -> Option<u
     })
 }
 
+/// What one pass over `indices` finds: the first entry that is not a node id below `n`, and
+/// whether some descent (`indices[p] > indices[p + 1]`) falls inside a row.
+struct IndexScan {
+    first_too_large: Option<usize>,
+    unsorted: bool,
+}
+
+/// Entries per chunk of [`scan_indices`]: 1 MiB, so a chunk is still in cache when its row starts
+/// are read back.
+const SCAN: usize = 1 << 18;
+
+/// Chunks in parallel. In each, one branch-free loop for the maximum and one counting descents
+/// (both vectorise), then the descents at the row starts inside the chunk, read while the chunk
+/// is in cache: rows are sorted exactly when every descent of the flat array is at a row start.
+/// Only a chunk holding a bad id is searched element by element. `tools/bench open` on a 2.45
+/// M-node, 122 M-entry store: without a sortedness check the open took 0.064 s per GB; with a
+/// row-by-row scan 0.117; counting the row starts in a second pass over the rows 0.10; in the
+/// chunk pass, as here, 0.076 (1.18x).
+fn scan_indices(indptr: &[u64], indices: &[u32], n: u64) -> IndexScan {
+    scan_in_chunks(indptr, indices, n, SCAN)
+}
+
+/// [`scan_indices`] with chunks of `size` entries (the tests cut small graphs into many).
+fn scan_in_chunks(indptr: &[u64], indices: &[u32], n: u64, size: usize) -> IndexScan {
+    let len = indices.len();
+    let (first_too_large, unsorted) = (0..len.div_ceil(size))
+        .into_par_iter()
+        .map(|c| {
+            let (a, b) = (c * size, ((c + 1) * size).min(len));
+            let chunk = &indices[a..b];
+            let max = chunk.iter().copied().max().unwrap_or(0);
+            let bad = (u64::from(max) >= n).then(|| a + chunk.iter().position(|&x| u64::from(x) >= n).expect("max is"));
+            // The pairs (p, p + 1) with p in the chunk; the last one reaches into the next chunk.
+            let next = &indices[(a + 1).min(len)..(b + 1).min(len)];
+            let descents = chunk.iter().zip(next).map(|(x, y)| u32::from(x > y)).sum::<u32>();
+            // Row starts p + 1 of those pairs, each position once (empty rows share one; counting
+            // it twice could hide a descent inside a row).
+            let first = indptr.partition_point(|&q| q < a as u64 + 1);
+            let last = indptr.partition_point(|&q| q < b as u64 + 1);
+            let at_starts = (first.max(1)..last)
+                .map(|v| {
+                    let p = indptr[v] as usize;
+                    u32::from(indptr[v - 1] < indptr[v] && p < len && indices[p - 1] > indices[p])
+                })
+                .sum::<u32>();
+            (bad, descents != at_starts)
+        })
+        .reduce(
+            || (None, false),
+            |(b1, u1), (b2, u2)| {
+                let first = match (b1, b2) {
+                    (Some(x), Some(y)) => Some(x.min(y)),
+                    (x, y) => x.or(y),
+                };
+                (first, u1 || u2)
+            },
+        );
+    IndexScan { first_too_large, unsorted }
+}
+
 /// The first row whose sources decrease somewhere: `(row, position)` with `indices[position] >
-/// indices[position + 1]` inside the row. Rows in parallel chunks.
+/// indices[position + 1]` inside the row, searched row by row (after [`scan_indices`] found one).
 fn first_unsorted_row(indptr: &[u64], indices: &[u32]) -> Option<(usize, usize)> {
     const ROWS: usize = 1 << 14;
     let n = indptr.len() - 1;
@@ -253,4 +314,56 @@ fn first_unsorted_row(indptr: &[u64], indices: &[u32]) -> Option<(usize, usize)>
 /// The first row `v` with `indptr[v] > indptr[v + 1]`.
 fn first_decrease(indptr: &[u64]) -> Option<usize> {
     indptr.windows(2).position(|w| w[0] > w[1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{first_unsorted_row, scan_in_chunks};
+    use rand::{Rng, SeedableRng};
+
+    fn check(indptr: &[u64], indices: &[u32]) -> Option<(usize, usize)> {
+        let found = first_unsorted_row(indptr, indices);
+        for size in [1, 2, 3, 7, 1 << 18] {
+            let scan = scan_in_chunks(indptr, indices, u64::MAX, size);
+            assert_eq!(scan.unsorted, found.is_some(), "chunks of {size}: {indptr:?} {indices:?}");
+        }
+        found
+    }
+
+    /// Row by row, the obvious way.
+    fn brute(indptr: &[u64], indices: &[u32]) -> Option<(usize, usize)> {
+        (0..indptr.len() - 1).find_map(|v| {
+            let (a, b) = (indptr[v] as usize, indptr[v + 1] as usize);
+            (a..b.saturating_sub(1)).find(|&p| indices[p] > indices[p + 1]).map(|p| (v, p))
+        })
+    }
+
+    #[test]
+    fn empty_rows_sharing_a_boundary_do_not_hide_a_descent_inside_a_row() {
+        // Rows [3], [], [1, 0]: two descents, one boundary (shared by rows 1 and 2).
+        assert_eq!(check(&[0, 1, 1, 3], &[3, 1, 0]), Some((2, 1)));
+        assert_eq!(check(&[0, 1, 1, 3], &[3, 0, 1]), None);
+        assert_eq!(check(&[0, 0, 0], &[]), None);
+    }
+
+    #[test]
+    fn the_counted_check_agrees_with_a_row_by_row_scan() {
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(5);
+        for _ in 0..300 {
+            let n = rng.random_range(1..40);
+            let mut indptr = vec![0u64];
+            let mut indices = Vec::new();
+            for _ in 0..n {
+                let mut row: Vec<u32> = (0..rng.random_range(0..5)).map(|_| rng.random_range(0..8)).collect();
+                if rng.random_bool(0.9) {
+                    row.sort_unstable();
+                }
+                indices.extend(row);
+                indptr.push(indices.len() as u64);
+            }
+            let bad = indices.iter().position(|&x| x >= 6);
+            assert_eq!(scan_in_chunks(&indptr, &indices, 6, 3).first_too_large, bad);
+            assert_eq!(check(&indptr, &indices), brute(&indptr, &indices), "{indptr:?} {indices:?}");
+        }
+    }
 }
