@@ -194,10 +194,36 @@ fn store(case: &Case, corpus: &Corpus, tmp: &Path) -> Result<Outcome, String> {
     }
 }
 
+/// What an opened store promises its readers: sorted rows, a class count within the bound
+/// unless asked for, node arrays of one row per node. A store that opens and breaks one is a
+/// failure, even if no reader panics.
+fn promises(s: &Store) -> Result<(), String> {
+    if let Some(v) = (0..s.num_nodes()).find(|&v| s.neighbors(v).windows(2).any(|w| w[0] > w[1])) {
+        return Err(format!("an opened store has row {v} unsorted: {:?}", s.neighbors(v)));
+    }
+    let m = s.meta();
+    if m.num_classes.is_some_and(|c| c > mille_pipeline::store::MAX_CLASSES) && !m.many_classes {
+        return Err(format!("an opened store has {:?} classes without many_classes", m.num_classes));
+    }
+    for name in s.node_array_names() {
+        if let Ok(a) = s.node_array(name) {
+            if a.rows != s.num_nodes() {
+                return Err(format!(
+                    "an opened store's node array {name} has {} rows for {} nodes",
+                    a.rows,
+                    s.num_nodes()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Every reader of an opened store. Errors are fine (a checksum that no longer matches); a
 /// panic, or a loader worker's, is not.
 fn exercise(s: Store) -> Result<(), String> {
     let n = s.num_nodes();
+    promises(&s)?;
     let mut sum = 0u64;
     for v in 0..n {
         sum += s.neighbors(v).iter().map(|&u| u as u64).sum::<u64>() + s.degree(v) as u64;
