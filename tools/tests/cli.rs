@@ -440,6 +440,44 @@ fn out_of_range_counts_are_clear_errors() {
 }
 
 #[test]
+fn partition_refuses_options_of_another_method_instead_of_ignoring_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_str().unwrap();
+    let store = prepared_cora(root);
+    let import = format!("{root}/parts.txt");
+    std::fs::write(&import, "0\n".repeat(2708)).unwrap();
+    let s = store.as_str();
+    for (args, want) in [
+        (vec![s, "--parts", "4", "--method", "random", "--scheme", "kway"], "--scheme does not apply to --method random"),
+        (
+            vec![s, "--parts", "4", "--method", "fennel", "--ufactor", "5", "--uniform"],
+            "--ufactor, --uniform do not apply to --method fennel",
+        ),
+        (vec![s, "--parts", "4", "--passes", "3"], "--passes does not apply to --method metis"),
+        (vec![s, "--parts", "4", "--method", "metis", "--uniform"], "--uniform does not apply to --method metis"),
+        (
+            vec![s, "--parts", "4", "--import", &import, "--method", "fennel", "--seed", "3"],
+            "--method, --seed do not apply to an imported partition (--import)",
+        ),
+    ] {
+        let out = run("partition", &args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    assert!(!Path::new(&format!("{store}/partitions")).exists(), "a refused partition wrote its cache");
+    // The options of the method chosen still work.
+    for args in [
+        vec![s, "--parts", "4", "--method", "fennel", "--passes", "3", "--json"],
+        vec![s, "--parts", "4", "--method", "random", "--uniform", "--seed", "2", "--json"],
+        vec![s, "--parts", "4", "--scheme", "kway", "--ufactor", "50", "--json"],
+    ] {
+        let out = run("partition", &args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    }
+}
+
+#[test]
 fn a_label_outside_the_stores_classes_is_refused_when_the_store_opens() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().to_str().unwrap();

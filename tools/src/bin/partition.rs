@@ -21,22 +21,23 @@ use std::time::Instant;
 struct Args {
     /// The store.
     store: PathBuf,
-    /// Partitioner: random, metis, fennel or ldg; the flags below set their options.
-    #[arg(long, default_value = "metis")]
-    method: Method,
+    /// Partitioner: random, metis, fennel or ldg (default metis); the flags below set their
+    /// options, and a flag of another method is an error.
+    #[arg(long)]
+    method: Option<Method>,
     /// Number of parts.
     #[arg(long)]
     parts: u32,
-    /// Seed (random clustering, METIS, streaming tie-breaks).
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Seed (random clustering, METIS, streaming tie-breaks; default 0).
+    #[arg(long)]
+    seed: Option<u64>,
     /// Random clustering: a uniform part per node instead of balanced ranges.
     #[arg(long)]
     uniform: bool,
-    /// METIS: recursive (bisection: fewer cut edges on block-model graphs, near-equal parts) or
-    /// kway.
-    #[arg(long, default_value = "recursive")]
-    scheme: MetisScheme,
+    /// METIS: recursive (bisection: fewer cut edges on block-model graphs, near-equal parts; the
+    /// default) or kway.
+    #[arg(long)]
+    scheme: Option<MetisScheme>,
     /// METIS: also balance the train nodes of this split across parts.
     #[arg(long, value_name = "SPLIT")]
     balance_train: Option<String>,
@@ -49,9 +50,9 @@ struct Args {
     /// METIS: partitionings to compute, keeping the best (default 1).
     #[arg(long)]
     ncuts: Option<i32>,
-    /// Streaming: passes over the graph.
-    #[arg(long, default_value_t = 2)]
-    passes: u32,
+    /// Streaming (fennel, ldg): passes over the graph (default 2).
+    #[arg(long)]
+    passes: Option<u32>,
     /// Write a new store ordered by part here (each part a contiguous range of rows).
     #[arg(long, value_name = "OUT")]
     relabel: Option<PathBuf>,
@@ -74,22 +75,56 @@ struct Args {
     json: bool,
 }
 
+impl Args {
+    /// The flags given that belong to another method than the one chosen (all of them, and
+    /// --method itself, with --import): ignoring them would silently run something else.
+    fn foreign_options(&self) -> Vec<&'static str> {
+        let metis = [
+            ("--scheme", self.scheme.is_some()),
+            ("--balance-train", self.balance_train.is_some()),
+            ("--ufactor", self.ufactor.is_some()),
+            ("--niter", self.niter.is_some()),
+            ("--ncuts", self.ncuts.is_some()),
+        ];
+        let random = [("--uniform", self.uniform)];
+        let streaming = [("--passes", self.passes.is_some())];
+        let seed = [("--seed", self.seed.is_some())];
+        let foreign: Vec<(&'static str, bool)> = match (&self.import, &self.method) {
+            (Some(_), m) => [&[("--method", m.is_some())][..], &metis, &random, &streaming, &seed].concat(),
+            (None, Some(Method::Random { .. })) => [&metis[..], &streaming].concat(),
+            (None, Some(Method::Fennel(_) | Method::Ldg(_))) => [&metis[..], &random].concat(),
+            (None, None | Some(Method::Metis(_))) => [&random[..], &streaming].concat(),
+        };
+        foreign.into_iter().filter(|&(_, given)| given).map(|(flag, _)| flag).collect()
+    }
+}
+
 fn main() {
     mille_tools::run(|| {
         let a = Args::parse();
+        let foreign = a.foreign_options();
+        if !foreign.is_empty() {
+            let whose = match (&a.import, &a.method) {
+                (Some(_), _) => "an imported partition (--import)".to_string(),
+                (None, m) => format!("--method {}", m.as_ref().map_or("metis", |m| m.name())),
+            };
+            let (verb, them) = if foreign.len() == 1 { ("does", "it") } else { ("do", "them") };
+            anyhow::bail!("{} {verb} not apply to {whose}; remove {them}", foreign.join(", "));
+        }
+        let seed = a.seed.unwrap_or(0);
         let store = Store::open(&a.store)?;
-        let method = match a.method.clone() {
+        let method = match a.method.clone().unwrap_or_else(|| Method::Metis(MetisOptions::default())) {
             Method::Random { .. } => Method::Random { uniform: a.uniform },
             Method::Metis(o) => Method::Metis(MetisOptions {
-                scheme: a.scheme,
+                scheme: a.scheme.unwrap_or(o.scheme),
                 ufactor: a.ufactor,
                 niter: a.niter,
                 ncuts: a.ncuts,
                 balance_train_of: a.balance_train.clone(),
                 ..o
             }),
-            Method::Fennel(o) => Method::Fennel(StreamingOptions { passes: a.passes, ..o }),
-            Method::Ldg(o) => Method::Ldg(StreamingOptions { passes: a.passes, ..o }),
+            Method::Fennel(o) => Method::Fennel(StreamingOptions { passes: a.passes.unwrap_or(o.passes), ..o }),
+            Method::Ldg(o) => Method::Ldg(StreamingOptions { passes: a.passes.unwrap_or(o.passes), ..o }),
         };
         if !a.json {
             eprintln!(
@@ -121,9 +156,9 @@ fn main() {
             );
             (p, Some(f.clone()), false)
         } else if a.no_cache {
-            (compute(&store, &method, a.parts, a.seed)?, None, false)
+            (compute(&store, &method, a.parts, seed)?, None, false)
         } else {
-            let (p, path, cached) = cached_or_compute(&store, &method, a.parts, a.seed)?;
+            let (p, path, cached) = cached_or_compute(&store, &method, a.parts, seed)?;
             (p, Some(path), cached)
         };
         // An imported partition was made by whatever wrote the file, not by --method.
@@ -159,7 +194,7 @@ fn main() {
             _ => None,
         };
         let report = json!({
-            "method": method_name, "scheme": scheme, "parts": p.k(), "seed": a.seed, "nodes": p.len(),
+            "method": method_name, "scheme": scheme, "parts": p.k(), "seed": seed, "nodes": p.len(),
             "edge_cut_fraction": q.edge_cut_fraction, "cut_edges": q.cut_edges, "balance": q.balance,
             "empty_parts": q.empty_parts, "min_part": q.min_part, "max_part": q.max_part,
             "disconnected_parts": pc.disconnected_parts, "min_largest_component_share": pc.min_largest_share,
