@@ -206,14 +206,10 @@ fn promises(s: &Store) -> Result<(), String> {
         return Err(format!("an opened store has {:?} classes without many_classes", m.num_classes));
     }
     for name in s.node_array_names() {
-        if let Ok(a) = s.node_array(name) {
-            if a.rows != s.num_nodes() {
-                return Err(format!(
-                    "an opened store's node array {name} has {} rows for {} nodes",
-                    a.rows,
-                    s.num_nodes()
-                ));
-            }
+        if let Ok(a) = s.node_array(name)
+            && a.rows != s.num_nodes()
+        {
+            return Err(format!("an opened store's node array {name} has {} rows for {} nodes", a.rows, s.num_nodes()));
         }
     }
     Ok(())

@@ -448,7 +448,10 @@ fn partition_refuses_options_of_another_method_instead_of_ignoring_them() {
     std::fs::write(&import, "0\n".repeat(2708)).unwrap();
     let s = store.as_str();
     for (args, want) in [
-        (vec![s, "--parts", "4", "--method", "random", "--scheme", "kway"], "--scheme does not apply to --method random"),
+        (
+            vec![s, "--parts", "4", "--method", "random", "--scheme", "kway"],
+            "--scheme does not apply to --method random",
+        ),
         (
             vec![s, "--parts", "4", "--method", "fennel", "--ufactor", "5", "--uniform"],
             "--ufactor, --uniform do not apply to --method fennel",
@@ -742,4 +745,59 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
         }
     }
+}
+
+#[test]
+fn bench_depth_trains_every_point_and_reports_what_each_run_scored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_str().unwrap();
+    let store = prepared_cora(root);
+    let (runs, png, json) = (format!("{root}/runs"), format!("{root}/depth.png"), format!("{root}/depth.json"));
+    let args = [
+        "depth",
+        &store,
+        "--layers",
+        "1,2",
+        "--seeds",
+        "2",
+        "--models",
+        "revgnn",
+        "--convs",
+        "gcn,gcnii",
+        "--runs",
+        &runs,
+        "--plot",
+        &png,
+        "--json",
+        "--",
+        "--epochs",
+        "3",
+        "--hidden",
+        "16",
+        "--parts",
+        "1",
+        "--device",
+        "cpu",
+    ];
+    let out = run("bench", &args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.len(), 8, "1 model x 2 convs x 2 depths x 2 seeds");
+    for r in &rows {
+        let dir =
+            format!("{runs}/revgnn-{}-{}-{}", r["conv"].as_str().unwrap().replace(':', "_"), r["layers"], r["seed"]);
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(format!("{dir}/summary.json")).unwrap()).unwrap();
+        assert_eq!(r["test"], s["test"], "{dir}");
+        let cfg = std::fs::read_to_string(format!("{dir}/config.toml")).unwrap();
+        assert!(cfg.contains(&format!("layers = {}", r["layers"])) && cfg.contains("epochs = 3"), "{cfg}");
+    }
+    assert_eq!(&std::fs::read(&png).unwrap()[1..4], b"PNG");
+    // Re-plotted and tabled from the JSON without training.
+    std::fs::write(&json, &out.stdout).unwrap();
+    let out = run("bench", &["depth", &store, "--from-json", &json]);
+    let table = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(table.lines().count(), 5, "a header and 4 points: {table}");
+    assert!(table.lines().any(|l| l.starts_with("revgnn") && l.contains("gcnii:0.1:0.5") && l.contains(" 2 ")));
 }

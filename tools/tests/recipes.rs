@@ -52,12 +52,22 @@ fn every_recipe_runs_end_to_end_at_reduced_size_and_records_its_settings() {
         &["--to-undirected"],
     );
     let products = stand_in(root, "products", &["--features", "32", "--classes", "10"], "ogbn-products", &[]);
+    // The Planetoid recipes run on the real graphs.
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let planetoid = |name: &str| {
+        let src = mille_pipeline::datasets::require(&repo, name);
+        ok(run("prepare", &["--from", src.to_str().unwrap(), "--name", name, "--root", root.to_str().unwrap()]));
+        root.join(name)
+    };
+    let (cora, citeseer) = (planetoid("cora"), planetoid("citeseer"));
     let recipes = mille_train::run::recipe::names();
-    assert_eq!(recipes.len(), 8);
+    assert_eq!(recipes.len(), 10);
     for name in recipes {
-        let store = match name.split('-').nth(1) {
-            Some("proteins") => &proteins,
-            Some("arxiv") => &arxiv,
+        let store = match name.split('-').next().zip(name.split('-').nth(1)) {
+            Some(("cora", _)) => &cora,
+            Some(("citeseer", _)) => &citeseer,
+            Some((_, "proteins")) => &proteins,
+            Some((_, "arxiv")) => &arxiv,
             _ => &products,
         };
         let out = root.join(format!("run-{name}"));

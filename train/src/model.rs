@@ -3,11 +3,11 @@
 //! reversible backward), WT-RevGNN (one reversible block's weights shared by every layer) and
 //! DEQ-GNN (one block iterated to its fixed point, implicit backward).
 
-use crate::conv::{Conv, ConvKind};
+use crate::conv::{Conv, ConvKind, Initial};
 use crate::deq::{DeqBlock, SolveStats, SolverOptions};
 use crate::graph::Adjacency;
 use crate::layers::linear;
-use crate::rev::{RevBlock, dropout_mask, reversible_backward, reversible_backward_with};
+use crate::rev::{BlockInit, RevBlock, dropout_mask, reversible_backward_init};
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 use tch::Tensor;
@@ -104,6 +104,8 @@ pub struct ModelConfig {
     pub dropout_mask: DropoutMask,
     /// How GEN encodes edge features.
     pub edge_encoder: EdgeEncoder,
+    /// Dropout on the input features before the encoder (training only).
+    pub input_dropout: f64,
 }
 
 impl ModelConfig {
@@ -125,6 +127,7 @@ impl ModelConfig {
             categorical: Vec::new(),
             dropout_mask: DropoutMask::PerGroup,
             edge_encoder: EdgeEncoder::PerConv,
+            input_dropout: 0.0,
         }
     }
 
@@ -138,6 +141,14 @@ impl ModelConfig {
 struct ResBlock {
     norm: nn::LayerNorm,
     conv: Conv,
+}
+
+impl ResBlock {
+    /// The block at depth `k + 1`; `h0` is read by GCNII convolutions.
+    fn forward(&self, adj: &Adjacency, h: &Tensor, h0: &Tensor, k: usize, p: f64, train: bool) -> Tensor {
+        let z = self.norm.forward(h).relu().dropout(p, train);
+        h + self.conv.forward_with(adj, &z, Some(Initial { h0, layer: k + 1 }))
+    }
 }
 
 #[derive(Debug)]
@@ -229,7 +240,14 @@ impl Model {
     /// The input encoder: the node features, then each categorical input's one-hot columns
     /// through their own linear map, concatenated (the authors' sums, then species), then the
     /// encoder to `H` channels.
-    fn encode(&self, x: &Tensor) -> Tensor {
+    fn encode(&self, x: &Tensor, train: bool) -> Tensor {
+        let dropped;
+        let x = if train && self.cfg.input_dropout > 0.0 {
+            dropped = x.dropout(self.cfg.input_dropout, true);
+            &dropped
+        } else {
+            x
+        };
         if self.cat.is_empty() {
             return self.enc.forward(x);
         }
@@ -251,17 +269,29 @@ impl Model {
         self.head.forward(&self.norm.forward(h).relu().dropout(self.cfg.dropout, train))
     }
 
+    /// Whether the blocks read the initial representation (GCNII).
+    fn initial(&self) -> bool {
+        self.cfg.conv.gcnii().is_some()
+    }
+
     fn deep(&self, adj: &Adjacency, h0: Tensor) -> Tensor {
         if self.cfg.layers == 0 {
             return h0;
         }
+        let init = |k: usize| self.initial().then_some(BlockInit { h0: &h0, layer: k + 1 });
         match &self.blocks {
-            Blocks::Res(bs) => bs.iter().fold(h0, |h, b| &h + b.conv.forward(adj, &b.norm.forward(&h).relu())),
+            Blocks::Res(bs) => {
+                bs.iter().enumerate().fold(h0.shallow_clone(), |h, (k, b)| b.forward(adj, &h, &h0, k, 0.0, false))
+            }
             Blocks::Deq(b) => match self.unrolled.get() {
                 Some(steps) => (0..steps).fold(h0.zeros_like(), |z, _| b.f(adj, &z, &h0, None)),
                 None => b.solve(adj, &h0, None, self.cfg.solver()).0,
             },
-            _ => self.rev_blocks().iter().fold(h0, |h, b| b.forward(adj, &h, None)),
+            _ => self
+                .rev_blocks()
+                .iter()
+                .enumerate()
+                .fold(h0.shallow_clone(), |h, (k, b)| b.forward_with(adj, &h, None, init(k))),
         }
     }
 
@@ -276,7 +306,7 @@ impl Model {
                 }
                 None => adj,
             };
-            self.top(&self.deep(adj, self.encode(x)), false)
+            self.top(&self.deep(adj, self.encode(x, false)), false)
         })
     }
 
@@ -323,7 +353,7 @@ impl Model {
         after_block: &mut dyn FnMut(usize),
     ) -> f64 {
         let p = self.cfg.dropout;
-        let h0 = self.encode(x);
+        let h0 = self.encode(x, true);
         let n = h0.size()[0];
         let plain = |h: Tensor| {
             let loss = loss_of(&self.top(&h, true));
@@ -333,7 +363,7 @@ impl Model {
         match &self.blocks {
             _ if self.cfg.layers == 0 => plain(h0),
             Blocks::Res(bs) => {
-                plain(bs.iter().fold(h0, |h, b| &h + b.conv.forward(adj, &b.norm.forward(&h).relu().dropout(p, true))))
+                plain(bs.iter().enumerate().fold(h0.shallow_clone(), |h, (k, b)| b.forward(adj, &h, &h0, k, p, true)))
             }
             Blocks::Deq(b) => {
                 let mask = dropout_mask(n, self.cfg.hidden, p, h0.device());
@@ -357,10 +387,13 @@ impl Model {
                 let mask = dropout_mask(n, width, p, h0.device());
                 let blocks = self.rev_blocks();
                 let top = |h: &Tensor| loss_of(&self.top(h, true));
+                let initial = self.initial();
                 let (loss, g) = match &self.blocks {
-                    Blocks::Rev(_) => reversible_backward_with(&blocks, adj, &h0, mask.as_ref(), top, after_block),
+                    Blocks::Rev(_) => {
+                        reversible_backward_init(&blocks, adj, &h0, mask.as_ref(), initial, top, after_block)
+                    }
                     // Tied blocks share one set of weights, complete only after the last pass.
-                    _ => reversible_backward(&blocks, adj, &h0, mask.as_ref(), top),
+                    _ => reversible_backward_init(&blocks, adj, &h0, mask.as_ref(), initial, top, &mut |_| {}),
                 };
                 crate::autograd::backward_with(&h0, &g);
                 loss

@@ -20,6 +20,9 @@ pub struct Adam {
     pub eps: f64,
     /// L2 penalty added to gradients.
     pub weight_decay: f64,
+    /// L2 penalty of the convolutions' parameters (names with a `conv` component), when it
+    /// differs from `weight_decay`.
+    pub conv_weight_decay: Option<f64>,
     /// Steps taken.
     pub step: i64,
     names: Vec<String>,
@@ -45,7 +48,28 @@ impl Adam {
         let m = Tensor::zeros([total], opts);
         let v = Tensor::zeros([total], opts);
         let (names, params) = named.into_iter().unzip();
-        Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, step: 0, names, params, spans, m, v }
+        Adam {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            conv_weight_decay: None,
+            step: 0,
+            names,
+            params,
+            spans,
+            m,
+            v,
+        }
+    }
+
+    /// The L2 penalty of parameter `i`.
+    fn decay_of(&self, i: usize) -> f64 {
+        match self.conv_weight_decay {
+            Some(d) if self.names[i].split('.').any(|part| part.starts_with("conv")) => d,
+            _ => self.weight_decay,
+        }
     }
 
     /// Parameter `i`'s slice of a flat buffer, shaped as the parameter.
@@ -99,7 +123,8 @@ impl Adam {
                 if !g.defined() {
                     continue;
                 }
-                let g = if self.weight_decay > 0.0 { &g + &self.params[i] * self.weight_decay } else { g };
+                let decay = self.decay_of(i);
+                let g = if decay > 0.0 { &g + &self.params[i] * decay } else { g };
                 let (mut m, mut v) = (self.slot(&self.m, i), self.slot(&self.v, i));
                 let _ = m.g_mul_scalar_(b1);
                 let _ = v.g_mul_scalar_(b2);

@@ -13,7 +13,7 @@
 //! gradients need; only `F_1` waits for the reconstructed `X'_0`. That is C evaluations per
 //! block in the backward instead of 2C (an inverse, then the forward again with autograd).
 
-use crate::conv::{Conv, ConvKind};
+use crate::conv::{Conv, ConvKind, Initial};
 use crate::graph::Adjacency;
 use std::cell::Cell;
 use tch::nn::{self, Module};
@@ -27,14 +27,24 @@ struct GroupFn {
 }
 
 impl GroupFn {
-    fn forward(&self, adj: &Adjacency, h: &Tensor, mask: Option<&Tensor>) -> Tensor {
+    fn forward(&self, adj: &Adjacency, h: &Tensor, mask: Option<&Tensor>, init: Option<Initial<'_>>) -> Tensor {
         let z = self.norm.forward(h).relu();
         let z = match mask {
             Some(m) => z * m,
             None => z,
         };
-        self.conv.forward(adj, &z)
+        self.conv.forward_with(adj, &z, init)
     }
+}
+
+/// What a block whose convolutions read the initial representation (GCNII) is given: `h0` at
+/// the block's full width (group `i` reads its `i`-th chunk) and the block's depth, from 1.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockInit<'a> {
+    /// The network's first hidden representation, `[N, D]`.
+    pub h0: &'a Tensor,
+    /// This block's depth `l` (1-based; a weight-tied block is called at every depth).
+    pub layer: usize,
 }
 
 /// A reversible block of `groups` group functions over `dim` channels.
@@ -72,7 +82,14 @@ impl RevBlock {
 
     /// Group function `i` on `h`. A mask as wide as a group is shared by every group; a mask
     /// `groups` times wider (the authors' `[N, H]`) gives group `i` its `i`-th chunk.
-    fn eval(&self, i: usize, adj: &Adjacency, h: &Tensor, mask: Option<&Tensor>) -> Tensor {
+    fn eval(
+        &self,
+        i: usize,
+        adj: &Adjacency,
+        h: &Tensor,
+        mask: Option<&Tensor>,
+        init: Option<BlockInit<'_>>,
+    ) -> Tensor {
         self.evals.set(self.evals.get() + 1);
         let width = h.size()[1];
         let chunk;
@@ -83,16 +100,35 @@ impl RevBlock {
             }
             m => m,
         };
-        self.fns[i].forward(adj, h, mask)
+        let h0;
+        let init = match init {
+            Some(b) => {
+                h0 = b.h0.narrow(1, i as i64 * width, width);
+                Some(Initial { h0: &h0, layer: b.layer })
+            }
+            None => None,
+        };
+        self.fns[i].forward(adj, h, mask, init)
     }
 
     /// `X -> X'`. `mask` is the shared dropout mask of one group's width (or none).
     pub fn forward(&self, adj: &Adjacency, x: &Tensor, mask: Option<&Tensor>) -> Tensor {
+        self.forward_with(adj, x, mask, None)
+    }
+
+    /// [`RevBlock::forward`] with the initial representation GCNII group functions read.
+    pub fn forward_with(
+        &self,
+        adj: &Adjacency,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        init: Option<BlockInit<'_>>,
+    ) -> Tensor {
         let xs = x.chunk(self.groups, 1);
         let mut prev = xs[1..].iter().fold(xs[1].zeros_like(), |acc, t| acc + t);
         let mut out = Vec::with_capacity(xs.len());
         for (i, x) in xs.iter().enumerate() {
-            let y = self.eval(i, adj, &prev, mask) + x;
+            let y = self.eval(i, adj, &prev, mask, init) + x;
             out.push(y.shallow_clone());
             prev = y;
         }
@@ -101,14 +137,25 @@ impl RevBlock {
 
     /// `X' -> X`, the exact inverse of [`RevBlock::forward`] (same mask).
     pub fn inverse(&self, adj: &Adjacency, y: &Tensor, mask: Option<&Tensor>) -> Tensor {
+        self.inverse_with(adj, y, mask, None)
+    }
+
+    /// [`RevBlock::inverse`] of [`RevBlock::forward_with`] (same mask and initial representation).
+    pub fn inverse_with(
+        &self,
+        adj: &Adjacency,
+        y: &Tensor,
+        mask: Option<&Tensor>,
+        init: Option<BlockInit<'_>>,
+    ) -> Tensor {
         let ys = y.chunk(self.groups, 1);
         let c = ys.len();
         let mut xs: Vec<Tensor> = (0..c).map(|_| Tensor::new()).collect();
         for i in (1..c).rev() {
-            xs[i] = &ys[i] - self.eval(i, adj, &ys[i - 1], mask);
+            xs[i] = &ys[i] - self.eval(i, adj, &ys[i - 1], mask, init);
         }
         let prev0 = xs[1..].iter().fold(xs[1].zeros_like(), |acc, t| acc + t);
-        xs[0] = &ys[0] - self.eval(0, adj, &prev0, mask);
+        xs[0] = &ys[0] - self.eval(0, adj, &prev0, mask, init);
         Tensor::cat(&xs, 1)
     }
 
@@ -122,19 +169,22 @@ impl RevBlock {
     /// gradient at `X'_0`, `g0`. The input's gradient is `gY_1` for chunk 1 and `gY_i + g0` for
     /// i >= 2 (each `X_i` reaches the loss directly and through `X'_0`).
     pub fn backward(&self, adj: &Adjacency, y: &Tensor, gy: &Tensor, mask: Option<&Tensor>) -> (Tensor, Tensor) {
-        let (xs, gx) = self.backward_chunks(adj, y.detach().chunk(self.groups, 1), gy.chunk(self.groups, 1), mask);
+        let (xs, gx) =
+            self.backward_chunks(adj, y.detach().chunk(self.groups, 1), gy.chunk(self.groups, 1), mask, None);
         (Tensor::cat(&xs, 1), Tensor::cat(&gx, 1))
     }
 
     /// [`RevBlock::backward`] on the group chunks of `y` and `gy`, returning those of the input
     /// and its gradient: consecutive blocks hand chunks on without concatenating them (two
-    /// copies of `[N, D]` per block saved).
+    /// copies of `[N, D]` per block saved). With `init`, its `h0` should be a leaf that requires
+    /// its gradient: every group function's share of it accumulates there.
     fn backward_chunks(
         &self,
         adj: &Adjacency,
         ys: Vec<Tensor>,
         mut gys: Vec<Tensor>,
         mask: Option<&Tensor>,
+        init: Option<BlockInit<'_>>,
     ) -> (Vec<Tensor>, Vec<Tensor>) {
         let c = ys.len();
         assert!(c == self.fns.len() && gys.len() == c, "{c} chunks for a block of {} groups", self.fns.len());
@@ -142,7 +192,7 @@ impl RevBlock {
         // One group: value, then its vector-Jacobian product. Returns the gradient at its input.
         let through = |i: usize, input: &Tensor, g: &Tensor, xs: &mut [Tensor]| {
             let leaf = input.detach().set_requires_grad(true);
-            let z = self.eval(i, adj, &leaf, mask);
+            let z = self.eval(i, adj, &leaf, mask, init);
             xs[i] = &ys[i] - z.detach();
             crate::autograd::backward_with(&z, g);
             leaf.grad()
@@ -186,7 +236,27 @@ pub fn reversible_backward_with(
     loss_of: impl FnOnce(&Tensor) -> Tensor,
     after_block: &mut dyn FnMut(usize),
 ) -> (f64, Tensor) {
-    let h = tch::no_grad(|| blocks.iter().fold(x0.detach(), |h, b| b.forward(adj, &h, mask)));
+    reversible_backward_init(blocks, adj, x0, mask, false, loss_of, after_block)
+}
+
+/// [`reversible_backward_with`]; with `initial`, the blocks' group functions also read `x0` as
+/// their initial representation (GCNII: block `k`, from 0, at depth `k + 1`), and the returned
+/// gradient at `x0` includes what flows into it through every block's use of it.
+pub fn reversible_backward_init(
+    blocks: &[&RevBlock],
+    adj: &Adjacency,
+    x0: &Tensor,
+    mask: Option<&Tensor>,
+    initial: bool,
+    loss_of: impl FnOnce(&Tensor) -> Tensor,
+    after_block: &mut dyn FnMut(usize),
+) -> (f64, Tensor) {
+    // One leaf for h0: each block's backward adds its share into the leaf's gradient.
+    let h0 = initial.then(|| x0.detach().set_requires_grad(true));
+    let init = |k: usize| h0.as_ref().map(|h0| BlockInit { h0, layer: k + 1 });
+    let h = tch::no_grad(|| {
+        blocks.iter().enumerate().fold(x0.detach(), |h, (k, b)| b.forward_with(adj, &h, mask, init(k)))
+    });
     let top = h.detach().set_requires_grad(true);
     let loss = loss_of(&top);
     loss.backward();
@@ -195,8 +265,12 @@ pub fn reversible_backward_with(
     let (mut ys, mut gs) = (h.chunk(first.groups, 1), top.grad().chunk(first.groups, 1));
     drop(h);
     for (i, b) in blocks.iter().enumerate().rev() {
-        (ys, gs) = b.backward_chunks(adj, ys, gs, mask);
+        (ys, gs) = b.backward_chunks(adj, ys, gs, mask, init(i));
         after_block(i);
     }
-    (value, Tensor::cat(&gs, 1))
+    let g = Tensor::cat(&gs, 1);
+    match h0.map(|h0| h0.grad()) {
+        Some(g0) if g0.defined() => (value, g + g0),
+        _ => (value, g),
+    }
 }

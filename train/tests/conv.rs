@@ -3,7 +3,7 @@
 mod common;
 
 use common::max_rel;
-use mille_train::conv::{Aggr, Conv, ConvKind, MESSAGE_EPS};
+use mille_train::conv::{Aggr, Conv, ConvKind, GCNII_DEFAULT, Initial, MESSAGE_EPS};
 use mille_train::graph::Adjacency;
 use std::collections::HashMap;
 use tch::{Device, Kind, Tensor, nn};
@@ -55,6 +55,7 @@ fn reference(
     e: Option<&Tensor>,
     g: &(Vec<u64>, Vec<u32>),
     i: usize,
+    init: &Initial<'_>,
 ) -> Tensor {
     let nb = neighbours(&g.0, &g.1, i);
     let deg = |v: usize| (g.0[v + 1] - g.0[v]) as f64;
@@ -66,6 +67,14 @@ fn reference(
             let scale: Vec<f64> = nb.iter().map(|&j| 1.0 / (deg(i) * deg(j as usize)).sqrt()).collect();
             let agg = (hj * Tensor::from_slice(&scale).unsqueeze(1)).sum_dim_intlist(0, false, Kind::Double);
             lin(w, "c/lin", &agg)
+        }
+        ConvKind::Gcnii { .. } => {
+            let (alpha, lambda) = kind.gcnii().unwrap();
+            let scale: Vec<f64> = nb.iter().map(|&j| 1.0 / (deg(i) * deg(j as usize)).sqrt()).collect();
+            let agg = (hj * Tensor::from_slice(&scale).unsqueeze(1)).sum_dim_intlist(0, false, Kind::Double);
+            let support = agg * (1.0 - alpha) + init.h0.get(i as i64) * alpha;
+            let beta = (lambda / init.layer as f64 + 1.0).ln();
+            lin(w, "c/lin", &support) * beta + support * (1.0 - beta)
         }
         ConvKind::Gen(aggr) => {
             let mut m = hj;
@@ -122,6 +131,8 @@ fn every_operator_matches_its_dense_reference() {
         (ConvKind::Gen(Aggr::Sum), true),
         (ConvKind::Gat(1), false),
         (ConvKind::Gat(3), false),
+        (GCNII_DEFAULT, false),
+        ("gcnii:0.3:1.5".parse().unwrap(), false),
     ] {
         let adj =
             Adjacency::new(&g.0, &g.1, with_edges.then_some((&edge_feat[..], 3)), Device::Cpu).to_kind(Kind::Double);
@@ -137,11 +148,15 @@ fn every_operator_matches_its_dense_reference() {
             }
         });
         let h = Tensor::randn([n, D], (Kind::Double, Device::Cpu));
-        let got = tch::no_grad(|| conv.forward(&adj, &h));
+        let h0 = Tensor::randn([n, D], (Kind::Double, Device::Cpu));
+        let init = Initial { h0: &h0, layer: 3 };
+        let got = tch::no_grad(|| conv.forward_with(&adj, &h, Some(init)));
         let w = weights(&vs);
         let want = tch::no_grad(|| {
             Tensor::stack(
-                &(0..n as usize).map(|i| reference(kind, &w, &h, adj.edge_attr.as_ref(), &g, i)).collect::<Vec<_>>(),
+                &(0..n as usize)
+                    .map(|i| reference(kind, &w, &h, adj.edge_attr.as_ref(), &g, i, &init))
+                    .collect::<Vec<_>>(),
                 0,
             )
         });

@@ -51,7 +51,11 @@ fn every_model_takes_a_step_and_the_loss_falls() {
     let g = communities();
     let y = g.classes().unwrap();
     for kind in [ModelKind::Resgnn, ModelKind::Revgnn, ModelKind::WtRevgnn, ModelKind::Deq] {
-        for conv in [ConvKind::Gcn, ConvKind::Gen(mille_train::conv::Aggr::Softmax), ConvKind::Gat(2)] {
+        let gcnii = [mille_train::conv::GCNII_DEFAULT];
+        let convs = [ConvKind::Gcn, ConvKind::Gen(mille_train::conv::Aggr::Softmax), ConvKind::Gat(2)];
+        // GCNII reads an initial representation per layer, which DEQ's fixed point has not.
+        let extra = if kind == ModelKind::Deq { &[][..] } else { &gcnii[..] };
+        for conv in convs.into_iter().chain(extra.iter().copied()) {
             let vs = nn::VarStore::new(Device::Cpu);
             let mut cfg = ModelConfig::new(kind, conv, 4, 8, 4, 2);
             cfg.deq_max_iter = 80;
@@ -144,4 +148,58 @@ fn deq_implicit_gradient_matches_finite_differences() {
         let _ = &mut p;
     }
     assert_eq!(checked, 8);
+}
+
+#[test]
+fn gcnii_reads_and_prints_its_alpha_and_lambda_and_refuses_bad_ones() {
+    let c: ConvKind = "gcnii".parse().unwrap();
+    assert_eq!(c, mille_train::conv::GCNII_DEFAULT);
+    assert_eq!(c.to_string(), "gcnii:0.1:0.5");
+    assert_eq!(c.gcnii(), Some((0.1, 0.5)));
+    let c: ConvKind = "gcnii:0.2:1".parse().unwrap();
+    assert_eq!((c.to_string(), c.gcnii()), ("gcnii:0.2:1".into(), Some((0.2, 1.0))));
+    assert_eq!(c.to_string().parse::<ConvKind>().unwrap(), c);
+    for bad in ["gcnii:0.1", "gcnii:1.5:0.5", "gcnii:0.1:-1", "gcnii:0.12345:0.5", "gcnii:nan:0.5"] {
+        let e = bad.parse::<ConvKind>().unwrap_err();
+        assert!(e.contains(bad) && (e.contains("ALPHA") || e.contains("both")), "{bad}: {e}");
+    }
+    // The identity map weakens with depth: beta_l = ln(lambda / l + 1).
+    let vs = nn::VarStore::new(Device::Cpu);
+    let g = mille_train::conv::Gcnii::new(&vs.root(), 4, 0.1, 0.5);
+    assert!((g.beta(1) - 1.5f64.ln()).abs() < 1e-12 && (g.beta(64) - (0.5f64 / 64.0 + 1.0).ln()).abs() < 1e-12);
+}
+
+#[test]
+fn gcnii_with_deq_is_refused_by_name() {
+    let mut c = mille_train::run::RunConfig::new("s");
+    (c.model, c.conv) = (ModelKind::Deq, mille_train::conv::GCNII_DEFAULT);
+    let e = c.check().unwrap_err().to_string();
+    assert!(e.contains("--conv gcnii:0.1:0.5") && e.contains("DEQ"), "{e}");
+}
+
+#[test]
+fn the_convolutions_weight_decay_applies_to_their_parameters_alone() {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _m = Model::new(&vs.root(), ModelConfig::new(ModelKind::Revgnn, ConvKind::Gcn, 2, 8, 4, 2));
+    let mut opt = Adam::new(&vs, 0.01);
+    (opt.weight_decay, opt.conv_weight_decay) = (0.5, Some(0.0));
+    let before: Vec<(String, tch::Tensor)> = vs.variables().into_iter().map(|(n, t)| (n, t.copy())).collect();
+    // Zero gradients: only the decay moves a parameter.
+    for p in vs.trainable_variables() {
+        let loss = (&p * 0.0).sum(Kind::Float);
+        loss.backward();
+    }
+    opt.step();
+    let now = vs.variables();
+    let mut moved = (0, 0);
+    for (name, old) in &before {
+        let changed = now[name].not_equal_tensor(old).any().int64_value(&[]) == 1;
+        let conv = name.split('.').any(|p| p.starts_with("conv"));
+        assert!(!(conv && changed), "{name}: a convolution's parameter decayed by weight_decay");
+        if !conv && changed {
+            moved.1 += 1;
+        }
+        moved.0 += usize::from(conv);
+    }
+    assert!(moved.0 > 0 && moved.1 > 0, "{moved:?}: convolution parameters exist, and the others decayed");
 }

@@ -5,13 +5,13 @@
 mod common;
 
 use common::{fixture_batch, max_rel, proteins_batch};
-use mille_train::conv::{Aggr, ConvKind};
+use mille_train::conv::{Aggr, ConvKind, GCNII_DEFAULT};
 use mille_train::graph::GraphTensors;
-use mille_train::rev::{RevBlock, dropout_mask, reversible_backward};
+use mille_train::rev::{BlockInit, RevBlock, dropout_mask, reversible_backward_init};
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
-const CONVS: [ConvKind; 7] = [
+const CONVS: [ConvKind; 8] = [
     ConvKind::Sage,
     ConvKind::Gcn,
     ConvKind::Gen(Aggr::Softmax),
@@ -19,6 +19,9 @@ const CONVS: [ConvKind; 7] = [
     ConvKind::Gen(Aggr::Mean),
     ConvKind::Gen(Aggr::Sum),
     ConvKind::Gat(2),
+    // Its group functions also read h0 (the blocks' input): the gradient into it from every
+    // block is part of the gradient compared at the input.
+    GCNII_DEFAULT,
 ];
 
 /// One comparison's set-up.
@@ -58,7 +61,12 @@ fn check(c: Case) -> f64 {
     // Plain autograd: every activation kept.
     let x0 = enc.forward(&x);
     let leaf = x0.detach().set_requires_grad(true);
-    let h = refs.iter().fold(leaf.shallow_clone(), |h, b| b.forward(&adj, &h, mask.as_ref()));
+    let initial = c.kind.gcnii().is_some();
+    let init = |h0, k: usize| initial.then_some(BlockInit { h0, layer: k + 1 });
+    let h = refs
+        .iter()
+        .enumerate()
+        .fold(leaf.shallow_clone(), |h, (k, b)| b.forward_with(&adj, &h, mask.as_ref(), init(&leaf, k)));
     loss_of(&h).backward();
     let want_g0 = leaf.grad().copy();
     (x0 * &want_g0).sum(c.precision).backward();
@@ -70,7 +78,7 @@ fn check(c: Case) -> f64 {
     // Reversible: blocks forward without a graph, then reconstructed.
     let evals_before: u64 = owned.iter().map(RevBlock::evaluations).sum();
     let x0 = enc.forward(&x);
-    let (_, g0) = reversible_backward(&refs, &adj, &x0, mask.as_ref(), loss_of);
+    let (_, g0) = reversible_backward_init(&refs, &adj, &x0, mask.as_ref(), initial, loss_of, &mut |_| {});
     let evals: u64 = owned.iter().map(RevBlock::evaluations).sum::<u64>() - evals_before;
     // C evaluations per block forward, C in the backward, nothing else.
     assert_eq!(evals, 2 * c.groups as u64 * c.layers as u64, "{c:?}: group-function evaluations");
@@ -181,5 +189,38 @@ fn the_inverse_reconstructs_the_input_after_100_layers() {
         let err = (&back - &x).abs().max().double_value(&[]);
         eprintln!("100-layer reconstruction: max error {err:.3e}, activation scale {scale:.3}");
         assert!(err / scale <= 1e-4, "reconstruction error {err} at scale {scale}");
+    });
+}
+
+#[test]
+fn a_gcnii_block_inverts_exactly_given_the_same_initial_representation() {
+    tch::manual_seed(3);
+    let (g, _tmp) = fixture_batch();
+    let vs = nn::VarStore::new(Device::Cpu);
+    let (dim, groups) = (16, 2);
+    let blocks: Vec<RevBlock> =
+        (0..16).map(|i| RevBlock::new(&(vs.root() / format!("b{i}")), GCNII_DEFAULT, dim, groups, 0)).collect();
+    let mask = dropout_mask(g.n, dim, 0.2, Device::Cpu);
+    tch::no_grad(|| {
+        let x = Tensor::randn([g.n, dim], (Kind::Float, Device::Cpu));
+        let init = |k: usize| Some(BlockInit { h0: &x, layer: k + 1 });
+        let y = blocks
+            .iter()
+            .enumerate()
+            .fold(x.shallow_clone(), |h, (k, b)| b.forward_with(&g.adj, &h, mask.as_ref(), init(k)));
+        let scale = y.abs().max().double_value(&[]);
+        let back =
+            blocks.iter().enumerate().rev().fold(y, |h, (k, b)| b.inverse_with(&g.adj, &h, mask.as_ref(), init(k)));
+        let err = (&back - &x).abs().max().double_value(&[]);
+        assert!(err / scale <= 1e-5, "reconstruction error {err:.3e} at scale {scale:.3}");
+        // A different h0 is a different function: the inverse needs the same one.
+        let other = x.randn_like();
+        let wrong = blocks[0].inverse_with(
+            &g.adj,
+            &blocks[0].forward_with(&g.adj, &x, mask.as_ref(), init(0)),
+            mask.as_ref(),
+            Some(BlockInit { h0: &other, layer: 1 }),
+        );
+        assert!((&wrong - &x).abs().max().double_value(&[]) > 1e-3);
     });
 }

@@ -1,5 +1,8 @@
 //! `tools/bench`: benchmarks that print a table and, with --json, machine-readable figures.
 
+#[path = "bench/depth.rs"]
+mod depth;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use mille_pipeline::Store;
@@ -135,6 +138,10 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Accuracy (mean and spread over seeds), seconds per epoch and peak memory against depth,
+    /// for each model and convolution: one `tools/train` run per point and seed, in a fresh
+    /// process; settings after `--` go to every run
+    Depth(depth::DepthArgs),
     /// Peak memory of one training step against depth, each (model, depth) in a fresh process
     /// (peak RSS = VmHWM): ResGNN grows with depth, the reversible models should not.
     MemoryDepth {
@@ -274,6 +281,7 @@ fn main() {
             bench_prepare(from, add_inverse_edge, scratch, compare_fsync, json)
         }
         Cmd::Open { store, repeats, json } => bench_open(store, repeats, json),
+        Cmd::Depth(a) => depth::run(a),
         Cmd::Zstd { store, level, scratch, json } => bench_zstd(store, level, scratch, json),
         Cmd::Partition { store, parts, methods, seed, json } => bench_partition(store, parts, &methods, seed, json),
         Cmd::MemoryDepth { layers, hidden, nodes, models, max_resgnn_layers, device, plot, from_json, json } => {

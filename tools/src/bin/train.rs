@@ -36,7 +36,8 @@ struct Args {
     /// Model: revgnn, wt-revgnn, deq or resgnn.
     #[arg(long)]
     model: Option<ModelKind>,
-    /// Convolution: sage, gcn, gat[:HEADS], gen[:softmax|max|mean|sum].
+    /// Convolution: sage, gcn, gat[:HEADS], gen[:softmax|max|mean|sum] or gcnii[:ALPHA:LAMBDA] (GCN
+    /// with an initial residual and an identity map; default 0.1:0.5).
     #[arg(long)]
     conv: Option<ConvKind>,
     /// Blocks (0: an MLP of encoder and head).
@@ -57,6 +58,13 @@ struct Args {
     /// L2 weight decay.
     #[arg(long, allow_negative_numbers = true)]
     weight_decay: Option<f64>,
+    /// L2 weight decay of the convolutions alone (--weight-decay then applies to the rest):
+    /// GCNII's 0.01 beside 5e-4.
+    #[arg(long, allow_negative_numbers = true)]
+    conv_weight_decay: Option<f64>,
+    /// Dropout on the input features before the encoder (GCNII's first dropout; default 0).
+    #[arg(long, allow_negative_numbers = true)]
+    input_dropout: Option<f64>,
     /// Gradient-norm clipping (0: off).
     #[arg(long, allow_negative_numbers = true)]
     clip: Option<f64>,
@@ -320,7 +328,10 @@ fn main() {
         set!(eval_parts, eval_every, seed, device, workers, deq_max_iter, deq_tol, batching, feature_norm);
         set!(fanouts, batch_size, roots, walk_length, coverage, accumulate);
         set!(pretrain_epochs, pretrain_steps, self_loops, dropout_mask, node_categorical, edge_encoder, group_init);
-        set!(node_features);
+        set!(node_features, input_dropout);
+        if a.conv_weight_decay.is_some() {
+            c.conv_weight_decay = a.conv_weight_decay;
+        }
         // `--node-categorical ''` clears a recipe's list.
         c.node_categorical.retain(|n| !n.is_empty());
         if a.metis_parts.is_some() {

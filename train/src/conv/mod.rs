@@ -1,12 +1,14 @@
 //! Graph convolutions of `dim -> dim` channels over a batch's [`Adjacency`]: SAGE (mean), GCN
-//! (symmetric normalisation), GEN (DeeperGCN's generalised aggregation) and GAT (multi-head
-//! attention).
+//! (symmetric normalisation), GEN (DeeperGCN's generalised aggregation), GAT (multi-head
+//! attention) and GCNII (GCN with an initial residual and an identity map).
 
 mod gat;
+mod gcnii;
 mod gen_conv;
 mod sage_gcn;
 
 pub use gat::Gat;
+pub use gcnii::{Gcnii, Initial};
 pub use gen_conv::{Aggr, Gen, MESSAGE_EPS};
 pub use sage_gcn::{Gcn, Sage};
 
@@ -26,10 +28,40 @@ pub enum ConvKind {
     Gen(Aggr),
     /// GAT with this many heads (concatenated).
     Gat(i64),
+    /// GCNII with the initial residual `alpha` and identity-map `lambda`, both in thousandths
+    /// (so the kind stays `Eq` and prints back exactly what was read).
+    Gcnii {
+        /// `alpha` x 1000.
+        alpha_milli: u32,
+        /// `lambda` x 1000.
+        lambda_milli: u32,
+    },
 }
 
 /// What `--conv` and `conv =` accept.
-const CONV_CHOICES: &str = "sage, gcn, gat[:HEADS] or gen[:softmax|max|mean|sum]";
+const CONV_CHOICES: &str = "sage, gcn, gat[:HEADS], gen[:softmax|max|mean|sum] or gcnii[:ALPHA:LAMBDA]";
+
+/// GCNII's settings for Cora in its paper and `chennnM/GCNII` (`--alpha 0.1 --lamda 0.5`).
+pub const GCNII_DEFAULT: ConvKind = ConvKind::Gcnii { alpha_milli: 100, lambda_milli: 500 };
+
+impl ConvKind {
+    /// GCNII's `(alpha, lambda)`, or `None` for the other convolutions.
+    pub fn gcnii(&self) -> Option<(f64, f64)> {
+        match *self {
+            ConvKind::Gcnii { alpha_milli, lambda_milli } => {
+                Some((f64::from(alpha_milli) / 1000.0, f64::from(lambda_milli) / 1000.0))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A GCNII parameter in thousandths: `0.1` -> 100; at most three decimals, `alpha` in [0, 1].
+fn milli(text: &str, max: f64) -> Option<u32> {
+    let v: f64 = text.parse().ok()?;
+    let m = (v * 1000.0).round();
+    (v.is_finite() && (0.0..=max).contains(&v) && (m - v * 1000.0).abs() < 1e-6).then_some(m as u32)
+}
 
 impl std::str::FromStr for ConvKind {
     type Err = String;
@@ -44,6 +76,18 @@ impl std::str::FromStr for ConvKind {
             ("gat", Some(h)) => ConvKind::Gat(h.parse().ok().filter(|&h: &i64| h > 0).ok_or_else(bad)?),
             ("gen", None) => ConvKind::Gen(Aggr::Softmax),
             ("gen", Some(a)) => ConvKind::Gen(a.parse().map_err(|_| bad())?),
+            ("gcnii", None) => GCNII_DEFAULT,
+            ("gcnii", Some(args)) => {
+                let (a, l) = args
+                    .split_once(':')
+                    .ok_or_else(|| format!("{s:?}: gcnii takes both ALPHA and LAMBDA (gcnii:0.1:0.5), or neither"))?;
+                let range =
+                    || format!("{s:?}: ALPHA must be in [0, 1] and LAMBDA in [0, 100], with at most three decimals");
+                ConvKind::Gcnii {
+                    alpha_milli: milli(a, 1.0).ok_or_else(range)?,
+                    lambda_milli: milli(l, 100.0).ok_or_else(range)?,
+                }
+            }
             _ => return Err(bad()),
         })
     }
@@ -57,6 +101,10 @@ impl std::fmt::Display for ConvKind {
             ConvKind::Gcn => f.write_str("gcn"),
             ConvKind::Gat(h) => write!(f, "gat:{h}"),
             ConvKind::Gen(a) => write!(f, "gen:{a}"),
+            ConvKind::Gcnii { .. } => {
+                let (a, l) = self.gcnii().expect("gcnii");
+                write!(f, "gcnii:{a}:{l}")
+            }
         }
     }
 }
@@ -85,6 +133,8 @@ pub enum Conv {
     Gen(Gen),
     /// GAT.
     Gat(Gat),
+    /// GCNII.
+    Gcnii(Gcnii),
 }
 
 impl Conv {
@@ -97,6 +147,10 @@ impl Conv {
             ConvKind::Gcn => Conv::Gcn(Gcn::new(path, dim)),
             ConvKind::Gen(aggr) => Conv::Gen(Gen::new(path, dim, aggr, edge_dim)),
             ConvKind::Gat(heads) => Conv::Gat(Gat::new(path, dim, heads)),
+            ConvKind::Gcnii { .. } => {
+                let (alpha, lambda) = kind.gcnii().expect("gcnii");
+                Conv::Gcnii(Gcnii::new(path, dim, alpha, lambda))
+            }
         }
     }
 
@@ -108,16 +162,25 @@ impl Conv {
             Conv::Gcn(c) => lin(&c.lin),
             Conv::Gen(c) => lin(&c.lin2),
             Conv::Gat(c) => lin(&c.lin).into_iter().chain([c.bias.shallow_clone()]).collect(),
+            Conv::Gcnii(c) => lin(&c.lin),
         }
     }
 
-    /// Applies the convolution.
+    /// Applies the convolution. GCNII needs its initial representation: use
+    /// [`Conv::forward_with`].
     pub fn forward(&self, adj: &Adjacency, h: &Tensor) -> Tensor {
+        self.forward_with(adj, h, None)
+    }
+
+    /// Applies the convolution; `init` is read by GCNII alone (the others ignore it).
+    pub fn forward_with(&self, adj: &Adjacency, h: &Tensor, init: Option<Initial<'_>>) -> Tensor {
         match self {
             Conv::Sage(c) => c.forward(adj, h),
             Conv::Gcn(c) => c.forward(adj, h),
             Conv::Gen(c) => c.forward(adj, h),
             Conv::Gat(c) => c.forward(adj, h),
+            // The models always pass it (and refuse GCNII where they cannot, the DEQ block).
+            Conv::Gcnii(c) => c.forward(adj, h, init.expect("a GCNII layer is given its initial representation")),
         }
     }
 }

@@ -122,6 +122,14 @@ pub struct RunConfig {
     pub lr: f64,
     /// L2 weight decay.
     pub weight_decay: f64,
+    /// L2 weight decay of the convolutions' parameters, when it differs from `weight_decay`
+    /// (which then applies to the rest: encoder, norms, head). GCNII decays its convolutions by
+    /// 0.01 and its dense layers by 5e-4 (`chennnM/GCNII` `train.py`, `--wd1`, `--wd2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conv_weight_decay: Option<f64>,
+    /// Dropout on the input features, before the encoder (GCNII's first dropout). 0: none.
+    #[serde(default)]
+    pub input_dropout: f64,
     /// Gradient-norm clipping (0: off).
     pub clip: f64,
     /// Training epochs.
@@ -237,6 +245,8 @@ impl RunConfig {
             dropout: 0.5,
             lr: 0.003,
             weight_decay: 0.0,
+            conv_weight_decay: None,
+            input_dropout: 0.0,
             clip: 1.0,
             epochs: 20,
             parts: 10,
@@ -330,6 +340,14 @@ impl RunConfig {
             self.groups
         );
         ensure!((0.0..1.0).contains(&self.dropout), "--dropout must be in [0, 1), got {}", self.dropout);
+        ensure!(
+            (0.0..1.0).contains(&self.input_dropout),
+            "--input-dropout must be in [0, 1), got {}",
+            self.input_dropout
+        );
+        if let Some(d) = self.conv_weight_decay {
+            ensure!(d.is_finite() && d >= 0.0, "--conv-weight-decay must be a finite number >= 0, got {d}");
+        }
         ensure!(self.lr > 0.0, "--lr must be positive");
         ensure!(
             self.weight_decay.is_finite() && self.weight_decay >= 0.0,
@@ -363,6 +381,12 @@ impl RunConfig {
                 "--batching neighbor needs --fanouts (one per hop) and a --batch-size of at least 1"
             );
         }
+        ensure!(
+            self.conv.gcnii().is_none() || self.model != ModelKind::Deq,
+            "--conv {} reads the initial representation in every layer; the DEQ block's fixed point has no \
+             layers to count (use resgnn, revgnn or wt-revgnn)",
+            self.conv
+        );
         if self.batching == Batching::Saint {
             ensure!(
                 self.roots >= 1 && self.coverage >= 1,

@@ -301,6 +301,7 @@ impl Trainer {
         mc.categorical = inputs.widths();
         mc.dropout_mask = cfg.dropout_mask;
         mc.edge_encoder = cfg.edge_encoder;
+        mc.input_dropout = cfg.input_dropout;
         if !device.is_cuda() {
             memory::check_fits(&mc, &cfg)?;
         }
@@ -312,6 +313,7 @@ impl Trainer {
         }
         let mut adam = Adam::new(&vs, cfg.lr);
         adam.weight_decay = cfg.weight_decay;
+        adam.conv_weight_decay = cfg.conv_weight_decay;
 
         // The writing rank holds the folder from here to the end of the run; a folder this call
         // made is removed again if the start fails (a refused run leaves nothing behind).

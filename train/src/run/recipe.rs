@@ -29,6 +29,8 @@ recipes!(
     "ogbn-arxiv-revgcn-deep",
     "ogbn-products-revgnn-112",
     "ogbn-products-revgnn-56",
+    "cora-revgcnii-64",
+    "citeseer-revgcnii-32",
 );
 
 /// What a recipe says about itself (`[recipe]`).
