@@ -167,6 +167,11 @@ fn read_header(r: &mut impl Read, name: &str) -> Result<(NpyType, Vec<u64>)> {
     if field("fortran_order").is_some_and(|s| s.starts_with("True")) {
         return Err(bad("Fortran-ordered arrays are not supported".into()));
     }
+    // An ASCII byte order, kind and size (`<i8`); anything else (a header byte flipped into a
+    // multi-byte character, a one-character descr) is refused before it is sliced.
+    if !descr.is_ascii() || descr.len() < 3 {
+        return Err(bad(format!("unknown dtype {descr:?}")));
+    }
     let (endian, kind) = descr.split_at(1);
     if endian == ">" {
         return Err(bad(format!("big-endian arrays are not supported ({descr})")));
