@@ -51,6 +51,10 @@ pub enum Error {
     /// A request the pipeline can't serve (an unknown dataset, a missing array).
     #[error("{0}")]
     Invalid(String),
+    /// A step stopped because another step of the same work failed (that one's error is what
+    /// the caller reports).
+    #[error("stopped: another step of the same work failed")]
+    Cancelled,
 }
 
 /// The pipeline's result type.

@@ -588,7 +588,7 @@ fn train_rejects_bad_settings_with_clear_messages() {
     for (args, want) in [
         (
             vec!["fixtures/products_like", "--conv", "gcm", "--out", o],
-            "invalid value 'gcm' for '--conv <CONV>': unknown convolution \"gcm\": expected sage, gcn, gat[:HEADS] or gen[:softmax|max|mean|sum]",
+            "invalid value 'gcm' for '--conv <CONV>': unknown convolution \"gcm\": expected sage, gcn, gat[:HEADS], gen[:softmax|max|mean|sum] or gcnii[:ALPHA:LAMBDA]",
         ),
         (
             vec!["fixtures/products_like", "--model", "rev", "--out", o],

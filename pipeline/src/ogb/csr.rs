@@ -136,11 +136,16 @@ impl CsrBuilder {
 
     /// Writes `indptr` (N+1), `indices` and `edge_ids` (one per entry pushed), each row sorted by
     /// source (ties by edge id).
+    ///
+    /// `cancel`, checked before each bucket, stops the build with [`Error::Cancelled`]: another
+    /// input of the same prepare failed, and `indptr` (8 bytes per node the input claims) need
+    /// not be written out.
     pub fn build(
         mut self,
         indptr: &mut [u64],
         indices: &PositionalArray<u32>,
         ids: &PositionalArray<u32>,
+        cancel: &std::sync::atomic::AtomicBool,
     ) -> Result<()> {
         for b in 0..self.files.len() {
             if self.files[b].is_some() {
@@ -171,6 +176,9 @@ impl CsrBuilder {
             work.push((lo, starts[b], self.lens[b] as usize, buf, path, mine));
         }
         work.into_par_iter().try_for_each_init(Scratch::default, |sc, (lo, start, len, buf, path, rows)| {
+            if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(Error::Cancelled);
+            }
             sc.entries.clear();
             if let Some(path) = path {
                 sc.entries.resize(len - buf.len(), [0; 3]);

@@ -158,6 +158,15 @@ pub(super) fn prepare_csv(
     let edge_bar = bar(mp, file_len(&edge_path), "edges");
     let feat_bar = feat_path.as_ref().map(|p| bar(mp, file_len(p), "node features"));
 
+    // Set when the node features or labels fail (a row count that is not num-node-list's, say):
+    // the CSR build stops instead of writing an `indptr` for as many nodes as the count claims
+    // (a fuzzed num-node-list of 3,550,000,000 with 35 feature rows wrote 28 GB before).
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let failed = |r: &Result<u64>| {
+        if r.is_err() {
+            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    };
     let (edge_res, feat_res, rest) = std::thread::scope(|s| {
         // The edge thread also builds the CSR, while node features are still being parsed.
         let edges = s.spawn(|| -> Result<u64> {
@@ -170,30 +179,39 @@ pub(super) fn prepare_csv(
                 ));
             }
             tracing::info!("edges parsed at {:.2} s", t0.elapsed().as_secs_f64());
-            csr.build(sink)?;
+            csr.build_unless(sink, &cancel)?;
             tracing::info!("edges parsed and CSR built at {:.2} s", t0.elapsed().as_secs_f64());
             Ok(bytes)
         });
         let feats = s.spawn(|| -> Result<u64> {
-            let Some((path, cols, out)) = feat_out.as_mut() else {
-                return Ok(0);
-            };
-            let pb = feat_bar.clone().unwrap();
-            let (rows, bytes) = parse_floats_csv(path, *cols, &mut |x| out.push(x), &pb, opts.max_line_bytes)?;
-            if rows != n {
-                return Err(Error::input(path, format!("has {rows} rows, but num-node-list says {n} nodes")));
-            }
-            tracing::info!("node features parsed at {:.2} s", t0.elapsed().as_secs_f64());
-            Ok(bytes)
+            let r = (|| {
+                let Some((path, cols, out)) = feat_out.as_mut() else {
+                    return Ok(0);
+                };
+                let pb = feat_bar.clone().unwrap();
+                let (rows, bytes) = parse_floats_csv(path, *cols, &mut |x| out.push(x), &pb, opts.max_line_bytes)?;
+                if rows != n {
+                    return Err(Error::input(path, format!("has {rows} rows, but num-node-list says {n} nodes")));
+                }
+                tracing::info!("node features parsed at {:.2} s", t0.elapsed().as_secs_f64());
+                Ok(bytes)
+            })();
+            failed(&r);
+            r
         });
         // Labels and extra node files are small: read them here while the big files parse.
         let rest = read_labels_and_extras(root, w, meta, n, opts);
+        failed(&rest);
         (
             edges.join().unwrap_or_else(|_| Err(Error::Invalid("edge parser panicked".into()))),
             feats.join().unwrap_or_else(|_| Err(Error::Invalid("feature parser panicked".into()))),
             rest,
         )
     });
+    // A cancelled build is the other inputs' failure: report theirs.
+    if matches!(edge_res, Err(Error::Cancelled)) {
+        return Err(feat_res.err().or(rest.err()).unwrap_or(Error::Cancelled));
+    }
     let edge_bytes = edge_res?;
     meta.num_edges = csr.entries;
     let feat_bytes = feat_res?;

@@ -287,7 +287,12 @@ impl CsrArrays {
     }
     /// Builds the CSR, then removes duplicate entries if asked; returns how many it removed.
     pub(super) fn build(&mut self, sink: CsrBuilder) -> Result<u64> {
-        sink.build(self.indptr.as_mut_slice(), &self.indices, &self.ids)?;
+        self.build_unless(sink, &std::sync::atomic::AtomicBool::new(false))
+    }
+
+    /// [`CsrArrays::build`], stopped with [`crate::Error::Cancelled`] once `cancel` is set.
+    pub(super) fn build_unless(&mut self, sink: CsrBuilder, cancel: &std::sync::atomic::AtomicBool) -> Result<u64> {
+        sink.build(self.indptr.as_mut_slice(), &self.indices, &self.ids, cancel)?;
         if !self.dedupe {
             return Ok(0);
         }
