@@ -7,7 +7,7 @@ use crate::conv::{Conv, ConvKind, Initial};
 use crate::deq::{DeqBlock, SolveStats, SolverOptions};
 use crate::graph::Adjacency;
 use crate::layers::linear;
-use crate::rev::{BlockInit, RevBlock, dropout_mask, reversible_backward_init};
+use crate::rev::{BlockInit, BlockMasks, RevBlock, dropout_mask, mask_shifts, reversible_backward_init};
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 use tch::Tensor;
@@ -40,9 +40,14 @@ pub enum DropoutMask {
     PerGroup,
     /// One `[N, H/G]` mask per forward that every group and block multiplies by.
     Shared,
+    /// A different `[N, H]` mask in every block, as a plain deep GNN's per-layer dropout
+    /// (GCNII's `F.dropout` before each layer): one draw per forward rolled by two integers per
+    /// block ([`crate::rev::BlockMasks::Rolled`]), so the backward rebuilds each block's mask
+    /// without keeping any. A departure from the authors' RevGNN, for the GCNII recipes.
+    PerBlock,
 }
 
-mille_pipeline::choices!(DropoutMask { PerGroup => "per-group", Shared => "shared" });
+mille_pipeline::choices!(DropoutMask { PerGroup => "per-group", Shared => "shared", PerBlock => "per-block" });
 
 /// How GEN convolutions encode edge features.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -381,19 +386,23 @@ impl Model {
             }
             _ => {
                 let width = match self.cfg.dropout_mask {
-                    DropoutMask::PerGroup => self.cfg.hidden,
+                    DropoutMask::PerGroup | DropoutMask::PerBlock => self.cfg.hidden,
                     DropoutMask::Shared => self.cfg.hidden / self.cfg.groups,
                 };
                 let mask = dropout_mask(n, width, p, h0.device());
                 let blocks = self.rev_blocks();
+                let masks = match (&mask, self.cfg.dropout_mask) {
+                    (Some(base), DropoutMask::PerBlock) => {
+                        BlockMasks::Rolled { base, shifts: mask_shifts(blocks.len(), n, width) }
+                    }
+                    _ => BlockMasks::Same(mask.as_ref()),
+                };
                 let top = |h: &Tensor| loss_of(&self.top(h, true));
                 let initial = self.initial();
                 let (loss, g) = match &self.blocks {
-                    Blocks::Rev(_) => {
-                        reversible_backward_init(&blocks, adj, &h0, mask.as_ref(), initial, top, after_block)
-                    }
+                    Blocks::Rev(_) => reversible_backward_init(&blocks, adj, &h0, &masks, initial, top, after_block),
                     // Tied blocks share one set of weights, complete only after the last pass.
-                    _ => reversible_backward_init(&blocks, adj, &h0, mask.as_ref(), initial, top, &mut |_| {}),
+                    _ => reversible_backward_init(&blocks, adj, &h0, &masks, initial, top, &mut |_| {}),
                 };
                 crate::autograd::backward_with(&h0, &g);
                 loss

@@ -208,6 +208,48 @@ impl RevBlock {
     }
 }
 
+/// The dropout mask each block of a reversible stack multiplies by (its group functions chunk
+/// it as [`RevBlock::forward`] says).
+#[derive(Debug)]
+pub enum BlockMasks<'a> {
+    /// One mask (or none) for every block: the authors' RevGNN (`model_rev.py` draws it once per
+    /// forward and hands it to every block) and PyG's.
+    Same(Option<&'a Tensor>),
+    /// Block `k` multiplies by `base` rolled by `shifts[k]` (rows, columns): a fresh-looking mask
+    /// per block, as a plain deep GNN's per-layer dropout (GCNII's), that the backward
+    /// reconstructs exactly from two integers per block instead of keeping L masks
+    /// (O(L N H) bytes). Each element of a rolled mask is another element of the i.i.d. base,
+    /// so two blocks' masks at one position are independent draws unless their shifts agree.
+    Rolled {
+        /// The `[N, W]` mask drawn once per forward.
+        base: &'a Tensor,
+        /// Block `k`'s (row, column) shift.
+        shifts: Vec<(i64, i64)>,
+    },
+}
+
+impl BlockMasks<'_> {
+    /// Block `k`'s mask.
+    pub fn of(&self, k: usize) -> Option<Tensor> {
+        match self {
+            BlockMasks::Same(m) => m.map(|m| m.shallow_clone()),
+            BlockMasks::Rolled { base, shifts } => {
+                let (r, c) = shifts[k % shifts.len()];
+                Some(base.roll([r, c], [0, 1]))
+            }
+        }
+    }
+}
+
+/// Block shifts for [`BlockMasks::Rolled`]: `blocks` (row, column) pairs drawn from libtorch's
+/// generator (so a seeded run draws the same), each row shift in `0..n`, column in `0..width`.
+pub fn mask_shifts(blocks: usize, n: i64, width: i64) -> Vec<(i64, i64)> {
+    let draw = |hi: i64| Tensor::randint(hi.max(1), [blocks as i64], (Kind::Int64, tch::Device::Cpu));
+    let (r, c) = (draw(n), draw(width));
+    let (r, c): (Vec<i64>, Vec<i64>) = (Vec::try_from(&r).unwrap_or_default(), Vec::try_from(&c).unwrap_or_default());
+    r.into_iter().zip(c).collect()
+}
+
 /// A dropout mask for `[n, width]` activations, scaled by 1/(1-p); `None` when p = 0.
 pub fn dropout_mask(n: i64, width: i64, p: f64, device: tch::Device) -> Option<Tensor> {
     (p > 0.0).then(|| Tensor::rand([n, width], (Kind::Float, device)).ge(p).to_kind(Kind::Float) / (1.0 - p))
@@ -236,17 +278,18 @@ pub fn reversible_backward_with(
     loss_of: impl FnOnce(&Tensor) -> Tensor,
     after_block: &mut dyn FnMut(usize),
 ) -> (f64, Tensor) {
-    reversible_backward_init(blocks, adj, x0, mask, false, loss_of, after_block)
+    reversible_backward_init(blocks, adj, x0, &BlockMasks::Same(mask), false, loss_of, after_block)
 }
 
-/// [`reversible_backward_with`]; with `initial`, the blocks' group functions also read `x0` as
-/// their initial representation (GCNII: block `k`, from 0, at depth `k + 1`), and the returned
-/// gradient at `x0` includes what flows into it through every block's use of it.
+/// [`reversible_backward_with`] with each block's own mask (`masks`); with `initial`, the
+/// blocks' group functions also read `x0` as their initial representation (GCNII: block `k`,
+/// from 0, at depth `k + 1`), and the returned gradient at `x0` includes what flows into it
+/// through every block's use of it.
 pub fn reversible_backward_init(
     blocks: &[&RevBlock],
     adj: &Adjacency,
     x0: &Tensor,
-    mask: Option<&Tensor>,
+    masks: &BlockMasks<'_>,
     initial: bool,
     loss_of: impl FnOnce(&Tensor) -> Tensor,
     after_block: &mut dyn FnMut(usize),
@@ -255,7 +298,7 @@ pub fn reversible_backward_init(
     let h0 = initial.then(|| x0.detach().set_requires_grad(true));
     let init = |k: usize| h0.as_ref().map(|h0| BlockInit { h0, layer: k + 1 });
     let h = tch::no_grad(|| {
-        blocks.iter().enumerate().fold(x0.detach(), |h, (k, b)| b.forward_with(adj, &h, mask, init(k)))
+        blocks.iter().enumerate().fold(x0.detach(), |h, (k, b)| b.forward_with(adj, &h, masks.of(k).as_ref(), init(k)))
     });
     let top = h.detach().set_requires_grad(true);
     let loss = loss_of(&top);
@@ -265,7 +308,7 @@ pub fn reversible_backward_init(
     let (mut ys, mut gs) = (h.chunk(first.groups, 1), top.grad().chunk(first.groups, 1));
     drop(h);
     for (i, b) in blocks.iter().enumerate().rev() {
-        (ys, gs) = b.backward_chunks(adj, ys, gs, mask, init(i));
+        (ys, gs) = b.backward_chunks(adj, ys, gs, masks.of(i).as_ref(), init(i));
         after_block(i);
     }
     let g = Tensor::cat(&gs, 1);

@@ -149,7 +149,9 @@ struct Args {
     #[arg(long)]
     node_features: Option<NodeFeatures>,
     /// Reversible models' dropout mask: per-group (one [N, H] mask per forward, a chunk per
-    /// group: the authors' and PyG's; the default) or shared (one [N, H/G] mask for every group).
+    /// group, the same in every block: the authors' and PyG's; the default), shared (one
+    /// [N, H/G] mask for every group) or per-block (every block its own, as GCNII's per-layer
+    /// dropout: one draw rolled per block, rebuilt in the backward).
     #[arg(long)]
     dropout_mask: Option<DropoutMask>,
     /// Node arrays fed as one-hot inputs through their own Linear(C, C), e.g. species
