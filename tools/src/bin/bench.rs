@@ -74,8 +74,9 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// The loader: batches, nodes, edges and GB of batch data per second over random-clustering
-    /// epochs, peak RSS, and this machine's memcpy bandwidth measured in the same run.
+    /// The loader: batches, nodes, edges and GB of batch data per second over epochs of the
+    /// chosen sampler (random clusters by default), peak RSS, and this machine's memcpy
+    /// bandwidth measured in the same run.
     Loader {
         /// The store.
         store: PathBuf,
@@ -166,6 +167,13 @@ enum Cmd {
         /// Skip ResGNN above this depth (its memory grows linearly).
         #[arg(long, default_value_t = 112)]
         max_resgnn_layers: usize,
+        /// The blocks' convolution (tools/train --conv; gcnii reads the input layer's output in
+        /// every block).
+        #[arg(long, default_value = "sage")]
+        conv: String,
+        /// Reversible models' dropout mask (tools/train --dropout-mask).
+        #[arg(long, default_value = "per-group")]
+        dropout_mask: String,
         /// cpu (peak RSS) or cuda:N (the caching allocator's peak allocated GPU memory, reset
         /// before the step: the paper's axis).
         #[arg(long, default_value = "cpu")]
@@ -256,6 +264,10 @@ enum Cmd {
         nodes: usize,
         #[arg(long, default_value = "cpu")]
         device: String,
+        #[arg(long, default_value = "sage")]
+        conv: String,
+        #[arg(long, default_value = "per-group")]
+        dropout_mask: String,
     },
     /// The zstd-compressed store form: ratio, compression and decode speed.
     Zstd {
@@ -284,11 +296,26 @@ fn main() {
         Cmd::Depth(a) => depth::run(a),
         Cmd::Zstd { store, level, scratch, json } => bench_zstd(store, level, scratch, json),
         Cmd::Partition { store, parts, methods, seed, json } => bench_partition(store, parts, &methods, seed, json),
-        Cmd::MemoryDepth { layers, hidden, nodes, models, max_resgnn_layers, device, plot, from_json, json } => {
-            let depth = DepthArgs { hidden, nodes, max_res: max_resgnn_layers, device };
+        Cmd::MemoryDepth {
+            layers,
+            hidden,
+            nodes,
+            models,
+            max_resgnn_layers,
+            device,
+            conv,
+            dropout_mask,
+            plot,
+            from_json,
+            json,
+        } => {
+            let depth = DepthArgs { hidden, nodes, max_res: max_resgnn_layers, device, conv, dropout_mask };
             bench_memory_depth(&layers, &models, &depth, plot, from_json, json)
         }
-        Cmd::MemoryStep { model, layers, hidden, nodes, device } => memory_step(&model, layers, hidden, nodes, &device),
+        Cmd::MemoryStep { model, layers, hidden, nodes, device, conv, dropout_mask } => {
+            let depth = DepthArgs { hidden, nodes, max_res: 0, device, conv, dropout_mask };
+            memory_step(&model, layers, &depth)
+        }
         Cmd::Aggregate { nodes, degree, dim, repeats, json } => bench_aggregate(nodes, degree, dim, repeats, json),
         Cmd::Upload { store, parts, device, epochs, json } => bench_upload(store, parts, &device, epochs, json),
         Cmd::Scale { store, nproc, epochs, params, shards, scratch, json, train_args } => {
@@ -720,6 +747,8 @@ struct DepthArgs {
     nodes: usize,
     max_res: usize,
     device: String,
+    conv: String,
+    dropout_mask: String,
 }
 
 fn bench_memory_depth(
@@ -752,7 +781,8 @@ fn bench_memory_depth(
             }
             let (l, h, n) = (l.to_string(), hidden.to_string(), nodes.to_string());
             let args = ["memory-step", "--model", model, "--layers", &l, "--hidden", &h, "--nodes", &n];
-            rows.push(run_json(&me, &[&args[..], &["--device", &a.device]].concat())?);
+            let rest = ["--device", &a.device, "--conv", &a.conv, "--dropout-mask", &a.dropout_mask];
+            rows.push(run_json(&me, &[&args[..], &rest[..]].concat())?);
         }
     }
     if let Some(path) = &plot {
@@ -832,20 +862,23 @@ fn random_batch(
 /// 100 features, 47 classes), as the paper's memory figure does with one fixed batch. On CUDA
 /// the peak is the caching allocator's most allocated bytes during the step (reset first, the
 /// batch and the model already on the GPU).
-fn memory_step(model: &str, layers: usize, hidden: i64, nodes: usize, device: &str) -> anyhow::Result<()> {
+fn memory_step(model: &str, layers: usize, a: &DepthArgs) -> anyhow::Result<()> {
     use mille_train::conv::ConvKind;
     use mille_train::device as dev;
-    use mille_train::model::{Model, ModelConfig, ModelKind, num_params};
+    use mille_train::model::{DropoutMask, Model, ModelConfig, ModelKind, num_params};
     use mille_train::optim::Adam;
     use mille_train::tch::{Kind, Tensor, nn};
     let kind: ModelKind = model.parse().map_err(|e| anyhow::anyhow!("--model {e}"))?;
-    let device = dev::resolve(device)?;
+    let conv: ConvKind = a.conv.parse().map_err(|e| anyhow::anyhow!("--conv {e}"))?;
+    let mask: DropoutMask = a.dropout_mask.parse().map_err(|e| anyhow::anyhow!("--dropout-mask {e}"))?;
+    let (hidden, nodes) = (a.hidden, a.nodes);
+    let device = dev::resolve(&a.device)?;
     let (dim, classes) = (100usize, 47i64);
     let g = random_batch(nodes, 10, dim, classes, device);
     let y = g.classes().expect("labels");
     let vs = nn::VarStore::new(device);
-    let mut cfg = ModelConfig::new(kind, ConvKind::Sage, layers, hidden, dim as i64, classes);
-    cfg.dropout = 0.1;
+    let mut cfg = ModelConfig::new(kind, conv, layers, hidden, dim as i64, classes);
+    (cfg.dropout, cfg.dropout_mask) = (0.1, mask);
     let m = Model::new(&vs.root(), cfg);
     let mut opt = Adam::new(&vs, 1e-3);
     let before = mille_tools::rss_bytes();
@@ -863,7 +896,8 @@ fn memory_step(model: &str, layers: usize, hidden: i64, nodes: usize, device: &s
     println!(
         "{}",
         json!({
-            "model": model, "layers": layers, "hidden": hidden, "nodes": nodes,
+            "model": model, "conv": a.conv, "dropout_mask": a.dropout_mask, "layers": layers, "hidden": hidden,
+            "nodes": nodes,
             "device": dev::describe(device),
             "params": num_params(&vs), "peak_memory_bytes": mille_tools::peak_rss_bytes(),
             "gpu_peak_memory_bytes": gpu.map(|m| m.peak_allocated),
