@@ -234,7 +234,7 @@ impl BlockMasks<'_> {
         match self {
             BlockMasks::Same(m) => m.map(|m| m.shallow_clone()),
             BlockMasks::Rolled { base, shifts } => {
-                let (r, c) = shifts[k % shifts.len()];
+                let (r, c) = shifts[k];
                 Some(base.roll([r, c], [0, 1]))
             }
         }
@@ -246,8 +246,7 @@ impl BlockMasks<'_> {
 pub fn mask_shifts(blocks: usize, n: i64, width: i64) -> Vec<(i64, i64)> {
     let draw = |hi: i64| Tensor::randint(hi.max(1), [blocks as i64], (Kind::Int64, tch::Device::Cpu));
     let (r, c) = (draw(n), draw(width));
-    let (r, c): (Vec<i64>, Vec<i64>) = (Vec::try_from(&r).unwrap_or_default(), Vec::try_from(&c).unwrap_or_default());
-    r.into_iter().zip(c).collect()
+    (0..blocks as i64).map(|k| (r.int64_value(&[k]), c.int64_value(&[k]))).collect()
 }
 
 /// A dropout mask for `[n, width]` activations, scaled by 1/(1-p); `None` when p = 0.
