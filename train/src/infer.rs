@@ -115,6 +115,10 @@ pub struct Scores {
     pub valid: f64,
     /// Test nodes.
     pub test: f64,
+    /// The validation nodes' mean loss (the run's `--loss`), where the trainer computed it:
+    /// what `--select valid-loss` keeps the lowest of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_loss: Option<f64>,
 }
 
 /// How a dataset is scored (OGB's metric names).
@@ -161,7 +165,7 @@ pub fn score(store: &Store, split: Option<&str>, logits: &[f32], dim: usize) -> 
         Labels::MultiClass(y) => metric::accuracy(logits, dim, y, &rows(ids)),
         Labels::MultiLabel(y) => metric::mean_roc_auc(logits, y.data, y.cols, &rows(ids)),
     };
-    Ok(Scores { train: f(split.train), valid: f(split.valid), test: f(split.test) })
+    Ok(Scores { train: f(split.train), valid: f(split.valid), test: f(split.test), valid_loss: None })
 }
 
 /// The split `split` of `store`, or its first.
@@ -221,7 +225,26 @@ pub fn score_shards(
             }
         }
     }
-    Ok(Scores { train: out[0], valid: out[1], test: out[2] })
+    Ok(Scores { train: out[0], valid: out[1], test: out[2], valid_loss: None })
+}
+
+/// The mean loss (`kind`, see [`crate::loss::host_sum`]) of `logits` on the split's validation
+/// nodes, over every rank's nodes of a sharded job (one rank alone: its own); NaN without any.
+pub fn valid_loss_shards(
+    world: &mille_dist::World,
+    store: &Store,
+    split: Option<&str>,
+    logits: &[f32],
+    dim: usize,
+    kind: crate::loss::LossKind,
+) -> anyhow::Result<f64> {
+    let split = split_of(store, split)?;
+    let labels = store.labels().ok_or_else(|| anyhow::anyhow!("store {} has no labels", store.path().display()))?;
+    let rows: Vec<usize> = split.valid.iter().map(|&v| v as usize).collect();
+    let (sum, count) = crate::loss::host_sum(kind, logits, dim, &labels, &rows);
+    let mut both = [sum, count];
+    world.all_reduce_sum_f64(&mut both);
+    Ok(if both[1] > 0.0 { both[0] / both[1] } else { f64::NAN })
 }
 
 /// Every rank's `local` values, concatenated in rank order, on every rank: each rank fills its

@@ -9,7 +9,8 @@
 //! - [`rev`]: reversible blocks, their inverse and the reversible backward.
 //! - [`deq`]: Broyden's method and the implicit backward of DEQ-GNN.
 //! - [`model`]: the four models.
-//! - [`optim`]: Adam whose state can be checkpointed.
+//! - [`optim`]: Adam and RMSprop whose state can be checkpointed.
+//! - [`loss`]: the training losses (cross-entropy, the authors' log-CE, self-KD).
 //! - [`cpu_math`]: the warm-up that makes CPU runs repeat exactly.
 //! - [`metric`], [`infer`]: OGB metrics, multi-view inference.
 //! - [`scatter`]: row reductions by index_add (the CPU path for wide values, and the reference).
@@ -24,6 +25,7 @@ pub mod feed;
 pub mod graph;
 pub mod infer;
 pub mod layers;
+pub mod loss;
 pub mod metric;
 pub mod model;
 pub mod optim;

@@ -8,7 +8,7 @@ use mille_train::conv::ConvKind;
 use mille_train::deq::{DeqBlock, SolverOptions};
 use mille_train::graph::{GraphTensors, HostBatch};
 use mille_train::model::{Model, ModelConfig, ModelKind, num_params};
-use mille_train::optim::Adam;
+use mille_train::optim::Optimizer;
 use tch::nn::{self, Module};
 use tch::{Device, Kind};
 
@@ -60,7 +60,7 @@ fn every_model_takes_a_step_and_the_loss_falls() {
             let mut cfg = ModelConfig::new(kind, conv, 4, 8, 4, 2);
             cfg.deq_max_iter = 80;
             let m = Model::new(&vs.root(), cfg);
-            let mut opt = Adam::new(&vs, 0.01);
+            let mut opt = Optimizer::new(&vs, 0.01);
             let mut losses = Vec::new();
             for _ in 0..40 {
                 opt.zero_grad();
@@ -181,7 +181,7 @@ fn gcnii_with_deq_is_refused_by_name() {
 fn the_convolutions_weight_decay_applies_to_their_parameters_alone() {
     let vs = nn::VarStore::new(Device::Cpu);
     let _m = Model::new(&vs.root(), ModelConfig::new(ModelKind::Revgnn, ConvKind::Gcn, 2, 8, 4, 2));
-    let mut opt = Adam::new(&vs, 0.01);
+    let mut opt = Optimizer::new(&vs, 0.01);
     (opt.weight_decay, opt.conv_weight_decay) = (0.5, Some(0.0));
     let before: Vec<(String, tch::Tensor)> = vs.variables().into_iter().map(|(n, t)| (n, t.copy())).collect();
     // Zero gradients: only the decay moves a parameter.

@@ -866,7 +866,7 @@ fn memory_step(model: &str, layers: usize, a: &DepthArgs) -> anyhow::Result<()> 
     use mille_train::conv::ConvKind;
     use mille_train::device as dev;
     use mille_train::model::{DropoutMask, Model, ModelConfig, ModelKind, num_params};
-    use mille_train::optim::Adam;
+    use mille_train::optim::Optimizer;
     use mille_train::tch::{Kind, Tensor, nn};
     let kind: ModelKind = model.parse().map_err(|e| anyhow::anyhow!("--model {e}"))?;
     let conv: ConvKind = a.conv.parse().map_err(|e| anyhow::anyhow!("--conv {e}"))?;
@@ -880,7 +880,7 @@ fn memory_step(model: &str, layers: usize, a: &DepthArgs) -> anyhow::Result<()> 
     let mut cfg = ModelConfig::new(kind, conv, layers, hidden, dim as i64, classes);
     (cfg.dropout, cfg.dropout_mask) = (0.1, mask);
     let m = Model::new(&vs.root(), cfg);
-    let mut opt = Adam::new(&vs, 1e-3);
+    let mut opt = Optimizer::new(&vs, 1e-3);
     let before = mille_tools::rss_bytes();
     dev::synchronize(device);
     dev::reset_gpu_peak(device);

@@ -4,9 +4,11 @@
 use clap::Parser;
 use mille_train::conv::ConvKind;
 use mille_train::graph::FeatureNorm;
+use mille_train::loss::LossKind;
 use mille_train::model::{DropoutMask, EdgeEncoder, GroupInit, ModelKind};
 use mille_train::run::recipe::Recipe;
-use mille_train::run::{Batching, NodeFeatures, RunConfig, Start, Trainer};
+use mille_train::optim::Rule;
+use mille_train::run::{Batching, NodeFeatures, RunConfig, Select, Start, Trainer};
 use std::path::PathBuf;
 
 /// Train a deep GNN on subgraph batches of a store and evaluate it with multi-view inference.
@@ -52,9 +54,26 @@ struct Args {
     /// Dropout probability.
     #[arg(long, allow_negative_numbers = true)]
     dropout: Option<f64>,
-    /// Learning rate (Adam).
+    /// Learning rate.
     #[arg(long, allow_negative_numbers = true)]
     lr: Option<f64>,
+    /// Optimiser: adam (the default) or rmsprop (PyTorch's defaults: alpha 0.99, eps 1e-8; the
+    /// authors' ogbn-arxiv RevGAT).
+    #[arg(long)]
+    optimizer: Option<Rule>,
+    /// Epochs of linear learning-rate warm-up: epoch e of the first N trains with lr * e / N
+    /// (the authors' ogbn-arxiv code: 50). Default 0, none.
+    #[arg(long, value_name = "EPOCHS")]
+    warmup: Option<u64>,
+    /// Per-node loss of multi-class nodes: ce (the default) or logce (ln(eps + CE) - ln(eps),
+    /// eps = 1 - ln 2: the authors' ogbn-arxiv loss).
+    #[arg(long)]
+    loss: Option<LossKind>,
+    /// Which evaluated epoch's weights are kept: valid-metric (the highest validation accuracy
+    /// or ROC-AUC; valid-acc says the same; the default) or valid-loss (the lowest validation
+    /// loss, the authors' ogbn-arxiv selection).
+    #[arg(long, value_parser = Select::parse)]
+    select: Option<Select>,
     /// L2 weight decay.
     #[arg(long, allow_negative_numbers = true)]
     weight_decay: Option<f64>,
@@ -330,7 +349,7 @@ fn main() {
         set!(eval_parts, eval_every, seed, device, workers, deq_max_iter, deq_tol, batching, feature_norm);
         set!(fanouts, batch_size, roots, walk_length, coverage, accumulate);
         set!(pretrain_epochs, pretrain_steps, self_loops, dropout_mask, node_categorical, edge_encoder, group_init);
-        set!(node_features, input_dropout);
+        set!(node_features, input_dropout, optimizer, warmup, loss, select);
         if a.conv_weight_decay.is_some() {
             c.conv_weight_decay = a.conv_weight_decay;
         }

@@ -1,9 +1,10 @@
-//! Checkpoints: `RUN/checkpoint-EPOCH/` holds the weights and Adam's moments (safetensors) and
-//! the loop's state (JSON); `RUN/checkpoint.json` names the latest and is replaced atomically,
+//! Checkpoints: `RUN/checkpoint-EPOCH/` holds the weights and the optimiser's moments (safetensors;
+//! the moments file keeps its first name, `adam.safetensors`, under RMSprop too) and the loop's
+//! state (JSON); `RUN/checkpoint.json` names the latest and is replaced atomically,
 //! so a run killed at any moment resumes from a complete checkpoint.
 
 use crate::infer::Scores;
-use crate::optim::Adam;
+use crate::optim::Optimizer;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use tch::nn;
 pub struct LoopState {
     /// Epochs completed.
     pub epoch: u64,
-    /// Adam steps taken.
+    /// Optimiser steps taken.
     pub step: i64,
     /// Best validation score so far, and the epoch and scores it came with.
     pub best: Option<(u64, Scores)>,
@@ -30,7 +31,7 @@ struct Pointer {
 use mille_pipeline::durable::{sync_dir, sync_file, write_atomic};
 
 /// Saves a checkpoint of `epoch` and points `RUN/checkpoint.json` at it; removes the previous.
-pub fn save(run: &Path, vs: &nn::VarStore, adam: &Adam, state: &LoopState) -> anyhow::Result<()> {
+pub fn save(run: &Path, vs: &nn::VarStore, opt: &Optimizer, state: &LoopState) -> anyhow::Result<()> {
     let name = format!("checkpoint-{:05}", state.epoch);
     let dir = run.join(&name);
     // Written whole under a hidden name, then renamed: a full disk or a kill mid-way never
@@ -41,7 +42,7 @@ pub fn save(run: &Path, vs: &nn::VarStore, adam: &Adam, state: &LoopState) -> an
     let written = (|| -> anyhow::Result<()> {
         let (model, moments) = (tmp.join("model.safetensors"), tmp.join("adam.safetensors"));
         vs.save(&model).with_context(|| format!("writing {}", dir.join("model.safetensors").display()))?;
-        adam.save(&moments).with_context(|| format!("writing {}", dir.join("adam.safetensors").display()))?;
+        opt.save(&moments).with_context(|| format!("writing {}", dir.join("adam.safetensors").display()))?;
         // Durable before the pointer names it: a power cut never leaves a pointer to empty files.
         sync_file(&model)?;
         sync_file(&moments)?;
@@ -91,9 +92,9 @@ fn pointed_dir(run: &Path) -> anyhow::Result<Option<PathBuf>> {
     Ok(Some(dir))
 }
 
-/// Loads the latest checkpoint into `vs` and `adam`; `None` when the run has none
+/// Loads the latest checkpoint into `vs` and `opt`; `None` when the run has none
 /// (`RUN/checkpoint.json` absent); an error naming the file when it is there but broken.
-pub fn load(run: &Path, vs: &mut nn::VarStore, adam: &mut Adam) -> anyhow::Result<Option<LoopState>> {
+pub fn load(run: &Path, vs: &mut nn::VarStore, opt: &mut Optimizer) -> anyhow::Result<Option<LoopState>> {
     let Some(dir) = pointed_dir(run)? else { return Ok(None) };
     let state_path = dir.join("state.json");
     let state: LoopState = serde_json::from_slice(
@@ -102,7 +103,7 @@ pub fn load(run: &Path, vs: &mut nn::VarStore, adam: &mut Adam) -> anyhow::Resul
     .with_context(|| format!("reading {}", state_path.display()))?;
     let model = dir.join("model.safetensors");
     vs.load(&model).with_context(|| super::weights_mismatch(&model))?;
-    adam.load(&dir.join("adam.safetensors"), state.step)
+    opt.load(&dir.join("adam.safetensors"), state.step)
         .with_context(|| format!("reading {}", dir.join("adam.safetensors").display()))?;
     Ok(Some(state))
 }

@@ -1,4 +1,4 @@
-//! The training loop: epochs of loader batches, Adam with clipping, evaluation and best-validation
+//! The training loop: epochs of loader batches, Adam or RMSprop with clipping, evaluation and best-validation
 //! selection, checkpoints that a killed run resumes from exactly, metrics as JSON lines, and a
 //! final multi-view inference whose predictions and summary land in the run folder.
 //!
@@ -19,15 +19,14 @@ mod progress;
 pub mod recipe;
 
 pub use checkpoint::LoopState;
-pub use config::{Batching, NodeFeatures, RunConfig};
+pub use config::{Batching, NodeFeatures, RunConfig, Select};
 pub use memory::peak_rss_bytes;
 pub use progress::{EpochReport, Progress, Silent};
 
 use crate::feed::{Fed, Feed};
-use crate::graph::{GraphTensors, Targets};
 use crate::infer::{self, Scores};
 use crate::model::{Model, ModelConfig, num_params};
-use crate::optim::Adam;
+use crate::optim::Optimizer;
 use anyhow::Context;
 pub use mille_dist::World;
 use mille_loader::{Loader, LoaderConfig, PlanSpec};
@@ -37,7 +36,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
-use tch::{Device, Kind, Reduction, Tensor, nn};
+use tch::{Device, Tensor, nn};
 
 /// What a finished run reports (`RUN/summary.json`).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -128,7 +127,7 @@ pub struct Trainer {
     device: Device,
     vs: nn::VarStore,
     model: Model,
-    adam: Adam,
+    opt: Optimizer,
     /// Built on the first training epoch (evaluating a saved run never needs it, nor its METIS
     /// partition).
     train_loader: Option<Loader>,
@@ -278,6 +277,11 @@ impl Trainer {
         let inputs = crate::graph::NodeInputs { norm: cfg.feature_norm, categorical, edge_mean };
         let out_dim = match store.labels() {
             Some(Labels::MultiClass(_)) => class_count(&store)?,
+            Some(Labels::MultiLabel(_)) if cfg.loss == crate::loss::LossKind::Logce => anyhow::bail!(
+                "--loss logce bends the per-node cross-entropy of one class per node; store {} has binary tasks \
+                 (use --loss ce)",
+                store.path().display()
+            ),
             Some(Labels::MultiLabel(y)) => y.cols as i64,
             None => anyhow::bail!("store {} has no labels to train on", store.path().display()),
         };
@@ -311,9 +315,9 @@ impl Trainer {
         if cfg.group_init == crate::model::GroupInit::Copy {
             crate::model::copy_group_init(&vs);
         }
-        let mut adam = Adam::new(&vs, cfg.lr);
-        adam.weight_decay = cfg.weight_decay;
-        adam.conv_weight_decay = cfg.conv_weight_decay;
+        let mut opt = Optimizer::with_rule(&vs, cfg.lr, cfg.optimizer);
+        opt.weight_decay = cfg.weight_decay;
+        opt.conv_weight_decay = cfg.conv_weight_decay;
 
         // The writing rank holds the folder from here to the end of the run; a folder this call
         // made is removed again if the start fails (a refused run leaves nothing behind).
@@ -334,7 +338,7 @@ impl Trainer {
             if !resume {
                 return Ok(LoopState::default());
             }
-            match checkpoint::load(out, &mut vs, &mut adam)? {
+            match checkpoint::load(out, &mut vs, &mut opt)? {
                 Some(state) => Ok(state),
                 // Evaluating a run that never finished an epoch: its best weights, if any.
                 None if !write => Ok(LoopState::default()),
@@ -366,7 +370,7 @@ impl Trainer {
             device,
             vs,
             model,
-            adam,
+            opt,
             train_loader: None,
             eval_loader: None,
             state,
@@ -493,9 +497,10 @@ impl Trainer {
     /// many steps as the longest plan needs (a rank whose plan ran out adds nothing).
     fn train_epoch(&mut self, epoch: u64) -> anyhow::Result<EpochStats> {
         tch::manual_seed(epoch_seed(self.cfg.seed, epoch));
+        self.opt.lr = lr_at(&self.cfg, epoch);
         crate::device::reset_gpu_peak(self.device);
         let t0 = Instant::now();
-        let (device, inputs, seed) = (self.device, self.inputs.clone(), self.cfg.seed);
+        let (device, inputs, seed, kind) = (self.device, self.inputs.clone(), self.cfg.seed, self.cfg.loss);
         let (ranks, rank, k) = (self.world.size(), self.world.rank(), self.cfg.accumulate.max(1));
         let sharded = self.shards.is_some();
         let loader = self.train_loader()?;
@@ -517,12 +522,12 @@ impl Trainer {
         let (mut loss_sum, mut counted, mut train_rows) = (0.0, 0usize, 0.0f64);
         let per_block = self.overlap && self.cfg.model == crate::model::ModelKind::Revgnn;
         let blocks = if per_block { self.cfg.layers } else { 0 };
-        let grads = parallel::GradGroups::new(self.adam.names(), blocks);
+        let grads = parallel::GradGroups::new(self.opt.names(), blocks);
         // With NCCL set up even one rank sums (over itself): a one-GPU machine can then run the
         // whole device path, which must leave the weights as they would be without it.
         let parallel = ranks > 1 || self.comm.is_some();
         for step in 0..steps {
-            self.adam.zero_grad();
+            self.opt.zero_grad();
             let (mut step_loss, mut used, mut rows_used) = (0.0, 0usize, 0usize);
             let position = |j: usize| step * group + j * share_ranks + share_rank;
             // The step's last batch here: its blocks' gradients are final as its backward
@@ -544,10 +549,10 @@ impl Trainer {
                 // Shards number their batches alike: the rank tells theirs apart.
                 let index = if sharded { index * ranks + rank } else { index };
                 tch::manual_seed(parallel::batch_seed(seed, epoch, index));
-                let loss = |logits: &Tensor| loss_on(logits, &g, &rows);
+                let loss = |logits: &Tensor| crate::loss::on_rows(kind, logits, &g, &rows);
                 step_loss += match (&mut reduce, Some(j) == last) {
                     (Some(r), true) => {
-                        let params = self.adam.params();
+                        let params = self.opt.params();
                         self.model.backward_with(&g.adj, &g.x, loss, &mut |b| {
                             if let Err(e) = r.block_done(&grads, params, b) {
                                 wire_error.get_or_insert(e);
@@ -563,7 +568,7 @@ impl Trainer {
                 return Err(e.context("reducing the gradients"));
             }
             if let Some(r) = reduce {
-                r.finish(&grads, self.adam.params()).context("reducing the gradients")?;
+                r.finish(&grads, self.opt.params()).context("reducing the gradients")?;
             }
             let mut sums = [step_loss, used as f64, rows_used as f64];
             self.world.all_reduce_sum_f64(&mut sums);
@@ -573,9 +578,9 @@ impl Trainer {
                 self.progress.step(None);
                 continue;
             }
-            parallel::scale_gradients(self.adam.params(), used);
-            self.adam.clip_grad_norm(self.cfg.clip);
-            self.adam.step();
+            parallel::scale_gradients(self.opt.params(), used);
+            self.opt.clip_grad_norm(self.cfg.clip);
+            self.opt.step();
             loss_sum += sums[0];
             counted += used;
             self.progress.step(Some(sums[0] / used as f64));
@@ -714,7 +719,10 @@ impl Trainer {
         scoring.all_reduce_sum_f64(&mut seen);
         self.evaluated = seen[0] as u64;
         let logits = avg.into_mean();
-        let scores = infer::score_shards(scoring, &self.store, self.cfg.split.as_deref(), &logits, dim)?;
+        let split = self.cfg.split.as_deref();
+        let mut scores = infer::score_shards(scoring, &self.store, split, &logits, dim)?;
+        let loss = infer::valid_loss_shards(scoring, &self.store, split, &logits, dim, self.cfg.loss)?;
+        scores.valid_loss = Some(loss);
         Ok((scores, logits))
     }
 
@@ -755,8 +763,10 @@ impl Trainer {
                 line["train"] = json!(s.train);
                 line["valid"] = json!(s.valid);
                 line["test"] = json!(s.test);
-                // An undefined validation score (NaN) selects nothing: the latest epoch stands.
-                if self.state.best.is_none_or(|(_, b)| s.valid > b.valid || s.valid.is_nan() || b.valid.is_nan()) {
+                if let Some(l) = s.valid_loss {
+                    line["valid_loss"] = json!(l);
+                }
+                if better(self.cfg.select, &s, self.state.best.as_ref().map(|(_, b)| b)) {
                     self.state.best = Some((epoch + 1, s));
                     self.save_best()?;
                 }
@@ -782,10 +792,10 @@ impl Trainer {
                 line: &line,
             });
             self.state.epoch = epoch + 1;
-            self.state.step = self.adam.step;
+            self.state.step = self.opt.step;
             self.state.epoch_seconds.push(seconds);
             if self.writes {
-                checkpoint::save(&self.out, &self.vs, &self.adam, &self.state)?;
+                checkpoint::save(&self.out, &self.vs, &self.opt, &self.state)?;
             }
         }
         self.finish()
@@ -815,13 +825,16 @@ impl Trainer {
         }
         let mut sorted = self.state.epoch_seconds.clone();
         sorted.sort_by(f64::total_cmp);
-        let selection = if single.valid.is_nan() {
-            format!(
+        let selection = match self.cfg.select {
+            Select::ValidMetric if single.valid.is_nan() => format!(
                 "last evaluated epoch: the validation {} is undefined (no labelled validation node, or one class)",
                 self.metric.name()
-            )
-        } else {
-            format!("best validation {}", self.metric.name())
+            ),
+            Select::ValidMetric => format!("best validation {}", self.metric.name()),
+            Select::ValidLoss if single.valid_loss.is_none_or(f64::is_nan) => {
+                "last evaluated epoch: the validation loss is undefined (no labelled validation node)".to_string()
+            }
+            Select::ValidLoss => format!("lowest validation loss ({})", self.cfg.loss),
         };
         let summary = Summary {
             metric: self.metric.name().into(),
@@ -941,43 +954,23 @@ fn loader_config(cfg: &RunConfig, plan: PlanSpec) -> LoaderConfig {
     }
 }
 
-/// Cross-entropy (classes) or BCE-with-logits over present labels (binary tasks) on `rows`: their
-/// mean, or with the batch's loss weights (GraphSAINT) their weighted sum.
-fn loss_on(logits: &Tensor, g: &GraphTensors, rows: &Tensor) -> Tensor {
-    let out = logits.index_select(0, rows);
-    if let Some(w) = &g.loss_weight {
-        let w = w.index_select(0, rows).to_kind(out.kind());
-        let per_node = match &g.targets {
-            Targets::Classes(y) => {
-                out.cross_entropy_loss::<Tensor>(&y.index_select(0, rows), None, Reduction::None, -100, 0.0)
-            }
-            Targets::Binary { y, present } => {
-                let p = present.index_select(0, rows).to_kind(out.kind());
-                let l = out.binary_cross_entropy_with_logits::<Tensor>(
-                    &y.index_select(0, rows),
-                    None,
-                    None,
-                    Reduction::None,
-                );
-                (l * &p).sum_dim_intlist(1, false, out.kind()) / p.sum_dim_intlist(1, false, out.kind()).clamp_min(1.0)
-            }
-            Targets::None => unreachable!("the trainer checks the store has labels"),
-        };
-        return (per_node * w).sum(out.kind());
-    }
-    match &g.targets {
-        Targets::Classes(y) => out.cross_entropy_for_logits(&y.index_select(0, rows)),
-        Targets::Binary { y, present } => {
-            let w = present.index_select(0, rows).to_kind(out.kind());
-            let l = out.binary_cross_entropy_with_logits(
-                &y.index_select(0, rows),
-                Some(w.shallow_clone()),
-                None,
-                Reduction::Sum,
-            );
-            l / w.sum(Kind::Float).clamp_min(1.0)
+/// The learning rate of (0-based) `epoch`: `lr * (epoch + 1) / warmup` during the warm-up
+/// epochs, `lr` after (the authors' `adjust_learning_rate`: `lr * epoch / 50` for 1-based
+/// epochs up to 50).
+fn lr_at(cfg: &RunConfig, epoch: u64) -> f64 {
+    if epoch < cfg.warmup { cfg.lr * (epoch + 1) as f64 / cfg.warmup as f64 } else { cfg.lr }
+}
+
+/// Whether `s` beats the best kept so far under `select`. An undefined score (NaN) on either
+/// side selects the newer epoch: the latest stands until a defined one comes.
+fn better(select: Select, s: &Scores, best: Option<&Scores>) -> bool {
+    let Some(b) = best else { return true };
+    match select {
+        Select::ValidMetric => s.valid > b.valid || s.valid.is_nan() || b.valid.is_nan(),
+        Select::ValidLoss => {
+            let (a, b) = (s.valid_loss.unwrap_or(f64::NAN), b.valid_loss.unwrap_or(f64::NAN));
+            a < b || a.is_nan() || b.is_nan()
         }
-        Targets::None => unreachable!("the trainer checks the store has labels"),
     }
 }
 
