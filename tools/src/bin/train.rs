@@ -4,11 +4,11 @@
 use clap::Parser;
 use mille_train::conv::ConvKind;
 use mille_train::graph::FeatureNorm;
-use mille_train::loss::LossKind;
+use mille_train::loss::{KdReduction, LossKind};
 use mille_train::model::{DropoutMask, EdgeEncoder, GroupInit, ModelKind};
-use mille_train::run::recipe::Recipe;
 use mille_train::optim::Rule;
-use mille_train::run::{Batching, NodeFeatures, RunConfig, Select, Start, Trainer};
+use mille_train::run::recipe::Recipe;
+use mille_train::run::{Batching, NodeFeatures, RunConfig, Select, Start, TeacherConfig, Trainer};
 use std::path::PathBuf;
 
 /// Train a deep GNN on subgraph batches of a store and evaluate it with multi-view inference.
@@ -74,6 +74,24 @@ struct Args {
     /// loss, the authors' ogbn-arxiv selection).
     #[arg(long, value_parser = Select::parse)]
     select: Option<Select>,
+    /// Self-knowledge distillation: learn from this finished run's predictions.npy (its
+    /// selected epoch's logits) as well as the labels, over every node of each batch. The
+    /// teacher must have trained on the same store and split; its path and checksum go into
+    /// this run's config.toml. Train the teacher first, then the student with the same
+    /// settings and seed (the authors' SelfKD).
+    #[arg(long, value_name = "RUN")]
+    teacher: Option<PathBuf>,
+    /// With --teacher: the KD term's weight alpha in (1 - alpha) loss + alpha T^2 KL (default
+    /// 0.95, the authors' SelfKD command).
+    #[arg(long, value_name = "A", allow_negative_numbers = true)]
+    kd_alpha: Option<f64>,
+    /// With --teacher: the softmax temperature T (default 0.7, the authors').
+    #[arg(long, value_name = "T", allow_negative_numbers = true)]
+    kd_temperature: Option<f64>,
+    /// With --teacher: how the KL divergence is averaged: mean (over nodes x classes: PyTorch's
+    /// KLDivLoss() default, the authors'; the default) or batchmean (over nodes, a departure).
+    #[arg(long)]
+    kd_reduction: Option<KdReduction>,
     /// L2 weight decay.
     #[arg(long, allow_negative_numbers = true)]
     weight_decay: Option<f64>,
@@ -360,6 +378,22 @@ fn main() {
         }
         if a.train_eval_parts.is_some() {
             c.train_eval_parts = a.train_eval_parts;
+        }
+        if let Some(run) = a.teacher {
+            // A resumed student given its teacher again keeps the recorded checksum.
+            let kept =
+                c.teacher.take().filter(|t| t.run == run || std::fs::canonicalize(&run).ok().as_ref() == Some(&t.run));
+            c.teacher = Some(kept.unwrap_or_else(|| TeacherConfig::new(run)));
+        }
+        match &mut c.teacher {
+            Some(t) => {
+                (t.alpha, t.temperature) = (a.kd_alpha.unwrap_or(t.alpha), a.kd_temperature.unwrap_or(t.temperature));
+                t.reduction = a.kd_reduction.unwrap_or(t.reduction);
+            }
+            None => anyhow::ensure!(
+                a.kd_alpha.is_none() && a.kd_temperature.is_none() && a.kd_reduction.is_none(),
+                "--kd-alpha, --kd-temperature and --kd-reduction set the distillation from a --teacher RUN; give one"
+            ),
         }
         if let Some(r) = &recipe {
             // The wrong kind of store is refused before anything is written.

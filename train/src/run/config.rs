@@ -3,7 +3,7 @@
 
 use crate::conv::ConvKind;
 use crate::graph::FeatureNorm;
-use crate::loss::LossKind;
+use crate::loss::{KdReduction, LossKind};
 use crate::model::{DropoutMask, EdgeEncoder, GroupInit, ModelKind};
 use crate::optim::Rule;
 use serde::{Deserialize, Serialize};
@@ -65,6 +65,54 @@ impl Select {
     /// Reads `valid-acc` as `valid-metric` too (the name the authors' tables use).
     pub fn parse(s: &str) -> Result<Select, String> {
         if s == "valid-acc" { Ok(Select::ValidMetric) } else { s.parse() }
+    }
+}
+
+/// Self-knowledge distillation from a finished run of the same task (`config.toml`'s
+/// `[teacher]`): the student's loss is `(1 - alpha) loss + alpha T^2 KL(teacher || student)` at
+/// temperature T over every node of each batch (the authors' `--mode student`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeacherConfig {
+    /// The teacher's run folder; its `predictions.npy` (the logits of its selected epoch's
+    /// weights) is what the student learns from.
+    pub run: PathBuf,
+    /// The KD term's weight (the authors' SelfKD command: 0.95).
+    #[serde(default = "kd_alpha_default")]
+    pub alpha: f64,
+    /// The softmax temperature (the authors' SelfKD command: 0.7).
+    #[serde(default = "kd_temperature_default")]
+    pub temperature: f64,
+    /// How the KL divergence is averaged: `mean` over nodes x classes (PyTorch's `KLDivLoss()`
+    /// default, the authors') or `batchmean` over nodes (a departure).
+    #[serde(default)]
+    pub reduction: KdReduction,
+    /// xxh3-64 of the teacher's `predictions.npy` when the student started: a resumed student
+    /// refuses a teacher that changed since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+}
+
+/// The authors' `--alpha 0.95` (`examples/ogb_eff/ogbn_arxiv_dgl/README.md`, SelfKD).
+pub fn kd_alpha_default() -> f64 {
+    0.95
+}
+
+/// The authors' `--temp 0.7` (same command).
+pub fn kd_temperature_default() -> f64 {
+    0.7
+}
+
+impl TeacherConfig {
+    /// Distillation from `run` with the authors' SelfKD settings.
+    pub fn new(run: impl Into<PathBuf>) -> TeacherConfig {
+        TeacherConfig {
+            run: run.into(),
+            alpha: kd_alpha_default(),
+            temperature: kd_temperature_default(),
+            reduction: KdReduction::Mean,
+            checksum: None,
+        }
     }
 }
 
@@ -266,6 +314,9 @@ pub struct RunConfig {
     /// or `valid-loss` (the lowest validation loss: the authors' ogbn-arxiv selection).
     #[serde(default)]
     pub select: Select,
+    /// Self-knowledge distillation from a teacher run (`--teacher RUN`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher: Option<TeacherConfig>,
     /// The recipe these settings started from (`recipes/NAME.toml`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipe: Option<String>,
@@ -324,6 +375,7 @@ impl RunConfig {
             optimizer: Rule::Adam,
             warmup: 0,
             select: Select::ValidMetric,
+            teacher: None,
             recipe: None,
         }
     }
@@ -350,7 +402,15 @@ impl RunConfig {
             Ok(toml::Value::Table(t)) => t,
             _ => unreachable!("a run config serialises to a table"),
         };
-        let (old, new) = (table(&self), table(given));
+        // The teacher's checksum is recorded when the student starts, never given: the given
+        // settings take the saved one, and the trainer checks the file still matches it.
+        let mut given_filled = given.clone();
+        if let (Some(g), Some(s)) = (&mut given_filled.teacher, &self.teacher)
+            && g.checksum.is_none()
+        {
+            g.checksum = s.checksum.clone();
+        }
+        let (old, new) = (table(&self), table(&given_filled));
         let keys: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
         for key in keys {
             let (a, b) = (old.get(key.as_str()), new.get(key.as_str()));
@@ -461,6 +521,14 @@ impl RunConfig {
         let mut seen = std::collections::BTreeSet::new();
         for name in &self.node_categorical {
             ensure!(seen.insert(name), "--node-categorical names {name:?} twice");
+        }
+        if let Some(t) = &self.teacher {
+            ensure!((0.0..=1.0).contains(&t.alpha), "--kd-alpha must be in [0, 1], got {}", t.alpha);
+            ensure!(
+                t.temperature.is_finite() && t.temperature > 0.0,
+                "--kd-temperature must be a finite number > 0, got {}",
+                t.temperature
+            );
         }
         crate::device::resolve(&self.device)?;
         Ok(())

@@ -17,9 +17,10 @@ pub mod memory;
 mod parallel;
 mod progress;
 pub mod recipe;
+mod teacher;
 
 pub use checkpoint::LoopState;
-pub use config::{Batching, NodeFeatures, RunConfig, Select};
+pub use config::{Batching, NodeFeatures, RunConfig, Select, TeacherConfig};
 pub use memory::peak_rss_bytes;
 pub use progress::{EpochReport, Progress, Silent};
 
@@ -164,6 +165,8 @@ pub struct Trainer {
     shards: Option<mille_partition::ShardManifest>,
     /// Nodes the last evaluation predicted, over every rank.
     evaluated: u64,
+    /// A student's teacher (`--teacher RUN`): its logits, blended into every batch's loss.
+    teacher: Option<teacher::Teacher>,
 }
 
 /// What one training epoch measured.
@@ -309,6 +312,18 @@ impl Trainer {
         if !device.is_cuda() {
             memory::check_fits(&mc, &cfg)?;
         }
+        // A student's teacher is read and checked before the run folder is made; evaluating a
+        // finished student needs no teacher.
+        let teacher = match (&mut cfg.teacher, write) {
+            (Some(t), true) => {
+                anyhow::ensure!(
+                    !cfg.sharded,
+                    "--teacher: a shard set numbers its nodes per shard; distil on the whole store"
+                );
+                Some(teacher::Teacher::open(t, &store, cfg.split.as_deref(), out_dim, device)?)
+            }
+            _ => None,
+        };
         tch::manual_seed(cfg.seed as i64);
         let mut vs = nn::VarStore::new(device);
         let model = Model::new(&vs.root(), mc);
@@ -388,6 +403,7 @@ impl Trainer {
             _lock: lock,
             shards,
             evaluated: 0,
+            teacher,
         })
     }
 
@@ -541,6 +557,11 @@ impl Trainer {
                 }
                 let Fed { batch, g } = batches.next_batch().context("the loader ended before its plan")??;
                 let index = batch.index;
+                // The teacher's rows are the batch's store node ids.
+                let nodes = self.teacher.as_ref().map(|_| {
+                    let ids: Vec<i64> = batch.nodes.iter().map(|&v| v as i64).collect();
+                    Tensor::from_slice(&ids).to_device(device)
+                });
                 batches.recycle(batch);
                 let rows = g.train.nonzero().squeeze_dim(1);
                 if rows.size()[0] == 0 {
@@ -549,7 +570,14 @@ impl Trainer {
                 // Shards number their batches alike: the rank tells theirs apart.
                 let index = if sharded { index * ranks + rank } else { index };
                 tch::manual_seed(parallel::batch_seed(seed, epoch, index));
-                let loss = |logits: &Tensor| crate::loss::on_rows(kind, logits, &g, &rows);
+                let teacher = self.teacher.as_ref();
+                let loss = |logits: &Tensor| {
+                    let l = crate::loss::on_rows(kind, logits, &g, &rows);
+                    match (teacher, &nodes) {
+                        (Some(t), Some(n)) => t.blend(l, logits, n),
+                        _ => l,
+                    }
+                };
                 step_loss += match (&mut reduce, Some(j) == last) {
                     (Some(r), true) => {
                         let params = self.opt.params();
