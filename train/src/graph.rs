@@ -54,6 +54,9 @@ pub struct GraphTensors {
     /// Per-node loss weights (GraphSAINT's `S / (C_v T)`), when the batch has them: the loss is
     /// then their weighted sum over the training nodes instead of a mean.
     pub loss_weight: Option<Tensor>,
+    /// With labels as input (`--use-labels`): the rows whose one-hot label is in `x` (bool
+    /// `[n]`); the loss leaves them out, and label reuse rewrites the others' columns.
+    pub labelled: Option<Tensor>,
 }
 
 /// The batch graph: CSR by destination (row `i` = edges into `i`). The operators a convolution
@@ -390,6 +393,9 @@ pub struct HostBatch {
     loss_weight: Option<Tensor>,
     /// Each categorical input's codes for the batch's nodes (int64 `[n]`) and class count.
     categorical: Vec<(Tensor, i64)>,
+    /// With labels as input: each node's class where its label is shown, else -1 (int64 `[n]`),
+    /// and the class count.
+    label_codes: Option<(Tensor, i64)>,
 }
 
 impl HostBatch {
@@ -447,6 +453,7 @@ impl HostBatch {
             masks: masks.map(Tensor::from_slice),
             loss_weight: None,
             categorical: Vec::new(),
+            label_codes: None,
         }
     }
 
@@ -464,6 +471,11 @@ impl HostBatch {
                 (Tensor::from_slice(&codes), c.classes)
             })
             .collect();
+        self.label_codes = inputs.labels.as_ref().map(|l| {
+            let codes: Vec<i64> =
+                nodes.iter().map(|&v| if l.shown[v as usize] { l.y[v as usize] as i64 } else { -1 }).collect();
+            (Tensor::from_slice(&codes), l.classes)
+        });
         self
     }
 
@@ -476,6 +488,7 @@ impl HostBatch {
         b += g.weight.as_ref().map_or(0, t) + self.loss_weight.as_ref().map_or(0, t);
         b += self.masks.iter().map(t).sum::<usize>();
         b += self.categorical.iter().map(|(c, _)| t(c)).sum::<usize>();
+        b += self.label_codes.as_ref().map_or(0, |(c, _)| t(c));
         b + match &self.targets {
             HostTargets::None => 0,
             HostTargets::Classes(y) | HostTargets::Binary(y) => t(y),
@@ -501,6 +514,7 @@ impl HostBatch {
             masks: [f(a), f(b), f(c)],
             loss_weight: self.loss_weight.map(f),
             categorical: self.categorical.into_iter().map(|(c, k)| (f(c), k)).collect(),
+            label_codes: self.label_codes.map(|(c, k)| (f(c), k)),
         }
     }
 
@@ -510,8 +524,9 @@ impl HostBatch {
         self.assemble_with(FeatureNorm::None)
     }
 
-    /// [`HostBatch::assemble`] with the node features normalised by `norm`, then each
-    /// categorical input appended as one-hot columns.
+    /// [`HostBatch::assemble`] with the node features normalised by `norm`, then the shown
+    /// labels' one-hot columns (zeros where hidden; the authors' `add_labels`), then each
+    /// categorical input's one-hot columns.
     pub fn assemble_with(self, norm: FeatureNorm) -> GraphTensors {
         let adj = self.graph.assemble();
         let x = match (self.x, &adj.edge_attr) {
@@ -520,10 +535,15 @@ impl HostBatch {
             (None, None) => unreachable!("x is kept unless edge features replace it"),
         };
         let x = normalised(x, norm);
-        let x = if self.categorical.is_empty() {
+        let labelled = self.label_codes.as_ref().map(|(c, _)| c.ge(0));
+        let x = if self.categorical.is_empty() && self.label_codes.is_none() {
             x
         } else {
             let mut parts = vec![x];
+            if let Some((c, k)) = &self.label_codes {
+                let shown = c.ge(0).unsqueeze(1).to_kind(Kind::Float);
+                parts.push(c.clamp_min(0).one_hot(*k).to_kind(Kind::Float) * shown);
+            }
             parts.extend(self.categorical.iter().map(|(c, k)| c.one_hot(*k).to_kind(Kind::Float)));
             Tensor::cat(&parts, 1)
         };
@@ -533,7 +553,7 @@ impl HostBatch {
             HostTargets::Binary(v) => Targets::Binary { y: v.clamp_min(0).to_kind(Kind::Float), present: v.ge(0) },
         };
         let [train, valid, test] = self.masks;
-        GraphTensors { n: adj.n, x, targets, train, valid, test, adj, loss_weight: self.loss_weight }
+        GraphTensors { n: adj.n, x, targets, train, valid, test, adj, loss_weight: self.loss_weight, labelled }
     }
 }
 
@@ -602,6 +622,27 @@ pub struct NodeInputs {
     /// Node features are each node's mean of its in-batch edges' features instead of the
     /// stored ones (mille's input for ogbn-proteins before it stored the full-graph sums).
     pub edge_mean: bool,
+    /// Labels as input (`--use-labels`): one-hot columns after the node features.
+    pub labels: Option<std::sync::Arc<LabelInput>>,
+}
+
+/// Which nodes' labels a model sees as input, and how many label reuse passes follow.
+#[derive(Debug, Clone)]
+pub struct LabelInput {
+    /// Every store node's class.
+    pub y: std::sync::Arc<Vec<i32>>,
+    /// Class count (the one-hot width).
+    pub classes: i64,
+    /// Per store node: whether its label is shown. Training shows a random share of the
+    /// training nodes each epoch; evaluation shows every training node (the authors'
+    /// `add_labels(feat, labels, train_idx)`).
+    pub shown: std::sync::Arc<Vec<bool>>,
+    /// The first label column of `x` (the node feature width).
+    pub column: i64,
+    /// Label reuse passes (`--label-reuse`, the authors' `--n-label-iters`).
+    pub reuse: usize,
+    /// The split's training nodes, in split order (what each epoch draws over).
+    pub train: std::sync::Arc<Vec<u32>>,
 }
 
 impl From<FeatureNorm> for NodeInputs {

@@ -10,6 +10,7 @@
 //! - [`deq`]: Broyden's method and the implicit backward of DEQ-GNN.
 //! - [`model`]: the four models.
 //! - [`optim`]: Adam and RMSprop whose state can be checkpointed.
+//! - [`labels`]: labels as input and label reuse.
 //! - [`loss`]: the training losses (cross-entropy, the authors' log-CE, self-KD).
 //! - [`cpu_math`]: the warm-up that makes CPU runs repeat exactly.
 //! - [`metric`], [`infer`]: OGB metrics, multi-view inference.
@@ -24,6 +25,7 @@ pub mod device;
 pub mod feed;
 pub mod graph;
 pub mod infer;
+pub mod labels;
 pub mod layers;
 pub mod loss;
 pub mod metric;
@@ -36,6 +38,10 @@ pub mod stream;
 pub mod warnings;
 
 pub use tch;
+
+/// Unit tests that seed and draw from libtorch's process-wide generator take it in turns.
+#[cfg(test)]
+pub(crate) static RNG_TEST: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[cfg(test)]
 mod tests {

@@ -10,8 +10,8 @@ use crate::layers::linear;
 use crate::rev::{BlockInit, BlockMasks, RevBlock, dropout_mask, mask_shifts, reversible_backward_init};
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
-use tch::Tensor;
 use tch::nn::{self, Module};
+use tch::{Device, Tensor};
 
 /// Which model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -315,6 +315,66 @@ impl Model {
         })
     }
 
+    /// Logits with dropout drawn as in training, but no graph kept: label reuse's first pass
+    /// (the authors run it under `torch.no_grad()` with the model in training mode).
+    pub fn logits_train(&self, adj: &Adjacency, x: &Tensor) -> Tensor {
+        tch::no_grad(|| {
+            let encoded;
+            let adj = match self.edge_embedding(adj) {
+                Some(e) => {
+                    encoded = adj.with_edge_attr(e);
+                    &encoded
+                }
+                None => adj,
+            };
+            let h0 = self.encode(x, true);
+            self.top(&self.deep_train(adj, h0), true)
+        })
+    }
+
+    /// [`Model::deep`] with training's dropout, drawn as the backward draws it.
+    fn deep_train(&self, adj: &Adjacency, h0: Tensor) -> Tensor {
+        if self.cfg.layers == 0 {
+            return h0;
+        }
+        let (p, n) = (self.cfg.dropout, h0.size()[0]);
+        let init = |k: usize| self.initial().then_some(BlockInit { h0: &h0, layer: k + 1 });
+        match &self.blocks {
+            Blocks::Res(bs) => {
+                bs.iter().enumerate().fold(h0.shallow_clone(), |h, (k, b)| b.forward(adj, &h, &h0, k, p, true))
+            }
+            Blocks::Deq(b) => {
+                let mask = dropout_mask(n, self.cfg.hidden, p, h0.device());
+                match self.unrolled.get() {
+                    Some(steps) => (0..steps).fold(h0.zeros_like(), |z, _| b.f(adj, &z, &h0, mask.as_ref())),
+                    None => b.solve(adj, &h0, mask.as_ref(), self.cfg.solver()).0,
+                }
+            }
+            _ => {
+                let blocks = self.rev_blocks();
+                let (mask, shifts) = self.draw_masks(n, blocks.len(), h0.device());
+                let masks = block_masks(&mask, shifts);
+                blocks
+                    .iter()
+                    .enumerate()
+                    .fold(h0.shallow_clone(), |h, (k, b)| b.forward_with(adj, &h, masks.of(k).as_ref(), init(k)))
+            }
+        }
+    }
+
+    /// A training forward's dropout for `blocks` reversible blocks: the mask (none at p = 0)
+    /// and, for per-block masks, each block's roll.
+    fn draw_masks(&self, n: i64, blocks: usize, device: Device) -> (Option<Tensor>, Option<Vec<(i64, i64)>>) {
+        let width = match self.cfg.dropout_mask {
+            DropoutMask::PerGroup | DropoutMask::PerBlock => self.cfg.hidden,
+            DropoutMask::Shared => self.cfg.hidden / self.cfg.groups,
+        };
+        let mask = dropout_mask(n, width, self.cfg.dropout, device);
+        let shifts =
+            (mask.is_some() && self.cfg.dropout_mask == DropoutMask::PerBlock).then(|| mask_shifts(blocks, n, width));
+        (mask, shifts)
+    }
+
     /// One training step's forward and backward: gradients accumulate in the parameters;
     /// returns the loss. `loss_of` maps logits to the loss.
     pub fn backward(&self, adj: &Adjacency, x: &Tensor, loss_of: impl Fn(&Tensor) -> Tensor) -> f64 {
@@ -385,18 +445,9 @@ impl Model {
                 loss.double_value(&[])
             }
             _ => {
-                let width = match self.cfg.dropout_mask {
-                    DropoutMask::PerGroup | DropoutMask::PerBlock => self.cfg.hidden,
-                    DropoutMask::Shared => self.cfg.hidden / self.cfg.groups,
-                };
-                let mask = dropout_mask(n, width, p, h0.device());
                 let blocks = self.rev_blocks();
-                let masks = match (&mask, self.cfg.dropout_mask) {
-                    (Some(base), DropoutMask::PerBlock) => {
-                        BlockMasks::Rolled { base, shifts: mask_shifts(blocks.len(), n, width) }
-                    }
-                    _ => BlockMasks::Same(mask.as_ref()),
-                };
+                let (mask, shifts) = self.draw_masks(n, blocks.len(), h0.device());
+                let masks = block_masks(&mask, shifts);
                 let top = |h: &Tensor| loss_of(&self.top(h, true));
                 let initial = self.initial();
                 let (loss, g) = match &self.blocks {
@@ -408,6 +459,14 @@ impl Model {
                 loss
             }
         }
+    }
+}
+
+/// The reversible blocks' masks from a draw of [`Model::draw_masks`].
+fn block_masks(mask: &Option<Tensor>, shifts: Option<Vec<(i64, i64)>>) -> BlockMasks<'_> {
+    match (mask, shifts) {
+        (Some(base), Some(shifts)) => BlockMasks::Rolled { base, shifts },
+        _ => BlockMasks::Same(mask.as_ref()),
     }
 }
 

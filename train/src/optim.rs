@@ -254,6 +254,7 @@ mod tests {
     /// Five steps of ours and of libtorch's own optimiser on the same regression, from the same
     /// weights: the parameters agree to float32 rounding.
     fn agrees_with_libtorch(rule: Rule, theirs: impl OptimizerConfig, decay: f64) {
+        let _turn = crate::RNG_TEST.lock().unwrap_or_else(|e| e.into_inner());
         tch::manual_seed(11);
         let (x, t) = (
             Tensor::randn([16, 5], (Kind::Float, tch::Device::Cpu)),
@@ -311,6 +312,7 @@ mod tests {
 
     #[test]
     fn rmsprop_state_saves_and_loads_without_first_moments() {
+        let _turn = crate::RNG_TEST.lock().unwrap_or_else(|e| e.into_inner());
         let vs = nn::VarStore::new(tch::Device::Cpu);
         let _ = nn::linear(vs.root() / "lin", 4, 2, Default::default());
         let mut o = Optimizer::with_rule(&vs, 0.1, Rule::Rmsprop);

@@ -74,6 +74,22 @@ struct Args {
     /// loss, the authors' ogbn-arxiv selection).
     #[arg(long, value_parser = Select::parse)]
     select: Option<Select>,
+    /// Labels as input (the authors' ogbn-arxiv trick): each epoch the one-hot labels of a
+    /// random --mask-rate share of the training nodes are appended to the input and the loss is
+    /// taken on the other training nodes; evaluation and multi-view inference show every
+    /// training label. Multi-class stores.
+    #[arg(long)]
+    use_labels: bool,
+    /// With --use-labels: the share of training nodes whose labels are shown each epoch (default
+    /// 0.5, the authors').
+    #[arg(long, value_name = "R", allow_negative_numbers = true)]
+    mask_rate: Option<f64>,
+    /// Label reuse passes (the authors' --n-label-iters, 1 on ogbn-arxiv): the model's class
+    /// probabilities of the nodes whose labels are hidden go into their label columns and the
+    /// model runs again; in training the passes before the last keep no gradients. Needs
+    /// --use-labels.
+    #[arg(long, value_name = "N")]
+    label_reuse: Option<usize>,
     /// Self-knowledge distillation: learn from this finished run's predictions.npy (its
     /// selected epoch's logits) as well as the labels, over every node of each batch. The
     /// teacher must have trained on the same store and split; its path and checksum go into
@@ -367,7 +383,10 @@ fn main() {
         set!(eval_parts, eval_every, seed, device, workers, deq_max_iter, deq_tol, batching, feature_norm);
         set!(fanouts, batch_size, roots, walk_length, coverage, accumulate);
         set!(pretrain_epochs, pretrain_steps, self_loops, dropout_mask, node_categorical, edge_encoder, group_init);
-        set!(node_features, input_dropout, optimizer, warmup, loss, select);
+        set!(node_features, input_dropout, optimizer, warmup, loss, select, mask_rate, label_reuse);
+        if a.use_labels {
+            c.use_labels = true;
+        }
         if a.conv_weight_decay.is_some() {
             c.conv_weight_decay = a.conv_weight_decay;
         }

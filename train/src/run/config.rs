@@ -153,6 +153,10 @@ fn one() -> usize {
     1
 }
 
+fn half() -> f64 {
+    0.5
+}
+
 fn yes() -> bool {
     true
 }
@@ -314,6 +318,19 @@ pub struct RunConfig {
     /// or `valid-loss` (the lowest validation loss: the authors' ogbn-arxiv selection).
     #[serde(default)]
     pub select: Select,
+    /// Labels as input (`--use-labels`): each epoch the one-hot labels of a random `mask_rate`
+    /// share of the training nodes are appended to the input and the loss is taken on the
+    /// others; evaluation shows every training label (the authors' ogbn-arxiv trick).
+    #[serde(default)]
+    pub use_labels: bool,
+    /// With `use_labels`: the share of training nodes whose labels are shown each epoch.
+    #[serde(default = "half")]
+    pub mask_rate: f64,
+    /// Label reuse passes (`--label-reuse`, the authors' `--n-label-iters`): the model's class
+    /// probabilities of the nodes whose labels are hidden go into their label columns and it
+    /// runs again (the passes before the last without gradients). Needs `use_labels`.
+    #[serde(default)]
+    pub label_reuse: usize,
     /// Self-knowledge distillation from a teacher run (`--teacher RUN`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teacher: Option<TeacherConfig>,
@@ -375,6 +392,9 @@ impl RunConfig {
             optimizer: Rule::Adam,
             warmup: 0,
             select: Select::ValidMetric,
+            use_labels: false,
+            mask_rate: half(),
+            label_reuse: 0,
             teacher: None,
             recipe: None,
         }
@@ -522,6 +542,17 @@ impl RunConfig {
         for name in &self.node_categorical {
             ensure!(seen.insert(name), "--node-categorical names {name:?} twice");
         }
+        ensure!(
+            self.mask_rate > 0.0 && self.mask_rate < 1.0,
+            "--mask-rate must be in (0, 1) (the share of training nodes whose labels are shown), got {}",
+            self.mask_rate
+        );
+        ensure!(
+            self.label_reuse == 0 || self.use_labels,
+            "--label-reuse {} writes predictions into the label columns: it needs --use-labels",
+            self.label_reuse
+        );
+        ensure!(self.label_reuse <= 16, "--label-reuse {}: at most 16 passes", self.label_reuse);
         if let Some(t) = &self.teacher {
             ensure!((0.0..=1.0).contains(&t.alpha), "--kd-alpha must be in [0, 1], got {}", t.alpha);
             ensure!(

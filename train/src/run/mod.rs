@@ -277,7 +277,7 @@ impl Trainer {
             .iter()
             .map(|name| crate::graph::Categorical::from_store(&store, name).map(Arc::new))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let inputs = crate::graph::NodeInputs { norm: cfg.feature_norm, categorical, edge_mean };
+        let mut inputs = crate::graph::NodeInputs { norm: cfg.feature_norm, categorical, edge_mean, labels: None };
         let out_dim = match store.labels() {
             Some(Labels::MultiClass(_)) => class_count(&store)?,
             Some(Labels::MultiLabel(_)) if cfg.loss == crate::loss::LossKind::Logce => anyhow::bail!(
@@ -299,6 +299,15 @@ impl Trainer {
                 );
             }
         }
+        // Labels as input: their one-hot columns follow the node features, so the model's input
+        // is that much wider (the authors' `n_node_feats + n_classes`).
+        let in_dim = if cfg.use_labels {
+            let l = crate::labels::from_store(&store, cfg.split.as_deref(), in_dim, out_dim, cfg.label_reuse)?;
+            inputs.labels = Some(Arc::new(l));
+            in_dim + out_dim
+        } else {
+            in_dim
+        };
         let mut mc = ModelConfig::new(cfg.model, cfg.conv, cfg.layers, cfg.hidden, in_dim, out_dim);
         mc.groups = cfg.groups;
         mc.dropout = cfg.dropout;
@@ -516,7 +525,10 @@ impl Trainer {
         self.opt.lr = lr_at(&self.cfg, epoch);
         crate::device::reset_gpu_peak(self.device);
         let t0 = Instant::now();
-        let (device, inputs, seed, kind) = (self.device, self.inputs.clone(), self.cfg.seed, self.cfg.loss);
+        let (device, mut inputs, seed, kind) = (self.device, self.inputs.clone(), self.cfg.seed, self.cfg.loss);
+        // This epoch's shown labels, drawn first from the epoch's generator.
+        inputs.labels = inputs.labels.map(|l| Arc::new(l.epoch(self.cfg.mask_rate)));
+        let labels = inputs.labels.clone();
         let (ranks, rank, k) = (self.world.size(), self.world.rank(), self.cfg.accumulate.max(1));
         let sharded = self.shards.is_some();
         let loader = self.train_loader()?;
@@ -563,13 +575,14 @@ impl Trainer {
                     Tensor::from_slice(&ids).to_device(device)
                 });
                 batches.recycle(batch);
-                let rows = g.train.nonzero().squeeze_dim(1);
+                let rows = crate::labels::loss_rows(&g);
                 if rows.size()[0] == 0 {
                     continue;
                 }
                 // Shards number their batches alike: the rank tells theirs apart.
                 let index = if sharded { index * ranks + rank } else { index };
                 tch::manual_seed(parallel::batch_seed(seed, epoch, index));
+                let x = crate::labels::reused_input(&g, labels.as_deref(), |x| self.model.logits_train(&g.adj, x));
                 let teacher = self.teacher.as_ref();
                 let loss = |logits: &Tensor| {
                     let l = crate::loss::on_rows(kind, logits, &g, &rows);
@@ -581,13 +594,13 @@ impl Trainer {
                 step_loss += match (&mut reduce, Some(j) == last) {
                     (Some(r), true) => {
                         let params = self.opt.params();
-                        self.model.backward_with(&g.adj, &g.x, loss, &mut |b| {
+                        self.model.backward_with(&g.adj, &x, loss, &mut |b| {
                             if let Err(e) = r.block_done(&grads, params, b) {
                                 wire_error.get_or_insert(e);
                             }
                         })
                     }
-                    _ => self.model.backward(&g.adj, &g.x, loss),
+                    _ => self.model.backward(&g.adj, &x, loss),
                 };
                 used += 1;
                 rows_used += rows.size()[0] as usize;
