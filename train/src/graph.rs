@@ -76,6 +76,10 @@ pub struct Adjacency {
     /// SAGE and GCN operators multiply their values by them, and `deg` is then each node's
     /// full-graph degree, so both estimate the full graph's aggregation.
     pub weight: Option<Tensor>,
+    /// Entries kept by edge drop (bool `[E]`), in a training pass that drops edges (RevGAT's
+    /// `--edge-drop`): the attention's softmax runs over the kept entries only. Degrees stay
+    /// the whole graph's.
+    pub keep: Option<Tensor>,
     crow: Tensor,
     /// Entries per row (int64 `[n]`).
     counts: Tensor,
@@ -176,6 +180,7 @@ impl Adjacency {
             deg: self.deg.to_kind(kind),
             edge_attr: self.edge_attr.as_ref().map(|e| e.to_kind(kind)),
             weight: self.weight.as_ref().map(|w| w.to_kind(kind)),
+            keep: self.keep.as_ref().map(Tensor::shallow_clone),
             crow: self.crow.shallow_clone(),
             counts: self.counts.shallow_clone(),
             empty: self.empty.shallow_clone(),
@@ -210,6 +215,31 @@ impl Adjacency {
         crate::autograd::csr_mm(a, t, h)
     }
 
+    /// The same graph with only the entries `keep` (bool `[E]`) attended to (edge drop).
+    pub fn with_keep(&self, keep: Tensor) -> Adjacency {
+        let edge_attr = self.edge_attr.as_ref().map(Tensor::shallow_clone);
+        let mut a = match edge_attr {
+            Some(e) => self.with_edge_attr(e),
+            None => {
+                let mut a = self.with_edge_attr(Tensor::new());
+                a.edge_attr = None;
+                a
+            }
+        };
+        a.keep = Some(keep);
+        a
+    }
+
+    /// Out-degree of every node (entries whose source it is), as floats `[n]`.
+    pub fn out_degrees(&self) -> Tensor {
+        self.col.bincount::<Tensor>(None, self.n).to_kind(self.kind)
+    }
+
+    /// In-degree of every node (its row's entries), as floats `[n]`.
+    pub fn in_degrees(&self) -> Tensor {
+        self.counts.to_kind(self.kind)
+    }
+
     /// The same graph with `edge_attr` as its edge features (a network-level edge encoding);
     /// the operators built so far are shared.
     pub fn with_edge_attr(&self, edge_attr: Tensor) -> Adjacency {
@@ -226,6 +256,7 @@ impl Adjacency {
             deg: self.deg.shallow_clone(),
             edge_attr: Some(edge_attr),
             weight: self.weight.as_ref().map(Tensor::shallow_clone),
+            keep: self.keep.as_ref().map(Tensor::shallow_clone),
             crow: self.crow.shallow_clone(),
             counts: self.counts.shallow_clone(),
             empty: self.empty.shallow_clone(),
@@ -358,6 +389,7 @@ impl HostGraph {
             deg: self.deg,
             edge_attr: self.edge_attr,
             weight: self.weight,
+            keep: None,
             crow: self.crow,
             counts: self.counts,
             empty: self.empty,

@@ -7,6 +7,7 @@
 //! - [`graph`]: a batch as tensors (sparse CSR operators, entry lists, edge features).
 //! - [`conv`]: SAGE, GCN, GEN and GAT convolutions.
 //! - [`rev`]: reversible blocks, their inverse and the reversible backward.
+//! - [`revgat`]: the authors' RevGAT layers: their GAT, a BatchNorm for reversible blocks.
 //! - [`deq`]: Broyden's method and the implicit backward of DEQ-GNN.
 //! - [`model`]: the four models.
 //! - [`optim`]: Adam and RMSprop whose state can be checkpointed.
@@ -32,6 +33,7 @@ pub mod metric;
 pub mod model;
 pub mod optim;
 pub mod rev;
+pub mod revgat;
 pub mod run;
 pub mod scatter;
 pub mod stream;

@@ -7,7 +7,10 @@ use crate::conv::{Conv, ConvKind, Initial};
 use crate::deq::{DeqBlock, SolveStats, SolverOptions};
 use crate::graph::Adjacency;
 use crate::layers::linear;
-use crate::rev::{BlockInit, BlockMasks, RevBlock, dropout_mask, mask_shifts, reversible_backward_init};
+use crate::rev::{
+    BlockInit, BlockMasks, EdgeWindows, RevBlock, StackPass, dropout_mask, mask_shifts, reversible_backward_init,
+};
+use crate::revgat::{BatchNorm, GatLayer, GatNorm, GatOptions, NormMode};
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 use tch::nn::{self, Module};
@@ -25,9 +28,20 @@ pub enum ModelKind {
     WtRevgnn,
     /// Deep-equilibrium GNN.
     Deq,
+    /// The authors' RevGAT (ogbn-arxiv, `model_rev.py`): an input GAT layer, `layers - 2`
+    /// reversible blocks of BatchNorm -> ReLU -> dropout -> their GAT layer, then BatchNorm ->
+    /// ReLU -> dropout -> an output GAT layer of one head and a bias. `layers` counts every GAT
+    /// layer, as their `--n-layers` does; `hidden` is the full width, heads x per-head channels.
+    Revgat,
 }
 
-mille_pipeline::choices!(ModelKind { Resgnn => "resgnn", Revgnn => "revgnn", WtRevgnn => "wt-revgnn", Deq => "deq" });
+mille_pipeline::choices!(ModelKind {
+    Resgnn => "resgnn",
+    Revgnn => "revgnn",
+    WtRevgnn => "wt-revgnn",
+    Deq => "deq",
+    Revgat => "revgat"
+});
 
 /// How a reversible model draws its shared dropout mask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -111,6 +125,12 @@ pub struct ModelConfig {
     pub edge_encoder: EdgeEncoder,
     /// Dropout on the input features before the encoder (training only).
     pub input_dropout: f64,
+    /// RevGAT: its GAT layers' heads, destination term and degree scaling (every layer has the
+    /// residual).
+    pub gat: GatOptions,
+    /// RevGAT: the share of edges each GAT layer drops in a training pass (the authors' 0.3 on
+    /// ogbn-arxiv).
+    pub edge_drop: f64,
 }
 
 impl ModelConfig {
@@ -133,6 +153,8 @@ impl ModelConfig {
             dropout_mask: DropoutMask::PerGroup,
             edge_encoder: EdgeEncoder::PerConv,
             input_dropout: 0.0,
+            gat: GatOptions { heads: 3, attn_dst: false, norm: GatNorm::Symmetric, residual: true },
+            edge_drop: 0.0,
         }
     }
 
@@ -156,6 +178,20 @@ impl ResBlock {
     }
 }
 
+/// The input encoder or the output head: a linear map, or (RevGAT) a GAT layer.
+#[derive(Debug)]
+enum Stem {
+    Linear(nn::Linear),
+    Gat(GatLayer),
+}
+
+/// The norm before the head: LayerNorm, or (RevGAT) BatchNorm.
+#[derive(Debug)]
+enum Norm {
+    Layer(nn::LayerNorm),
+    Batch(BatchNorm),
+}
+
 #[derive(Debug)]
 enum Blocks {
     Res(Vec<ResBlock>),
@@ -170,12 +206,14 @@ pub struct Model {
     cfg: ModelConfig,
     /// One `Linear(C, C)` per categorical input (its one-hot columns).
     cat: Vec<nn::Linear>,
-    enc: nn::Linear,
+    enc: Stem,
     /// The network-level edge encoder ([`EdgeEncoder::Network`]).
     edge: Option<nn::Linear>,
     blocks: Blocks,
-    norm: nn::LayerNorm,
-    head: nn::Linear,
+    norm: Norm,
+    head: Stem,
+    /// RevGAT's output bias (`bias_last`).
+    head_bias: Option<Tensor>,
     solves: Cell<Option<(SolveStats, SolveStats)>>,
     /// DEQ: the block is unrolled `Some(steps)` times under plain autograd instead of solved.
     unrolled: Cell<Option<usize>>,
@@ -191,7 +229,13 @@ impl Model {
         let e = if network_edges { h } else { cfg.edge_dim };
         let cat: Vec<nn::Linear> =
             cfg.categorical.iter().enumerate().map(|(i, &c)| linear(path / format!("cat{i}"), c, c, true)).collect();
-        let enc = linear(path / "enc", cfg.in_dim + cfg.categorical.iter().sum::<i64>(), h, true);
+        let input = cfg.in_dim + cfg.categorical.iter().sum::<i64>();
+        let revgat = cfg.kind == ModelKind::Revgat;
+        let gat = cfg.gat;
+        let enc = match revgat {
+            true => Stem::Gat(GatLayer::new(&(path / "enc"), input, h / gat.heads, gat)),
+            false => Stem::Linear(linear(path / "enc", input, h, true)),
+        };
         let edge = network_edges.then(|| linear(path / "edge_enc", cfg.edge_dim, h, true));
         let blocks = match cfg.kind {
             ModelKind::Resgnn => Blocks::Res(
@@ -212,10 +256,25 @@ impl Model {
             ),
             ModelKind::WtRevgnn => Blocks::Tied(RevBlock::new(&(path / "block"), cfg.conv, h, cfg.groups, e)),
             ModelKind::Deq => Blocks::Deq(Box::new(DeqBlock::new(&(path / "deq"), cfg.conv, h, e))),
+            ModelKind::Revgat => Blocks::Rev(
+                (0..cfg.layers.saturating_sub(2))
+                    .map(|i| RevBlock::new_gat(&(path / format!("block{i}")), h, cfg.groups, gat))
+                    .collect(),
+            ),
         };
-        let norm = nn::layer_norm(path / "norm", vec![h], Default::default());
-        let head = linear(path / "head", h, cfg.out_dim, true);
-        Model { cfg, cat, enc, edge, blocks, norm, head, solves: Cell::new(None), unrolled: Cell::new(None) }
+        let (norm, head, head_bias) = match revgat {
+            true => (
+                Norm::Batch(BatchNorm::new(&(path / "norm"), h)),
+                Stem::Gat(GatLayer::new(&(path / "head"), h, cfg.out_dim, GatOptions { heads: 1, ..gat })),
+                Some(path.var("head_bias", &[cfg.out_dim], nn::Init::Const(0.0))),
+            ),
+            false => (
+                Norm::Layer(nn::layer_norm(path / "norm", vec![h], Default::default())),
+                Stem::Linear(linear(path / "head", h, cfg.out_dim, true)),
+                None,
+            ),
+        };
+        Model { cfg, cat, enc, edge, blocks, norm, head, head_bias, solves: Cell::new(None), unrolled: Cell::new(None) }
     }
 
     /// The configuration.
@@ -245,7 +304,7 @@ impl Model {
     /// The input encoder: the node features, then each categorical input's one-hot columns
     /// through their own linear map, concatenated (the authors' sums, then species), then the
     /// encoder to `H` channels.
-    fn encode(&self, x: &Tensor, train: bool) -> Tensor {
+    fn encode(&self, adj: &Adjacency, x: &Tensor, train: bool) -> Tensor {
         let dropped;
         let x = if train && self.cfg.input_dropout > 0.0 {
             dropped = x.dropout(self.cfg.input_dropout, true);
@@ -254,7 +313,7 @@ impl Model {
             x
         };
         if self.cat.is_empty() {
-            return self.enc.forward(x);
+            return self.stem(&self.enc, adj, x, train);
         }
         let mut parts = vec![x.narrow(1, 0, self.cfg.in_dim)];
         let mut at = self.cfg.in_dim;
@@ -262,7 +321,32 @@ impl Model {
             parts.push(lin.forward(&x.narrow(1, at, c)));
             at += c;
         }
-        self.enc.forward(&Tensor::cat(&parts, 1))
+        self.stem(&self.enc, adj, &Tensor::cat(&parts, 1), train)
+    }
+
+    /// The encoder or head on `x`: a GAT layer drops its own edges in training (a fresh
+    /// permutation per layer and pass, the authors' `self.perms`).
+    fn stem(&self, stem: &Stem, adj: &Adjacency, x: &Tensor, train: bool) -> Tensor {
+        match stem {
+            Stem::Linear(l) => l.forward(x),
+            Stem::Gat(g) => {
+                let rate = if train { self.cfg.edge_drop } else { 0.0 };
+                match EdgeWindows::draw(adj.num_entries(), rate, 1, x.device()) {
+                    Some(e) => g.forward(&adj.with_keep(e.keep(0)), x),
+                    None => g.forward(adj, x),
+                }
+            }
+        }
+    }
+
+    /// Sets how every BatchNorm treats its statistics in the passes that follow (RevGAT).
+    fn set_norm_mode(&self, mode: NormMode) {
+        if let Norm::Batch(b) = &self.norm {
+            b.set_mode(mode);
+        }
+        for b in self.rev_blocks() {
+            b.set_norm_mode(mode);
+        }
     }
 
     /// The network-level edge encoding of `adj`'s edge features, when the model has one.
@@ -270,8 +354,16 @@ impl Model {
         Some(self.edge.as_ref()?.forward(adj.edge_attr.as_ref()?))
     }
 
-    fn top(&self, h: &Tensor, train: bool) -> Tensor {
-        self.head.forward(&self.norm.forward(h).relu().dropout(self.cfg.dropout, train))
+    fn top(&self, adj: &Adjacency, h: &Tensor, train: bool) -> Tensor {
+        let normed = match &self.norm {
+            Norm::Layer(n) => n.forward(h),
+            Norm::Batch(n) => n.forward(h),
+        };
+        let out = self.stem(&self.head, adj, &normed.relu().dropout(self.cfg.dropout, train), train);
+        match &self.head_bias {
+            Some(b) => out + b,
+            None => out,
+        }
     }
 
     /// Whether the blocks read the initial representation (GCNII).
@@ -311,7 +403,8 @@ impl Model {
                 }
                 None => adj,
             };
-            self.top(&self.deep(adj, self.encode(x, false)), false)
+            self.set_norm_mode(NormMode::Eval);
+            self.top(adj, &self.deep(adj, self.encode(adj, x, false)), false)
         })
     }
 
@@ -327,8 +420,9 @@ impl Model {
                 }
                 None => adj,
             };
-            let h0 = self.encode(x, true);
-            self.top(&self.deep_train(adj, h0), true)
+            self.set_norm_mode(NormMode::Train);
+            let h0 = self.encode(adj, x, true);
+            self.top(adj, &self.deep_train(adj, h0), true)
         })
     }
 
@@ -353,11 +447,12 @@ impl Model {
             _ => {
                 let blocks = self.rev_blocks();
                 let (mask, shifts) = self.draw_masks(n, blocks.len(), h0.device());
-                let masks = block_masks(&mask, shifts);
-                blocks
-                    .iter()
-                    .enumerate()
-                    .fold(h0.shallow_clone(), |h, (k, b)| b.forward_with(adj, &h, masks.of(k).as_ref(), init(k)))
+                let edges = EdgeWindows::draw(adj.num_entries(), self.cfg.edge_drop, blocks.len(), h0.device());
+                let pass = StackPass { masks: block_masks(&mask, shifts), initial: self.initial(), edges };
+                blocks.iter().enumerate().fold(h0.shallow_clone(), |h, (k, b)| {
+                    let view = pass.dropping(adj, k);
+                    b.forward_with(view.as_ref().unwrap_or(adj), &h, pass.masks.of(k).as_ref(), init(k))
+                })
             }
         }
     }
@@ -418,10 +513,11 @@ impl Model {
         after_block: &mut dyn FnMut(usize),
     ) -> f64 {
         let p = self.cfg.dropout;
-        let h0 = self.encode(x, true);
+        self.set_norm_mode(NormMode::Train);
+        let h0 = self.encode(adj, x, true);
         let n = h0.size()[0];
         let plain = |h: Tensor| {
-            let loss = loss_of(&self.top(&h, true));
+            let loss = loss_of(&self.top(adj, &h, true));
             loss.backward();
             loss.double_value(&[])
         };
@@ -438,7 +534,7 @@ impl Model {
                 }
                 let (z, fwd) = b.solve(adj, &h0, mask.as_ref(), self.cfg.solver());
                 let z = z.set_requires_grad(true);
-                let loss = loss_of(&self.top(&z, true));
+                let loss = loss_of(&self.top(adj, &z, true));
                 loss.backward();
                 let adjoint = b.backward(adj, &z, &h0, &z.grad(), mask.as_ref(), self.cfg.solver());
                 self.solves.set(Some((fwd, adjoint)));
@@ -447,13 +543,13 @@ impl Model {
             _ => {
                 let blocks = self.rev_blocks();
                 let (mask, shifts) = self.draw_masks(n, blocks.len(), h0.device());
-                let masks = block_masks(&mask, shifts);
-                let top = |h: &Tensor| loss_of(&self.top(h, true));
-                let initial = self.initial();
+                let edges = EdgeWindows::draw(adj.num_entries(), self.cfg.edge_drop, blocks.len(), h0.device());
+                let pass = StackPass { masks: block_masks(&mask, shifts), initial: self.initial(), edges };
+                let top = |h: &Tensor| loss_of(&self.top(adj, h, true));
                 let (loss, g) = match &self.blocks {
-                    Blocks::Rev(_) => reversible_backward_init(&blocks, adj, &h0, &masks, initial, top, after_block),
+                    Blocks::Rev(_) => reversible_backward_init(&blocks, adj, &h0, &pass, top, after_block),
                     // Tied blocks share one set of weights, complete only after the last pass.
-                    _ => reversible_backward_init(&blocks, adj, &h0, &masks, initial, top, &mut |_| {}),
+                    _ => reversible_backward_init(&blocks, adj, &h0, &pass, top, &mut |_| {}),
                 };
                 crate::autograd::backward_with(&h0, &g);
                 loss

@@ -15,25 +15,34 @@
 
 use crate::conv::{Conv, ConvKind, Initial};
 use crate::graph::Adjacency;
+use crate::revgat::{BatchNorm, GatLayer, GatOptions, NormMode};
 use std::cell::Cell;
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
-/// One `F_i`.
+/// One `F_i`: norm -> ReLU -> dropout -> convolution.
 #[derive(Debug)]
-struct GroupFn {
-    norm: nn::LayerNorm,
-    conv: Conv,
+enum GroupFn {
+    /// LayerNorm and one of mille's convolutions (RevGNN; boxed, as the larger variant).
+    Plain { norm: nn::LayerNorm, conv: Box<Conv> },
+    /// BatchNorm and the authors' GAT layer (RevGAT's `RevGATBlock`).
+    Gat { norm: BatchNorm, conv: GatLayer },
 }
 
 impl GroupFn {
     fn forward(&self, adj: &Adjacency, h: &Tensor, mask: Option<&Tensor>, init: Option<Initial<'_>>) -> Tensor {
-        let z = self.norm.forward(h).relu();
+        let z = match self {
+            GroupFn::Plain { norm, .. } => norm.forward(h).relu(),
+            GroupFn::Gat { norm, .. } => norm.forward(h).relu(),
+        };
         let z = match mask {
             Some(m) => z * m,
             None => z,
         };
-        self.conv.forward_with(adj, &z, init)
+        match self {
+            GroupFn::Plain { conv, .. } => conv.forward_with(adj, &z, init),
+            GroupFn::Gat { conv, .. } => conv.forward(adj, &z),
+        }
     }
 }
 
@@ -66,13 +75,50 @@ impl RevBlock {
         let fns = (0..groups)
             .map(|i| {
                 let p = path / format!("f{i}");
-                GroupFn {
+                GroupFn::Plain {
                     norm: nn::layer_norm(&p / "norm", vec![g], Default::default()),
-                    conv: Conv::new(&(&p / "conv"), kind, g, edge_dim),
+                    conv: Box::new(Conv::new(&(&p / "conv"), kind, g, edge_dim)),
                 }
             })
             .collect();
         RevBlock { fns, groups, evals: Cell::new(0) }
+    }
+
+    /// A RevGAT block under `path`: each group function BatchNorm -> ReLU -> dropout -> the
+    /// authors' GAT layer from `dim / groups` channels to `opts.heads` heads of
+    /// `dim / groups / heads` (the width it came in with).
+    pub fn new_gat(path: &nn::Path, dim: i64, groups: i64, opts: GatOptions) -> RevBlock {
+        assert!(groups >= 2 && dim % groups == 0, "{dim} channels do not split into {groups} groups");
+        let g = dim / groups;
+        assert!(g % opts.heads == 0, "a group of {g} channels does not split into {} heads", opts.heads);
+        let fns = (0..groups)
+            .map(|i| {
+                let p = path / format!("f{i}");
+                GroupFn::Gat {
+                    norm: BatchNorm::new(&(&p / "norm"), g),
+                    conv: GatLayer::new(&(&p / "conv"), g, g / opts.heads, opts),
+                }
+            })
+            .collect();
+        RevBlock { fns, groups, evals: Cell::new(0) }
+    }
+
+    /// Sets how the group functions' BatchNorms treat their statistics (RevGAT; LayerNorm has
+    /// none).
+    pub fn set_norm_mode(&self, mode: NormMode) {
+        for f in &self.fns {
+            if let GroupFn::Gat { norm, .. } = f {
+                norm.set_mode(mode);
+            }
+        }
+    }
+
+    /// The mode of the group functions' BatchNorms, if they have any.
+    fn norm_mode(&self) -> Option<NormMode> {
+        self.fns.iter().find_map(|f| match f {
+            GroupFn::Gat { norm, .. } => Some(norm.mode()),
+            GroupFn::Plain { .. } => None,
+        })
     }
 
     /// Group-function evaluations this block has run (every pass that reuses the block counts).
@@ -188,6 +234,12 @@ impl RevBlock {
     ) -> (Vec<Tensor>, Vec<Tensor>) {
         let c = ys.len();
         assert!(c == self.fns.len() && gys.len() == c, "{c} chunks for a block of {} groups", self.fns.len());
+        // The forward updated the BatchNorm statistics already: this recomputation normalises
+        // by the batch's own, as that forward did, and moves them no further.
+        let mode = self.norm_mode();
+        if mode == Some(NormMode::Train) {
+            self.set_norm_mode(NormMode::TrainFrozen);
+        }
         let mut xs: Vec<Tensor> = (0..c).map(|_| Tensor::new()).collect();
         // One group: value, then its vector-Jacobian product. Returns the gradient at its input.
         let through = |i: usize, input: &Tensor, g: &Tensor, xs: &mut [Tensor]| {
@@ -203,6 +255,9 @@ impl RevBlock {
         }
         let prev0 = xs[1..].iter().fold(xs[1].zeros_like(), |acc, t| acc + t);
         let g0 = through(0, &prev0, &gys[0], &mut xs);
+        if let Some(m) = mode {
+            self.set_norm_mode(m);
+        }
         let gx = gys.iter().enumerate().map(|(i, g)| if i == 0 { g.shallow_clone() } else { g + &g0 }).collect();
         (xs, gx)
     }
@@ -249,6 +304,59 @@ pub fn mask_shifts(blocks: usize, n: i64, width: i64) -> Vec<(i64, i64)> {
     (0..blocks as i64).map(|k| (r.int64_value(&[k]), c.int64_value(&[k]))).collect()
 }
 
+/// What one training pass through a reversible stack draws and reads besides its input.
+#[derive(Debug)]
+pub struct StackPass<'a> {
+    /// Each block's dropout mask.
+    pub masks: BlockMasks<'a>,
+    /// Whether the blocks read the stack's input as their initial representation (GCNII).
+    pub initial: bool,
+    /// Each block's dropped edges (RevGAT's edge drop), if any.
+    pub edges: Option<EdgeWindows>,
+}
+
+impl StackPass<'_> {
+    /// Block `k`'s view of the graph when edges drop (its dropped entries marked); `None`:
+    /// the stack's graph itself, whose operators stay cached across blocks.
+    pub fn dropping(&self, adj: &Adjacency, k: usize) -> Option<Adjacency> {
+        self.edges.as_ref().map(|e| adj.with_keep(e.keep(k)))
+    }
+}
+
+/// Edge drop in a reversible stack: one random permutation of the `E` entries per forward, and
+/// block `k` drops the `bound = floor(rate E)` entries whose permuted position, rotated by the
+/// block's own shift, falls below `bound`: a different random subset of exactly that size per
+/// block (the authors draw a permutation per layer and drop its first `bound` entries), which
+/// the backward rebuilds from one integer per block instead of keeping a permutation per block.
+/// Both groups of a block drop the same entries, as the authors' stacked permutation does.
+#[derive(Debug)]
+pub struct EdgeWindows {
+    perm: Tensor,
+    shifts: Vec<i64>,
+    bound: i64,
+}
+
+impl EdgeWindows {
+    /// A draw for `blocks` blocks over `entries` entries at `rate` (none when `rate` is 0 or
+    /// the graph has no entries), from libtorch's generator.
+    pub fn draw(entries: i64, rate: f64, blocks: usize, device: tch::Device) -> Option<EdgeWindows> {
+        let bound = (entries as f64 * rate) as i64;
+        if rate <= 0.0 || entries == 0 {
+            return None;
+        }
+        let perm = Tensor::randperm(entries, (Kind::Int64, device));
+        let s = Tensor::randint(entries, [blocks as i64], (Kind::Int64, tch::Device::Cpu));
+        let shifts = (0..blocks as i64).map(|k| s.int64_value(&[k])).collect();
+        Some(EdgeWindows { perm, shifts, bound })
+    }
+
+    /// Block `k`'s kept entries (bool `[E]`).
+    pub fn keep(&self, k: usize) -> Tensor {
+        let e = self.perm.size()[0];
+        (&self.perm + self.shifts[k]).remainder(e).ge(self.bound)
+    }
+}
+
 /// A dropout mask for `[n, width]` activations, scaled by 1/(1-p); `None` when p = 0.
 pub fn dropout_mask(n: i64, width: i64, p: f64, device: tch::Device) -> Option<Tensor> {
     (p > 0.0).then(|| Tensor::rand([n, width], (Kind::Float, device)).ge(p).to_kind(Kind::Float) / (1.0 - p))
@@ -277,7 +385,8 @@ pub fn reversible_backward_with(
     loss_of: impl FnOnce(&Tensor) -> Tensor,
     after_block: &mut dyn FnMut(usize),
 ) -> (f64, Tensor) {
-    reversible_backward_init(blocks, adj, x0, &BlockMasks::Same(mask), false, loss_of, after_block)
+    let pass = StackPass { masks: BlockMasks::Same(mask), initial: false, edges: None };
+    reversible_backward_init(blocks, adj, x0, &pass, loss_of, after_block)
 }
 
 /// [`reversible_backward_with`] with each block's own mask (`masks`); with `initial`, the
@@ -288,16 +397,19 @@ pub fn reversible_backward_init(
     blocks: &[&RevBlock],
     adj: &Adjacency,
     x0: &Tensor,
-    masks: &BlockMasks<'_>,
-    initial: bool,
+    pass: &StackPass<'_>,
     loss_of: impl FnOnce(&Tensor) -> Tensor,
     after_block: &mut dyn FnMut(usize),
 ) -> (f64, Tensor) {
+    let masks = &pass.masks;
     // One leaf for h0: each block's backward adds its share into the leaf's gradient.
-    let h0 = initial.then(|| x0.detach().set_requires_grad(true));
+    let h0 = pass.initial.then(|| x0.detach().set_requires_grad(true));
     let init = |k: usize| h0.as_ref().map(|h0| BlockInit { h0, layer: k + 1 });
     let h = tch::no_grad(|| {
-        blocks.iter().enumerate().fold(x0.detach(), |h, (k, b)| b.forward_with(adj, &h, masks.of(k).as_ref(), init(k)))
+        blocks.iter().enumerate().fold(x0.detach(), |h, (k, b)| {
+            let view = pass.dropping(adj, k);
+            b.forward_with(view.as_ref().unwrap_or(adj), &h, masks.of(k).as_ref(), init(k))
+        })
     });
     let top = h.detach().set_requires_grad(true);
     let loss = loss_of(&top);
@@ -307,7 +419,8 @@ pub fn reversible_backward_init(
     let (mut ys, mut gs) = (h.chunk(first.groups, 1), top.grad().chunk(first.groups, 1));
     drop(h);
     for (i, b) in blocks.iter().enumerate().rev() {
-        (ys, gs) = b.backward_chunks(adj, ys, gs, masks.of(i).as_ref(), init(i));
+        let view = pass.dropping(adj, i);
+        (ys, gs) = b.backward_chunks(view.as_ref().unwrap_or(adj), ys, gs, masks.of(i).as_ref(), init(i));
         after_block(i);
     }
     let g = Tensor::cat(&gs, 1);

@@ -84,5 +84,5 @@ fn multi_label_training_with_edge_features_scores_rocauc() {
     let dim = pred.size()[1] as usize;
     let flat: Vec<f32> = pred.reshape([-1]).try_into().unwrap();
     let again = mille_train::infer::score(&st, None, &flat, dim).unwrap();
-    assert_eq!(again, s.multi_view);
+    assert_eq!(again, mille_train::infer::Scores { valid_loss: None, ..s.multi_view });
 }

@@ -7,7 +7,9 @@ mod common;
 use common::{fixture_batch, max_rel, proteins_batch};
 use mille_train::conv::{Aggr, ConvKind, GCNII_DEFAULT};
 use mille_train::graph::GraphTensors;
-use mille_train::rev::{BlockInit, BlockMasks, RevBlock, dropout_mask, mask_shifts, reversible_backward_init};
+use mille_train::rev::{
+    BlockInit, BlockMasks, RevBlock, StackPass, dropout_mask, mask_shifts, reversible_backward_init,
+};
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
@@ -84,6 +86,8 @@ fn check(c: Case) -> f64 {
     let x0 = enc.forward(&x);
     let leaf = x0.detach().set_requires_grad(true);
     let initial = c.kind.gcnii().is_some();
+    let pass = StackPass { masks, initial, edges: None };
+    let masks = &pass.masks;
     let init = |h0, k: usize| initial.then_some(BlockInit { h0, layer: k + 1 });
     let h = refs
         .iter()
@@ -100,7 +104,7 @@ fn check(c: Case) -> f64 {
     // Reversible: blocks forward without a graph, then reconstructed.
     let evals_before: u64 = owned.iter().map(RevBlock::evaluations).sum();
     let x0 = enc.forward(&x);
-    let (_, g0) = reversible_backward_init(&refs, &adj, &x0, &masks, initial, loss_of, &mut |_| {});
+    let (_, g0) = reversible_backward_init(&refs, &adj, &x0, &pass, loss_of, &mut |_| {});
     let evals: u64 = owned.iter().map(RevBlock::evaluations).sum::<u64>() - evals_before;
     // C evaluations per block forward, C in the backward, nothing else.
     assert_eq!(evals, 2 * c.groups as u64 * c.layers as u64, "{c:?}: group-function evaluations");

@@ -7,6 +7,7 @@ use mille_train::graph::FeatureNorm;
 use mille_train::loss::{KdReduction, LossKind};
 use mille_train::model::{DropoutMask, EdgeEncoder, GroupInit, ModelKind};
 use mille_train::optim::Rule;
+use mille_train::revgat::GatNorm;
 use mille_train::run::recipe::Recipe;
 use mille_train::run::{Batching, NodeFeatures, RunConfig, Select, Start, TeacherConfig, Trainer};
 use std::path::PathBuf;
@@ -35,7 +36,9 @@ struct Args {
     /// to the shard count.
     #[arg(long, value_name = "OUT")]
     shards: Option<PathBuf>,
-    /// Model: revgnn, wt-revgnn, deq or resgnn.
+    /// Model: revgnn, wt-revgnn, deq, resgnn or revgat (the authors' ogbn-arxiv RevGAT: --layers
+    /// counts its input and output GAT layers, --hidden is heads x per-head channels; --conv plays
+    /// no part).
     #[arg(long)]
     model: Option<ModelKind>,
     /// Convolution: sage, gcn, gat[:HEADS], gen[:softmax|max|mean|sum] or gcnii[:ALPHA:LAMBDA] (GCN
@@ -74,6 +77,21 @@ struct Args {
     /// loss, the authors' ogbn-arxiv selection).
     #[arg(long, value_parser = Select::parse)]
     select: Option<Select>,
+    /// RevGAT: attention heads (default 3).
+    #[arg(long)]
+    heads: Option<i64>,
+    /// RevGAT: the share of edges every GAT layer drops in a training pass (the authors' 0.3;
+    /// default 0).
+    #[arg(long, value_name = "RATE", allow_negative_numbers = true)]
+    edge_drop: Option<f64>,
+    /// RevGAT: degree scaling of the GAT layers: symmetric (sources by out-degree^-1/2 before
+    /// the scores, results by in-degree^1/2: the authors' --use-norm; the default) or none.
+    #[arg(long)]
+    gat_norm: Option<GatNorm>,
+    /// RevGAT: give the attention score a destination term (the authors' ogbn-arxiv commands
+    /// leave it out, --no-attn-dst; default false).
+    #[arg(long, value_name = "BOOL")]
+    attn_dst: Option<bool>,
     /// Labels as input (the authors' ogbn-arxiv trick): each epoch the one-hot labels of a
     /// random --mask-rate share of the training nodes are appended to the input and the loss is
     /// taken on the other training nodes; evaluation and multi-view inference show every
@@ -384,6 +402,7 @@ fn main() {
         set!(fanouts, batch_size, roots, walk_length, coverage, accumulate);
         set!(pretrain_epochs, pretrain_steps, self_loops, dropout_mask, node_categorical, edge_encoder, group_init);
         set!(node_features, input_dropout, optimizer, warmup, loss, select, mask_rate, label_reuse);
+        set!(heads, edge_drop, gat_norm, attn_dst);
         if a.use_labels {
             c.use_labels = true;
         }

@@ -6,6 +6,7 @@ use crate::graph::FeatureNorm;
 use crate::loss::{KdReduction, LossKind};
 use crate::model::{DropoutMask, EdgeEncoder, GroupInit, ModelKind};
 use crate::optim::Rule;
+use crate::revgat::GatNorm;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -151,6 +152,10 @@ fn default_coverage() -> u32 {
 
 fn one() -> usize {
     1
+}
+
+fn three() -> i64 {
+    3
 }
 
 fn half() -> f64 {
@@ -318,6 +323,20 @@ pub struct RunConfig {
     /// or `valid-loss` (the lowest validation loss: the authors' ogbn-arxiv selection).
     #[serde(default)]
     pub select: Select,
+    /// RevGAT: attention heads of its GAT layers (`hidden` is heads x per-head channels).
+    #[serde(default = "three")]
+    pub heads: i64,
+    /// RevGAT: the share of edges every GAT layer drops in a training pass (0: none).
+    #[serde(default)]
+    pub edge_drop: f64,
+    /// RevGAT: degree scaling of its GAT layers, `symmetric` (the authors' `--use-norm`) or
+    /// `none`.
+    #[serde(default)]
+    pub gat_norm: GatNorm,
+    /// RevGAT: whether the attention score has a destination term (the authors' ogbn-arxiv
+    /// commands leave it out, `--no-attn-dst`).
+    #[serde(default)]
+    pub attn_dst: bool,
     /// Labels as input (`--use-labels`): each epoch the one-hot labels of a random `mask_rate`
     /// share of the training nodes are appended to the input and the loss is taken on the
     /// others; evaluation shows every training label (the authors' ogbn-arxiv trick).
@@ -392,6 +411,10 @@ impl RunConfig {
             optimizer: Rule::Adam,
             warmup: 0,
             select: Select::ValidMetric,
+            heads: three(),
+            edge_drop: 0.0,
+            gat_norm: GatNorm::Symmetric,
+            attn_dst: false,
             use_labels: false,
             mask_rate: half(),
             label_reuse: 0,
@@ -457,7 +480,30 @@ impl RunConfig {
     pub fn check(&self) -> anyhow::Result<()> {
         use anyhow::ensure;
         ensure!(self.hidden > 0, "--hidden must be positive");
-        let reversible = matches!(self.model, ModelKind::Revgnn | ModelKind::WtRevgnn);
+        let reversible = matches!(self.model, ModelKind::Revgnn | ModelKind::WtRevgnn | ModelKind::Revgat);
+        if self.model == ModelKind::Revgat {
+            ensure!(
+                self.layers >= 2,
+                "--model revgat --layers {}: RevGAT counts its input and output GAT layers, so at least 2 (the \
+                 authors' ogbn-arxiv model has 5: 3 reversible blocks)",
+                self.layers
+            );
+            ensure!(
+                self.heads >= 1 && self.hidden % (self.heads * self.groups.max(1)) == 0,
+                "--model revgat: --hidden {} must split into --heads {} x --groups {} (the hidden width is all \
+                 heads' channels: the authors' 3 heads of 256 are --hidden 768)",
+                self.hidden,
+                self.heads,
+                self.groups
+            );
+        }
+        ensure!((0.0..1.0).contains(&self.edge_drop), "--edge-drop must be in [0, 1), got {}", self.edge_drop);
+        ensure!(
+            self.edge_drop == 0.0 || self.model == ModelKind::Revgat,
+            "--edge-drop {} drops attention entries of RevGAT's GAT layers: it needs --model revgat (this run is {})",
+            self.edge_drop,
+            self.model
+        );
         ensure!(
             !reversible || (self.groups >= 2 && self.hidden % self.groups == 0),
             "--hidden {} must split into --groups {} (at least 2) for a reversible model",

@@ -63,9 +63,13 @@ pub fn check_fits(mc: &crate::model::ModelConfig, cfg: &super::RunConfig) -> any
         let _m = Model::new(&vs.root(), crate::model::ModelConfig { layers, ..mc.clone() });
         crate::model::num_params(&vs) as f64
     };
-    let (one, two) = (count(1), count(2));
+    // RevGAT's first block is its third layer (an input and an output GAT layer around them).
+    let first = if mc.kind == ModelKind::Revgat { 3 } else { 1 };
+    let (one, two) = (count(first), count(first + 1));
     let params = match mc.kind {
-        ModelKind::Revgnn | ModelKind::Resgnn => one + (two - one) * (mc.layers.max(1) - 1) as f64,
+        ModelKind::Revgnn | ModelKind::Resgnn | ModelKind::Revgat => {
+            one + (two - one) * (mc.layers.max(first) - first) as f64
+        }
         _ => one,
     };
     let needed = 16.0 * params;

@@ -318,6 +318,9 @@ impl Trainer {
         mc.dropout_mask = cfg.dropout_mask;
         mc.edge_encoder = cfg.edge_encoder;
         mc.input_dropout = cfg.input_dropout;
+        mc.gat =
+            crate::revgat::GatOptions { heads: cfg.heads, attn_dst: cfg.attn_dst, norm: cfg.gat_norm, residual: true };
+        mc.edge_drop = cfg.edge_drop;
         if !device.is_cuda() {
             memory::check_fits(&mc, &cfg)?;
         }
@@ -894,7 +897,11 @@ impl Trainer {
             epoch_seconds_median: sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN),
             gpu_peak_memory_bytes: self.gpu_peak,
             device: self.device_name.clone(),
-            model: format!("{}/{}", self.cfg.model, self.cfg.conv),
+            model: match self.cfg.model {
+                // RevGAT's layers are its own GAT: `--conv` plays no part.
+                crate::model::ModelKind::Revgat => format!("revgat/gat:{}", self.cfg.heads),
+                m => format!("{m}/{}", self.cfg.conv),
+            },
             batching: self.cfg.batching.to_string(),
             layers: self.cfg.layers,
             hidden: self.cfg.hidden,
