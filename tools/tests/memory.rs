@@ -63,3 +63,19 @@ fn reversible_gcnii_keeps_its_memory_flat_from_8_to_64_layers_while_resgnn_grows
     assert!(rev64 <= 1.15 * rev8 + params, "RevGNN-GCNII grew from {rev8} to {rev64} bytes at 64 layers");
     assert!(res64 > 4.0 * res8, "ResGNN-GCNII keeps every layer: {res8} -> {res64} bytes");
 }
+
+#[test]
+fn revgat_keeps_its_memory_flat_from_5_to_50_layers() {
+    // BatchNorm, the authors' GAT with edge drop (0.3: one permutation per pass, one shift per
+    // block) and the per-group dropout mask: what a step holds does not grow with the blocks.
+    let (l5, p5) = step_with("revgat", 5, &["--hidden", "96"]);
+    let (l50, p50) = step_with("revgat", 50, &["--hidden", "96"]);
+    let params = 16.0 * (p50 - p5);
+    eprintln!(
+        "RevGAT step growth, 5 -> 50 layers: {:.1} -> {:.1} MiB ({:.1} MiB of it parameter state)",
+        l5 / 1048576.0,
+        l50 / 1048576.0,
+        params / 1048576.0
+    );
+    assert!(l50 <= 1.2 * l5 + params, "RevGAT grew from {l5} to {l50} bytes at 50 layers");
+}

@@ -61,7 +61,10 @@ fn every_recipe_runs_end_to_end_at_reduced_size_and_records_its_settings() {
     };
     let (cora, citeseer) = (planetoid("cora"), planetoid("citeseer"));
     let recipes = mille_train::run::recipe::names();
-    assert_eq!(recipes.len(), 10);
+    assert_eq!(recipes.len(), 13);
+    // The student reads the teacher's run, so the teacher goes first.
+    let at = |n: &str| recipes.iter().position(|r| *r == n).unwrap();
+    assert!(at("ogbn-arxiv-revgat-teacher") < at("ogbn-arxiv-revgat-selfkd"));
     for name in recipes {
         let store = match name.split('-').next().zip(name.split('-').nth(1)) {
             Some(("cora", _)) => &cora,
@@ -71,7 +74,17 @@ fn every_recipe_runs_end_to_end_at_reduced_size_and_records_its_settings() {
             _ => &products,
         };
         let out = root.join(format!("run-{name}"));
-        let args = ["--recipe", name, "--layers", "7", "--epochs", "2", "--out", out.to_str().unwrap(), "--json"];
+        let mut args =
+            vec!["--recipe", name, "--layers", "7", "--epochs", "2", "--out", out.to_str().unwrap(), "--json"];
+        // RevGAT's hundreds of channels per head, narrower: the stand-in checks the path, not the width.
+        let revgat = name.contains("revgat");
+        if revgat {
+            args.extend(["--hidden", "96"]);
+        }
+        let teacher = root.join("run-ogbn-arxiv-revgat-teacher");
+        if name == "ogbn-arxiv-revgat-selfkd" {
+            args.extend(["--teacher", teacher.to_str().unwrap()]);
+        }
         let o = run("train", &[&[store.to_str().unwrap()][..], &args[..]].concat());
         ok(Output { status: o.status, stdout: Vec::new(), stderr: o.stderr.clone() });
         let summary: serde_json::Value =
@@ -85,6 +98,18 @@ fn every_recipe_runs_end_to_end_at_reduced_size_and_records_its_settings() {
             let want = match k.as_str() {
                 "layers" => &toml::Value::Integer(7),
                 "epochs" => &toml::Value::Integer(2),
+                "hidden" if revgat => &toml::Value::Integer(96),
+                // The teacher given beside the recipe, with the recipe's alpha and temperature,
+                // and the checksum of what it read.
+                "teacher" => {
+                    let t = cfg["teacher"].as_table().unwrap();
+                    let read = std::fs::canonicalize(&teacher).unwrap();
+                    assert_eq!(t["run"].as_str(), read.to_str(), "{name}");
+                    assert_eq!((t["alpha"].as_float(), t["temperature"].as_float()), (Some(0.95), Some(0.7)));
+                    let sum = mille_pipeline::store::checksum_file(&read.join("predictions.npy")).unwrap();
+                    assert_eq!(t["checksum"].as_str(), Some(sum.as_str()));
+                    continue;
+                }
                 _ => v,
             };
             assert_eq!(cfg.get(k), Some(want), "{name}: {k}");

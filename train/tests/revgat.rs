@@ -214,3 +214,47 @@ fn revgat_blocks_backward_equals_autograd_and_moves_batchnorm_statistics_once() 
         "the step moved the statistics"
     );
 }
+
+#[path = "common/cora_setup.rs"]
+mod cora_setup;
+
+/// A small RevGAT with every trick of the authors' arxiv recipe on Cora.
+fn revgat_config(store: &std::path::Path) -> mille_train::run::RunConfig {
+    use mille_train::model::{GroupInit, ModelKind};
+    let mut cfg = cora_setup::cora_config(store);
+    cfg.model = ModelKind::Revgat;
+    (cfg.layers, cfg.hidden, cfg.heads, cfg.epochs) = (4, 24, 2, 4);
+    (cfg.edge_drop, cfg.input_dropout, cfg.group_init) = (0.3, 0.25, GroupInit::Copy);
+    (cfg.use_labels, cfg.label_reuse) = (true, 1);
+    cfg.loss = mille_train::loss::LossKind::Logce;
+    cfg.optimizer = mille_train::optim::Rule::Rmsprop;
+    (cfg.warmup, cfg.select) = (2, mille_train::run::Select::ValidLoss);
+    cfg
+}
+
+#[test]
+fn a_killed_revgat_run_resumes_to_the_same_weights_and_batchnorm_statistics() {
+    let _g = seeded(4);
+    let (store, _tmp) = common::store(&common::dataset("cora"), false);
+    let cfg = revgat_config(&store);
+    let straight = tempfile::tempdir().unwrap();
+    let mut a = mille_train::run::Trainer::new(cfg.clone(), straight.path(), false).unwrap();
+    let sa = a.fit().unwrap();
+    assert_eq!(sa.model, "revgat/gat:2");
+    let resumed = tempfile::tempdir().unwrap();
+    let mut first = cfg.clone();
+    first.epochs = 2;
+    mille_train::run::Trainer::new(first, resumed.path(), false).unwrap().fit().unwrap();
+    let mut b = mille_train::run::Trainer::new(cfg, resumed.path(), true).unwrap();
+    let sb = b.fit().unwrap();
+    assert_eq!((sa.best_epoch, sa.valid, sa.test, sa.multi_view), (sb.best_epoch, sb.valid, sb.test, sb.multi_view));
+    // The kept weights carry the BatchNorms' statistics of their own epoch.
+    let best = Tensor::read_safetensors(straight.path().join("best.safetensors")).unwrap();
+    assert!(best.iter().any(|(n, _)| n.ends_with("norm.running_mean")), "best.safetensors holds the statistics");
+    // Every variable, the BatchNorms' running statistics included, is the straight run's.
+    let (va, vb) = (a.var_store().variables(), b.var_store().variables());
+    assert!(va.keys().any(|n| n.ends_with("running_var")));
+    for (name, t) in &va {
+        assert!(t.equal(&vb[name]), "{name} differs after the resume");
+    }
+}

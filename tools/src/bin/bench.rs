@@ -155,7 +155,8 @@ enum Cmd {
         /// Nodes of the random graph (one batch).
         #[arg(long, default_value_t = 50_000)]
         nodes: usize,
-        /// Models, comma-separated.
+        /// Models, comma-separated (revgat: --layers counts its input and output GAT layers,
+        /// --hidden must split into 3 heads x 2 groups).
         #[arg(long, default_value = "resgnn,revgnn,wt-revgnn,deq")]
         models: String,
         /// Write a PNG plot of peak memory against depth here.
@@ -879,6 +880,10 @@ fn memory_step(model: &str, layers: usize, a: &DepthArgs) -> anyhow::Result<()> 
     let vs = nn::VarStore::new(device);
     let mut cfg = ModelConfig::new(kind, conv, layers, hidden, dim as i64, classes);
     (cfg.dropout, cfg.dropout_mask) = (0.1, mask);
+    if kind == ModelKind::Revgat {
+        // The authors' edge drop: its per-block windows are part of what a step holds.
+        cfg.edge_drop = 0.3;
+    }
     let m = Model::new(&vs.root(), cfg);
     let mut opt = Optimizer::new(&vs, 1e-3);
     let before = mille_tools::rss_bytes();

@@ -23,8 +23,10 @@ use std::path::PathBuf;
 /// runs that recipe smaller. A recipe checks the store is the kind it needs first.
 ///
 /// Recipes: ogbn-proteins-revgnn-deep, ogbn-proteins-revgnn-wide, ogbn-proteins-wt-revgnn,
-/// ogbn-proteins-deq, ogbn-proteins-resgnn-112, ogbn-arxiv-revgcn-deep, ogbn-products-revgnn-112,
-/// ogbn-products-revgnn-56.
+/// ogbn-proteins-deq, ogbn-proteins-resgnn-112, ogbn-arxiv-revgcn-deep, ogbn-arxiv-revgat-wide,
+/// ogbn-arxiv-revgat-teacher, ogbn-arxiv-revgat-selfkd (after the teacher: it reads
+/// runs/ogbn-arxiv-revgat-teacher, or --teacher RUN), ogbn-products-revgnn-112,
+/// ogbn-products-revgnn-56, cora-revgcnii-64, citeseer-revgcnii-32.
 #[derive(Parser)]
 #[command(name = "train", version)]
 struct Args {
@@ -92,6 +94,10 @@ struct Args {
     /// leave it out, --no-attn-dst; default false).
     #[arg(long, value_name = "BOOL")]
     attn_dst: Option<bool>,
+    /// RevGAT: every GAT layer adds a bias-free linear map of its input (the authors'; default
+    /// true).
+    #[arg(long, value_name = "BOOL")]
+    gat_residual: Option<bool>,
     /// Labels as input (the authors' ogbn-arxiv trick): each epoch the one-hot labels of a
     /// random --mask-rate share of the training nodes are appended to the input and the loss is
     /// taken on the other training nodes; evaluation and multi-view inference show every
@@ -402,7 +408,7 @@ fn main() {
         set!(fanouts, batch_size, roots, walk_length, coverage, accumulate);
         set!(pretrain_epochs, pretrain_steps, self_loops, dropout_mask, node_categorical, edge_encoder, group_init);
         set!(node_features, input_dropout, optimizer, warmup, loss, select, mask_rate, label_reuse);
-        set!(heads, edge_drop, gat_norm, attn_dst);
+        set!(heads, edge_drop, gat_norm, attn_dst, gat_residual);
         if a.use_labels {
             c.use_labels = true;
         }
@@ -418,10 +424,14 @@ fn main() {
             c.train_eval_parts = a.train_eval_parts;
         }
         if let Some(run) = a.teacher {
-            // A resumed student given its teacher again keeps the recorded checksum.
-            let kept =
-                c.teacher.take().filter(|t| t.run == run || std::fs::canonicalize(&run).ok().as_ref() == Some(&t.run));
-            c.teacher = Some(kept.unwrap_or_else(|| TeacherConfig::new(run)));
+            // A resumed student given its teacher again keeps the recorded checksum; another
+            // run keeps a recipe's alpha, temperature and reduction.
+            let same = |t: &TeacherConfig| t.run == run || std::fs::canonicalize(&run).ok().as_ref() == Some(&t.run);
+            c.teacher = Some(match c.teacher.take() {
+                Some(t) if same(&t) => t,
+                Some(t) => TeacherConfig { run, checksum: None, ..t },
+                None => TeacherConfig::new(run),
+            });
         }
         match &mut c.teacher {
             Some(t) => {

@@ -337,6 +337,10 @@ pub struct RunConfig {
     /// commands leave it out, `--no-attn-dst`).
     #[serde(default)]
     pub attn_dst: bool,
+    /// RevGAT: whether every GAT layer adds a bias-free linear map of its input (the authors'
+    /// `residual=True`; the default).
+    #[serde(default = "yes")]
+    pub gat_residual: bool,
     /// Labels as input (`--use-labels`): each epoch the one-hot labels of a random `mask_rate`
     /// share of the training nodes are appended to the input and the loss is taken on the
     /// others; evaluation shows every training label (the authors' ogbn-arxiv trick).
@@ -415,6 +419,7 @@ impl RunConfig {
             edge_drop: 0.0,
             gat_norm: GatNorm::Symmetric,
             attn_dst: false,
+            gat_residual: true,
             use_labels: false,
             mask_rate: half(),
             label_reuse: 0,
