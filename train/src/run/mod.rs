@@ -318,8 +318,12 @@ impl Trainer {
         mc.dropout_mask = cfg.dropout_mask;
         mc.edge_encoder = cfg.edge_encoder;
         mc.input_dropout = cfg.input_dropout;
-        mc.gat =
-            crate::revgat::GatOptions { heads: cfg.heads, attn_dst: cfg.attn_dst, norm: cfg.gat_norm, residual: true };
+        mc.gat = crate::revgat::GatOptions {
+            heads: cfg.heads,
+            attn_dst: cfg.attn_dst,
+            norm: cfg.gat_norm,
+            residual: cfg.gat_residual,
+        };
         mc.edge_drop = cfg.edge_drop;
         if !device.is_cuda() {
             memory::check_fits(&mc, &cfg)?;
