@@ -61,7 +61,7 @@ fn every_recipe_runs_end_to_end_at_reduced_size_and_records_its_settings() {
     };
     let (cora, citeseer) = (planetoid("cora"), planetoid("citeseer"));
     let recipes = mille_train::run::recipe::names();
-    assert_eq!(recipes.len(), 13);
+    assert_eq!(recipes.len(), 14);
     // The student reads the teacher's run, so the teacher goes first.
     let at = |n: &str| recipes.iter().position(|r| *r == n).unwrap();
     assert!(at("ogbn-arxiv-revgat-teacher") < at("ogbn-arxiv-revgat-selfkd"));

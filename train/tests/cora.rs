@@ -123,3 +123,26 @@ fn reversible_gcnii_blocks_at_16_layers_pass_a_floor_the_plain_block_cannot_reac
     eprintln!("Cora RevGNN-GCNII (16 x 64, 2 groups), seeds 0-2: test {tests:?}, mean {mean:.4}");
     assert!(mean >= 0.80, "mean test accuracy {mean} ({tests:?})");
 }
+
+#[test]
+fn the_cora_revgat_recipe_reaches_78_percent() {
+    use mille_train::run::{RunConfig, recipe::Recipe};
+    // recipes/cora-revgat.toml, seeds 0-2, on this test's store: 0.777 / 0.817 / 0.769 (mean
+    // 0.788); on a store prepared with --to-undirected (the same edges, rows in another order)
+    // 0.795 / 0.805 / 0.800. mille's RevGNN with GAT blocks reaches 79.2 %: a floor above it,
+    // what the RevGAT issue asks, would fail on the order of a row's sum alone, so this one
+    // guards the recipe at 78 % and the gap stays open (docs/RESULTS.md section 8).
+    let _rng = RNG.lock().unwrap_or_else(|p| p.into_inner());
+    let (store, _tmp) = common::store(&common::dataset("cora"), false);
+    let recipe = Recipe::find("cora-revgat").unwrap();
+    let mut tests = Vec::new();
+    for seed in 0..3 {
+        let run = tempfile::tempdir().unwrap();
+        let mut c = recipe.apply(RunConfig::new(&store), "recipe cora-revgat").unwrap();
+        (c.seed, c.device) = (seed, "cpu".into());
+        tests.push(Trainer::new(c, run.path(), false).unwrap().fit().unwrap().test);
+    }
+    let mean = tests.iter().sum::<f64>() / 3.0;
+    eprintln!("Cora RevGAT recipe, seeds 0-2: test {tests:?}, mean {mean:.4}");
+    assert!(mean >= 0.78, "mean test accuracy {mean} ({tests:?})");
+}

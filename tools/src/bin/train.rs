@@ -26,7 +26,7 @@ use std::path::PathBuf;
 /// ogbn-proteins-deq, ogbn-proteins-resgnn-112, ogbn-arxiv-revgcn-deep, ogbn-arxiv-revgat-wide,
 /// ogbn-arxiv-revgat-teacher, ogbn-arxiv-revgat-selfkd (after the teacher: it reads
 /// runs/ogbn-arxiv-revgat-teacher, or --teacher RUN), ogbn-products-revgnn-112,
-/// ogbn-products-revgnn-56, cora-revgcnii-64, citeseer-revgcnii-32.
+/// ogbn-products-revgnn-56, cora-revgcnii-64, citeseer-revgcnii-32, cora-revgat.
 #[derive(Parser)]
 #[command(name = "train", version)]
 struct Args {

@@ -34,6 +34,7 @@ recipes!(
     "ogbn-products-revgnn-56",
     "cora-revgcnii-64",
     "citeseer-revgcnii-32",
+    "cora-revgat",
 );
 
 /// What a recipe says about itself (`[recipe]`).
