@@ -592,7 +592,7 @@ fn train_rejects_bad_settings_with_clear_messages() {
         ),
         (
             vec!["fixtures/products_like", "--model", "rev", "--out", o],
-            "invalid value 'rev' for '--model <MODEL>': \"rev\": expected resgnn, revgnn, wt-revgnn or deq",
+            "invalid value 'rev' for '--model <MODEL>': \"rev\": expected resgnn, revgnn, wt-revgnn, deq or revgat",
         ),
         (
             vec!["fixtures/products_like", "--batching", "x", "--out", o],
