@@ -217,17 +217,7 @@ impl Adjacency {
 
     /// The same graph with only the entries `keep` (bool `[E]`) attended to (edge drop).
     pub fn with_keep(&self, keep: Tensor) -> Adjacency {
-        let edge_attr = self.edge_attr.as_ref().map(Tensor::shallow_clone);
-        let mut a = match edge_attr {
-            Some(e) => self.with_edge_attr(e),
-            None => {
-                let mut a = self.with_edge_attr(Tensor::new());
-                a.edge_attr = None;
-                a
-            }
-        };
-        a.keep = Some(keep);
-        a
+        Adjacency { keep: Some(keep), ..self.view() }
     }
 
     /// Out-degree of every node (entries whose source it is), as floats `[n]`.
@@ -243,6 +233,11 @@ impl Adjacency {
     /// The same graph with `edge_attr` as its edge features (a network-level edge encoding);
     /// the operators built so far are shared.
     pub fn with_edge_attr(&self, edge_attr: Tensor) -> Adjacency {
+        Adjacency { edge_attr: Some(edge_attr), ..self.view() }
+    }
+
+    /// The same graph as a second value sharing its tensors and the operators built so far.
+    fn view(&self) -> Adjacency {
         let keep = |c: &OnceCell<Tensor>| {
             let out = OnceCell::new();
             if let Some(t) = c.get() {
@@ -254,7 +249,7 @@ impl Adjacency {
             n: self.n,
             col: self.col.shallow_clone(),
             deg: self.deg.shallow_clone(),
-            edge_attr: Some(edge_attr),
+            edge_attr: self.edge_attr.as_ref().map(Tensor::shallow_clone),
             weight: self.weight.as_ref().map(Tensor::shallow_clone),
             keep: self.keep.as_ref().map(Tensor::shallow_clone),
             crow: self.crow.shallow_clone(),

@@ -394,32 +394,24 @@ impl Model {
 
     /// Logits `[n, out_dim]` (evaluation: no dropout, no graph kept).
     pub fn logits(&self, adj: &Adjacency, x: &Tensor) -> Tensor {
-        tch::no_grad(|| {
-            let encoded;
-            let adj = match self.edge_embedding(adj) {
-                Some(e) => {
-                    encoded = adj.with_edge_attr(e);
-                    &encoded
-                }
-                None => adj,
-            };
+        self.no_grad_pass(adj, |adj| {
             self.set_norm_mode(NormMode::Eval);
             self.top(adj, &self.deep(adj, self.encode(adj, x, false)), false)
+        })
+    }
+
+    /// `pass` without a graph, on `adj` with its network-level edge encoding, if the model has one.
+    fn no_grad_pass(&self, adj: &Adjacency, pass: impl FnOnce(&Adjacency) -> Tensor) -> Tensor {
+        tch::no_grad(|| match self.edge_embedding(adj) {
+            Some(e) => pass(&adj.with_edge_attr(e)),
+            None => pass(adj),
         })
     }
 
     /// Logits with dropout drawn as in training, but no graph kept: label reuse's first pass
     /// (the authors run it under `torch.no_grad()` with the model in training mode).
     pub fn logits_train(&self, adj: &Adjacency, x: &Tensor) -> Tensor {
-        tch::no_grad(|| {
-            let encoded;
-            let adj = match self.edge_embedding(adj) {
-                Some(e) => {
-                    encoded = adj.with_edge_attr(e);
-                    &encoded
-                }
-                None => adj,
-            };
+        self.no_grad_pass(adj, |adj| {
             self.set_norm_mode(NormMode::Train);
             let h0 = self.encode(adj, x, true);
             self.top(adj, &self.deep_train(adj, h0), true)

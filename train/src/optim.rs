@@ -100,6 +100,16 @@ impl Optimizer {
         }
     }
 
+    /// Parameter `i`'s gradient with its L2 penalty added; `None` when it has none.
+    fn decayed_grad(&self, i: usize) -> Option<Tensor> {
+        let g = self.params[i].grad();
+        if !g.defined() {
+            return None;
+        }
+        let decay = self.decay_of(i);
+        Some(if decay > 0.0 { &g + &self.params[i] * decay } else { g })
+    }
+
     /// Parameter `i`'s slice of a flat buffer, shaped as the parameter.
     fn slot(&self, flat: &Tensor, i: usize) -> Tensor {
         let (o, n) = self.spans[i];
@@ -154,12 +164,7 @@ impl Optimizer {
         let alpha = self.beta2;
         tch::no_grad(|| {
             for i in 0..self.params.len() {
-                let g = self.params[i].grad();
-                if !g.defined() {
-                    continue;
-                }
-                let decay = self.decay_of(i);
-                let g = if decay > 0.0 { &g + &self.params[i] * decay } else { g };
+                let Some(g) = self.decayed_grad(i) else { continue };
                 let mut v = self.slot(&self.v, i);
                 let _ = v.g_mul_scalar_(alpha);
                 let _ = v.addcmul_(&(&g * (1.0 - alpha)), &g);
@@ -180,12 +185,7 @@ impl Optimizer {
         let c2 = 1.0 - b2.powi(self.step as i32);
         tch::no_grad(|| {
             for i in 0..self.params.len() {
-                let g = self.params[i].grad();
-                if !g.defined() {
-                    continue;
-                }
-                let decay = self.decay_of(i);
-                let g = if decay > 0.0 { &g + &self.params[i] * decay } else { g };
+                let Some(g) = self.decayed_grad(i) else { continue };
                 let (mut m, mut v) = (self.slot(&self.m, i), self.slot(&self.v, i));
                 let _ = m.g_mul_scalar_(b1);
                 let _ = v.g_mul_scalar_(b2);
