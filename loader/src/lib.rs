@@ -16,17 +16,18 @@
 //! ```
 
 mod batch;
+mod build;
 mod error;
 mod loader;
 mod plan;
 mod resident;
-mod saint;
-mod sample;
+mod rows;
+mod sampler;
 
-pub use batch::{Batch, BatchLabels, Block, Builder, Role};
+pub use batch::{Batch, BatchLabels, Block, Role, SaintWeights};
+pub use build::Builder;
 pub use error::{Error, Result};
 pub use loader::{Epoch, Loader, LoaderConfig, Next, Recycler};
-pub use plan::{Plan, PlanSpec, Sampled};
+pub use plan::{Plan, PlanSpec};
 pub use resident::Residency;
-pub use saint::{Saint, SaintNorm, SaintSampler, estimate};
-pub use sample::Sampling;
+pub use sampler::{SaintNorm, SaintSampler, Sampler, estimate};

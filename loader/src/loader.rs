@@ -1,15 +1,16 @@
 //! The prefetching loader: worker threads build an epoch's batches into bounded channels;
 //! batches come out in plan order whatever the number of workers.
 
-use crate::batch::Role;
-use crate::batch::{Batch, Builder};
+use crate::batch::{Batch, Role};
+use crate::build::{Builder, Graph};
 use crate::error::{Error, Result};
 use crate::plan::{Plan, PlanSpec};
-use crate::resident::{Residency, Resident, resident};
-use crate::saint::{Candidates, SaintNorm, estimate};
-use crate::sample::Sampling;
+use crate::resident::{Residency, resident};
+use crate::rows;
+use crate::sampler::{self, Context, SaintNorm, Sampler};
 use crossbeam::channel::{Receiver, Sender, bounded};
 use mille_pipeline::Store;
+use mille_pipeline::seed::Seed;
 use mille_pipeline::store::zstd::CompressedStore;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,24 +64,16 @@ impl Default for LoaderConfig {
 
 /// A loader over one store.
 pub struct Loader {
-    store: Arc<Store>,
+    /// The store, with the in-memory copies read instead of its map (shared with other loaders
+    /// of the store).
+    graph: Graph,
     config: LoaderConfig,
-    roles: Arc<Vec<crate::batch::Role>>,
+    roles: Arc<Vec<Role>>,
     compressed: Option<Arc<CompressedStore>>,
     /// Consumed batches handed back for their buffers, kept from epoch to epoch.
     pool: (Sender<Batch>, Receiver<Batch>),
-    /// In-memory copies read instead of the map (shared with other loaders of the store).
-    resident: Option<Arc<Resident>>,
-    /// For a GraphSAINT plan: the candidate nodes and the coefficients pre-sampled from them.
-    saint: Option<(Vec<u32>, Arc<SaintNorm>)>,
-}
-
-/// The nodes a sampling plan starts from: the ones asked for, else the split's training nodes.
-fn candidates(restrict_to: Option<&Arc<Vec<u32>>>, roles: &[Role]) -> Vec<u32> {
-    match restrict_to {
-        Some(keep) => keep.to_vec(),
-        None => (0..roles.len() as u32).filter(|&v| roles[v as usize] == Role::Train).collect(),
-    }
+    /// How epochs are cut and batches built.
+    sampler: Arc<dyn Sampler>,
 }
 
 impl Loader {
@@ -88,11 +81,6 @@ impl Loader {
     pub fn new(store: Arc<Store>, config: LoaderConfig) -> Result<Loader> {
         let split = config.split.clone().or_else(|| store.split_names().first().cloned());
         let roles = Arc::new(Builder::roles(&store, split.as_deref())?);
-        // Random gathers should not trigger read-ahead; a relabelled store read part by part
-        // should. (Only matters when the features are not in memory.)
-        let sequential = store.meta().arrays.contains_key(mille_partition::PART_PTR)
-            && matches!(config.plan, PlanSpec::ClusterGcn { .. } | PlanSpec::ClusterViews { .. } | PlanSpec::Full);
-        store.advise("node_feat", if sequential { memmap2::Advice::Sequential } else { memmap2::Advice::Random });
         let compressed = match &config.compressed_features {
             Some(path) => {
                 let c = CompressedStore::open(path)?;
@@ -110,45 +98,42 @@ impl Loader {
         };
         let pool = bounded(config.workers.max(1) + config.prefetch);
         let resident = resident(&store, config.residency, compressed.is_none())?;
-        let saint = match config.plan.saint() {
-            Some((sampler, coverage)) => {
-                let first = candidates(config.restrict_to.as_ref(), &roles);
-                Some((first.clone(), Arc::new(presample(&store, &resident, &first, sampler, coverage, &config)?)))
-            }
-            None => None,
+        let graph = Graph { store, resident };
+        let ctx = Context {
+            graph: &graph,
+            roles: &roles,
+            restrict_to: config.restrict_to.as_ref(),
+            seed: Seed::new(config.seed),
+            workers: config.workers,
         };
-        Ok(Loader { store, config, roles, compressed, pool, resident, saint })
+        let sampler = sampler::make(&config.plan, &ctx)?;
+        // Random gathers should not trigger read-ahead; a relabelled store read part by part
+        // should. (Only matters when the features are not in memory.)
+        let store = &graph.store;
+        let sequential = store.meta().arrays.contains_key(mille_partition::PART_PTR) && sampler.sequential();
+        store.advise("node_feat", if sequential { memmap2::Advice::Sequential } else { memmap2::Advice::Random });
+        Ok(Loader { graph, config, roles, compressed, pool, sampler })
     }
 
     /// Whether this loader reads an in-memory copy of the features and neighbour lists (see
     /// [`Residency`]) rather than the store's map.
     pub fn is_resident(&self) -> bool {
-        self.resident.is_some()
+        self.graph.resident.is_some()
     }
 
     /// The store.
     pub fn store(&self) -> &Arc<Store> {
-        &self.store
+        &self.graph.store
+    }
+
+    /// GraphSAINT's pre-sampled counts, when the plan is a GraphSAINT one.
+    pub fn saint_norm(&self) -> Option<&Arc<SaintNorm>> {
+        self.sampler.saint_norm()
     }
 
     /// The plan of epoch `epoch`.
     pub fn plan(&self, epoch: u64) -> Plan {
-        let n = self.store.num_nodes();
-        if let (Some((sampler, _)), Some((first, norm))) = (self.config.plan.saint(), &self.saint) {
-            let steps = first.len().div_ceil(sampler.nominal_nodes());
-            let draw = Candidates::new(first, self.store.indptr(), sampler).expect("checked by the pre-sampling");
-            return Plan::saint(&draw, sampler, steps, norm.clone(), self.config.seed, epoch);
-        }
-        if let PlanSpec::Neighbors { fanouts, batch_size, replace } = &self.config.plan {
-            let seeds = candidates(self.config.restrict_to.as_ref(), &self.roles);
-            let sampling = Sampling { fanouts: fanouts.clone(), replace: *replace, seed: 0 };
-            return Plan::sampled(seeds, *batch_size, sampling, self.config.seed, epoch);
-        }
-        let plan = Plan::new(&self.config.plan, n, self.config.seed, epoch);
-        match &self.config.restrict_to {
-            Some(keep) => plan.restrict(keep, n),
-            None => plan,
-        }
+        self.sampler.plan(Seed::new(self.config.seed).epoch(epoch))
     }
 
     /// The batches of epoch `epoch`, built ahead by the worker threads.
@@ -156,7 +141,7 @@ impl Loader {
         self.run(self.plan(epoch))
     }
 
-    /// The batches of an explicit plan.
+    /// The batches of an explicit plan (its entries read as this loader's sampler reads them).
     pub fn run(&self, plan: Plan) -> Epoch {
         let all = (0..plan.len()).collect();
         self.run_share(plan, all)
@@ -186,21 +171,25 @@ impl Loader {
         for w in 0..workers {
             let (tx, rx) = bounded::<Result<Batch>>(per_worker);
             rxs.push(rx);
-            let mut builder =
-                Builder::new(self.store.clone(), self.roles.clone(), self.config.self_loops, self.config.edge_features);
-            if let Some(c) = &self.compressed {
-                builder = builder.with_compressed_features(c.clone()).expect("checked in Loader::new");
-            }
-            builder = builder.with_resident(self.resident.clone());
+            let source = rows::source(&self.graph.store, self.graph.resident.as_ref(), self.compressed.as_ref());
             let (plan, share, stop, recycle) = (plan.clone(), share.clone(), stop.clone(), self.pool.1.clone());
+            let (graph, roles, sampler) = (self.graph.clone(), self.roles.clone(), self.sampler.clone());
+            let (loops, edges) = (self.config.self_loops, self.config.edge_features);
             handles.push(std::thread::spawn(move || {
+                let mut builder = match source {
+                    Ok(rows) => Builder::new(graph, rows, roles, loops, edges),
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
                 for &i in share.iter().skip(w).step_by(workers) {
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
                     let reuse = recycle.try_recv().ok();
                     let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        builder.build_planned(&plan, i, reuse)
+                        sampler.build(&plan, i, &mut builder, reuse)
                     }))
                     .unwrap_or_else(|p| Err(Error::WorkerPanic { batch: i, msg: panic_text(&p) }));
                     if tx.send(built).is_err() {
@@ -211,34 +200,6 @@ impl Loader {
         }
         Epoch { rxs, handles, stop, next: 0, total: share.len(), recycle: Recycler(self.pool.0.clone()) }
     }
-}
-
-/// GraphSAINT's counts for a loader: `coverage` times the node count in nominal subgraph nodes,
-/// pre-sampled on the loader's worker count.
-fn presample(
-    store: &Store,
-    resident: &Option<Arc<Resident>>,
-    first: &[u32],
-    sampler: crate::SaintSampler,
-    coverage: u32,
-    config: &LoaderConfig,
-) -> Result<SaintNorm> {
-    let bad = |what: &str| Error::Invalid(format!("GraphSAINT: {what}"));
-    match sampler {
-        crate::SaintSampler::RandomWalk { roots: 0, .. } => return Err(bad("roots must be at least 1")),
-        crate::SaintSampler::Nodes { budget: 0 } => return Err(bad("the node budget must be at least 1")),
-        _ if coverage == 0 => return Err(bad("the pre-sampling coverage must be at least 1")),
-        _ => {}
-    }
-    let samples = (coverage as u64 * store.num_nodes() as u64).div_ceil(sampler.nominal_nodes() as u64);
-    let samples = u32::try_from(samples).map_err(|_| bad("coverage x nodes / subgraph size passes 2^32 subgraphs"))?;
-    let indices = resident.as_ref().and_then(|r| r.indices()).unwrap_or_else(|| store.indices());
-    let seed = Plan::presample_seed(config.seed);
-    let t = std::time::Instant::now();
-    let norm =
-        estimate(store.indptr(), indices, first, sampler, samples, seed, config.workers).map_err(Error::Invalid)?;
-    tracing::info!("GraphSAINT: {samples} subgraphs pre-sampled for the coefficients in {:.2?}", t.elapsed());
-    Ok(norm)
 }
 
 fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {

@@ -214,7 +214,7 @@ fn a_panicking_worker_reaches_the_consumer_as_an_error() {
     let s = cora(tmp.path());
     let l = Loader::new(s, LoaderConfig::default()).unwrap();
     // Node 10^6 does not exist: building that batch panics inside the worker.
-    let plan = Plan { batches: vec![vec![0, 1, 2], vec![5, 1_000_000], vec![3]], view: vec![0; 3], sampling: None };
+    let plan = Plan { batches: vec![vec![0, 1, 2], vec![5, 1_000_000], vec![3]], view: vec![0; 3], seed: 0 };
     let got: Vec<_> = l.run(plan).collect();
     assert!(got[0].is_ok() && got[2].is_ok());
     let e = got[1].as_ref().unwrap_err().to_string();
@@ -226,7 +226,7 @@ fn a_batch_whose_nodes_are_not_ascending_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let s = cora(tmp.path());
     let l = Loader::new(s, LoaderConfig::default()).unwrap();
-    let plan = Plan { batches: vec![vec![0, 1, 2], vec![7, 5], vec![3, 3]], view: vec![0; 3], sampling: None };
+    let plan = Plan { batches: vec![vec![0, 1, 2], vec![7, 5], vec![3, 3]], view: vec![0; 3], seed: 0 };
     let got: Vec<_> = l.run(plan).collect();
     assert!(got[0].is_ok());
     for (i, r) in got.iter().enumerate().skip(1) {

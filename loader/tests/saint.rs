@@ -149,8 +149,8 @@ fn saint_batches_are_induced_subgraphs_of_walk_nodes_carrying_their_coefficients
     let plan = l.plan(0);
     let train: HashSet<u32> = s.split("public").unwrap().train.iter().copied().collect();
     assert_eq!(plan.len(), 140usize.div_ceil(80), "T / (roots (walk length + 1)) batches");
-    let Some(Sampled::Saint(saint)) = &plan.sampling else { panic!("a GraphSAINT plan") };
-    assert_eq!(saint.norm.samples, (20 * 2708u32).div_ceil(80));
+    let norm = l.saint_norm().expect("a GraphSAINT plan");
+    assert_eq!(norm.samples, (20 * 2708u32).div_ceil(80));
     let (indptr, indices) = (s.indptr(), s.indices());
     let batches: Vec<Batch> = l.run(plan.clone()).map(Result::unwrap).collect();
     for (b, roots) in batches.iter().zip(&plan.batches) {
@@ -174,19 +174,21 @@ fn saint_batches_are_induced_subgraphs_of_walk_nodes_carrying_their_coefficients
             let (lo, hi) = (b.indptr[i] as usize, b.indptr[i + 1] as usize);
             assert_eq!(hi - lo, inside + !has_loop as usize, "row of node {v}");
             edges += hi - lo;
-            assert_eq!(b.degree[i] as usize, row.len() + !has_loop as usize, "full degree of {v}");
-            assert_eq!(b.node_norm[i], saint.norm.node_norm(v));
+            let w = b.saint.as_ref().expect("GraphSAINT weights");
+            assert_eq!(w.degree[i] as usize, row.len() + !has_loop as usize, "full degree of {v}");
+            assert_eq!(w.node_norm[i], norm.node_norm(v));
             for e in lo..hi {
                 let want = match b.edge_pos[e] {
                     u64::MAX => 1.0,
-                    p => saint.norm.edge_norm(v, p),
+                    p => norm.edge_norm(v, p),
                 };
-                assert_eq!(b.edge_norm[e], want);
+                assert_eq!(w.edge_norm[e], want);
             }
         }
         assert_eq!(b.num_edges(), edges);
-        assert_eq!(b.edge_norm.len(), b.num_edges());
-        assert_eq!(b.node_norm.len(), b.num_nodes());
+        let w = b.saint.as_ref().unwrap();
+        assert_eq!(w.edge_norm.len(), b.num_edges());
+        assert_eq!(w.node_norm.len(), b.num_nodes());
     }
     // Any worker count: the same batches.
     let one: Vec<Batch> = saint_loader(&s, l_spec(), 1, true).epoch(0).map(Result::unwrap).collect();
@@ -216,8 +218,16 @@ fn saint_loss_weights_estimate_the_mean_over_training_nodes() {
         for e in 0..100 {
             for b in l.epoch(e) {
                 let b = b.unwrap();
-                total +=
-                    b.node_norm.iter().zip(&b.train_mask).filter(|(_, t)| **t).map(|(w, _)| *w as f64).sum::<f64>();
+                total += b
+                    .saint
+                    .as_ref()
+                    .unwrap()
+                    .node_norm
+                    .iter()
+                    .zip(&b.train_mask)
+                    .filter(|(_, t)| **t)
+                    .map(|(w, _)| *w as f64)
+                    .sum::<f64>();
                 batches += 1;
             }
         }

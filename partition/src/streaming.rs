@@ -13,6 +13,7 @@
 use crate::error::Result;
 use crate::partition::Partition;
 use mille_pipeline::Store;
+use mille_pipeline::seed::Seed;
 use serde::{Deserialize, Serialize};
 
 /// The score a streaming partitioner maximises.
@@ -55,7 +56,7 @@ pub fn streaming(store: &Store, k: u32, seed: u64, score: StreamingScore, o: &St
     let alpha = (k as f64).sqrt() * m / (n as f64).powf(1.5).max(1.0);
     let mut count = vec![0u32; kk];
     let mut touched: Vec<u32> = Vec::new();
-    let mut tie = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut tie = Seed::new(seed).odd();
     for _pass in 0..o.passes.max(1) {
         for v in 0..n {
             let old = part[v];

@@ -10,6 +10,7 @@ pub mod memory;
 pub mod ogb;
 mod prefetch;
 pub mod progress;
+pub mod seed;
 pub mod store;
 pub mod synth;
 pub mod widen;

@@ -3,6 +3,7 @@
 //! generated in parallel chunks and written sequentially, so it can be larger than memory.
 
 use crate::error::{Error, Result};
+use crate::seed::Seed;
 use crate::store::{Labels, Meta, Store, StoreWriter};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
@@ -37,7 +38,7 @@ pub fn widen_features(store: &Store, out: &Path, dim: usize, noise: f32, seed: u
             .par_iter()
             .map(|&c| {
                 let (lo, hi) = (c * rows_per_chunk, ((c + 1) * rows_per_chunk).min(n));
-                let mut r = Pcg64Mcg::seed_from_u64(seed.wrapping_add(c as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                let mut r = Pcg64Mcg::seed_from_u64(Seed::new(seed).chunk(c as u64).get());
                 let mut out = Vec::with_capacity((hi - lo) * dim);
                 for y in &labels[lo..hi] {
                     let base = &centroids[(*y).max(0) as usize * dim..][..dim];

@@ -151,22 +151,22 @@ impl PyBatch {
     /// subgraphs.
     #[getter]
     fn node_norm<'py>(this: &Bound<'py, Self>) -> Option<Bound<'py, PyAny>> {
-        let with = !this.get().b().node_norm.is_empty();
-        with.then(|| vector(this, |b| &b.b().node_norm, true))
+        let with = this.get().b().saint.is_some();
+        with.then(|| vector(this, |b| &b.b().saint.as_ref().expect("checked").node_norm, true))
     }
     /// GraphSAINT aggregator weight of each edge, float32 `[E]` in `edge_index`'s order
     /// (`C_v / C_{u,v}`, 1 for an added self loop); `None` unless GraphSAINT.
     #[getter]
     fn edge_norm<'py>(this: &Bound<'py, Self>) -> Option<Bound<'py, PyAny>> {
-        let with = !this.get().b().edge_norm.is_empty();
-        with.then(|| vector(this, |b| &b.b().edge_norm, true))
+        let with = this.get().b().saint.is_some();
+        with.then(|| vector(this, |b| &b.b().saint.as_ref().expect("checked").edge_norm, true))
     }
     /// Each node's in-degree in the whole graph (with the self loop the loader adds), uint32
     /// `[B]`, for an aggregator normalised as on the full graph; `None` unless GraphSAINT.
     #[getter]
     fn degree<'py>(this: &Bound<'py, Self>) -> Option<Bound<'py, PyAny>> {
-        let with = !this.get().b().degree.is_empty();
-        with.then(|| vector(this, |b| &b.b().degree, true))
+        let with = this.get().b().saint.is_some();
+        with.then(|| vector(this, |b| &b.b().saint.as_ref().expect("checked").degree, true))
     }
     /// Seed nodes of a neighbour-sampled batch (its first `batch_size` nodes, where the loss
     /// goes); every node of an induced subgraph.
@@ -179,18 +179,22 @@ impl PyBatch {
     #[getter]
     fn num_sampled_nodes(&self) -> Vec<usize> {
         let b = self.b();
-        if b.hops.is_empty() { vec![b.nodes.len()] } else { b.hops.windows(2).map(|w| w[1] - w[0]).collect() }
+        match &b.hops {
+            None => vec![b.nodes.len()],
+            Some(hops) => hops.windows(2).map(|w| w[1] - w[0]).collect(),
+        }
     }
     /// Edges sampled at each hop (PyG's `num_sampled_edges`; hop h's edges are the h-th run of
     /// `edge_index`'s columns); `[num_edges]` for an induced subgraph.
     #[getter]
     fn num_sampled_edges(&self) -> Vec<usize> {
         let b = self.b();
-        if b.hops.is_empty() {
-            return vec![b.indices.len()];
+        match &b.hops {
+            None => vec![b.indices.len()],
+            Some(hops) => {
+                hops.windows(2).take(b.num_hops()).map(|w| (b.indptr[w[1]] - b.indptr[w[0]]) as usize).collect()
+            }
         }
-        let hops = b.num_hops();
-        (0..hops).map(|h| (b.indptr[b.hops[h + 1]] - b.indptr[b.hops[h]]) as usize).collect()
     }
     /// Evaluation view this batch belongs to (0 for training plans).
     #[getter]
@@ -247,7 +251,7 @@ impl PyBatch {
         }
         let me = this.get();
         kw.set_item("view", me.b().view)?;
-        if !me.b().hops.is_empty() {
+        if me.b().hops.is_some() {
             kw.set_item("batch_size", me.b().num_seeds())?;
             kw.set_item("num_sampled_nodes", me.num_sampled_nodes())?;
             kw.set_item("num_sampled_edges", me.num_sampled_edges())?;

@@ -431,7 +431,7 @@ impl HostBatch {
         // A neighbour-sampled batch trains on its seeds only: the other training nodes in it
         // have truncated neighbourhoods.
         let seeds: Vec<bool>;
-        let train = if b.hops.is_empty() {
+        let train = if b.hops.is_none() {
             &b.train_mask[..]
         } else {
             seeds = (0..b.nodes.len()).map(|i| i < b.num_seeds() && b.train_mask[i]).collect();
@@ -447,10 +447,10 @@ impl HostBatch {
                 HostTargets::Binary(Tensor::from_slice(values).reshape([-1, *tasks as i64]))
             }
         };
-        if !b.node_norm.is_empty() {
+        if let Some(w) = &b.saint {
             // A GraphSAINT batch: its normalisation in the loss and the aggregators.
-            h.graph = h.graph.with_saint(&b.degree, &b.edge_norm);
-            h.loss_weight = Some(Tensor::from_slice(&b.node_norm));
+            h.graph = h.graph.with_saint(&w.degree, &w.edge_norm);
+            h.loss_weight = Some(Tensor::from_slice(&w.node_norm));
         }
         h
     }

@@ -36,7 +36,7 @@ fn multi_view_logits_are_the_mean_of_per_view_logits() {
         let one = Plan {
             batches: keep.iter().map(|&i| plan.batches[i].clone()).collect(),
             view: vec![0; keep.len()],
-            sampling: None,
+            seed: plan.seed,
         };
         let mut acc = ViewAverage::new(n, 5);
         for b in loader.run(one) {

@@ -19,8 +19,8 @@ use crate::error::{Error, IoContext, Result};
 use crate::progress::{Reporter, Task};
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use rand::Rng;
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use rand_pcg::Pcg64;
 use rayon::prelude::*;
@@ -128,11 +128,8 @@ pub(crate) const STREAM_SPLIT: u64 = 5;
 pub(crate) const STREAM_ORDER: u64 = 6;
 
 pub(crate) fn rng(seed: u64, stream: u64, chunk: u64) -> Pcg64 {
-    // splitmix64 of the three keys: independent, reproducible streams.
-    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ chunk.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    Pcg64::seed_from_u64(z ^ (z >> 31))
+    // Independent, reproducible streams per (stream, chunk).
+    crate::seed::Seed::new(seed).stream(stream, chunk).rng()
 }
 
 /// Cumulative weights for sampling proportionally to weight by binary search.

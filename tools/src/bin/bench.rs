@@ -836,7 +836,7 @@ fn random_batch(
     classes: i64,
     device: mille_train::tch::Device,
 ) -> mille_train::graph::GraphTensors {
-    let mut r = 0x9E37_79B9_7F4A_7C15u64;
+    let mut r = mille_pipeline::seed::GOLDEN;
     let mut next = || {
         r ^= r << 13;
         r ^= r >> 7;

@@ -31,6 +31,7 @@ use crate::optim::Optimizer;
 use anyhow::Context;
 pub use mille_dist::World;
 use mille_loader::{Loader, LoaderConfig, PlanSpec};
+use mille_pipeline::seed::Seed;
 use mille_pipeline::{Labels, Store};
 use serde_json::json;
 use std::io::Write;
@@ -185,11 +186,6 @@ struct EpochStats {
     bytes: usize,
     /// On CUDA, the epoch's peak allocated GPU memory.
     gpu_peak: Option<u64>,
-}
-
-fn epoch_seed(seed: u64, epoch: u64) -> i64 {
-    (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch.wrapping_add(1).wrapping_mul(0xD1B5_4A32_D192_ED03)) as i64
-        & i64::MAX
 }
 
 impl Trainer {
@@ -528,7 +524,7 @@ impl Trainer {
     /// its shard and a step takes `accumulate` of its batches on each rank; the ranks take as
     /// many steps as the longest plan needs (a rank whose plan ran out adds nothing).
     fn train_epoch(&mut self, epoch: u64) -> anyhow::Result<EpochStats> {
-        tch::manual_seed(epoch_seed(self.cfg.seed, epoch));
+        tch::manual_seed(Seed::new(self.cfg.seed).torch_epoch(epoch));
         self.opt.lr = lr_at(&self.cfg, epoch);
         crate::device::reset_gpu_peak(self.device);
         let t0 = Instant::now();
@@ -588,7 +584,7 @@ impl Trainer {
                 }
                 // Shards number their batches alike: the rank tells theirs apart.
                 let index = if sharded { index * ranks + rank } else { index };
-                tch::manual_seed(parallel::batch_seed(seed, epoch, index));
+                tch::manual_seed(Seed::new(seed).epoch(epoch).torch_batch(index));
                 let x = crate::labels::reused_input(&g, labels.as_deref(), |x| self.model.logits_train(&g.adj, x));
                 let teacher = self.teacher.as_ref();
                 let loss = |logits: &Tensor| {

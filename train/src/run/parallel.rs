@@ -5,16 +5,6 @@ use crate::stream::SideStream;
 use mille_dist::{Nccl, World};
 use tch::{Kind, Tensor, nn};
 
-/// libtorch's seed for batch `index` of epoch `epoch`: dropout masks come from the batch, not
-/// from what the process drew before, so any rank (or a resumed run) draws the same.
-pub(crate) fn batch_seed(seed: u64, epoch: u64, index: usize) -> i64 {
-    let mut z = seed ^ epoch.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z ^= (index as u64).wrapping_add(1).wrapping_mul(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    ((z ^ (z >> 31)) & i64::MAX as u64) as i64
-}
-
 /// The parameters' gradients in the groups a step reduces them in, in the order the backward
 /// completes them: RevGNN's blocks last to first (`block{i}.*`, reduced while the blocks before
 /// them run backward), then everything else (encoder, norm, head; for the other models, all).

@@ -15,11 +15,15 @@
 //! A count of zero (never pre-sampled) is taken as one, so a rare node or edge gets the weight
 //! of one seen once rather than an infinite one.
 
-use crate::sample::{Csr, batch_seed};
+use super::{Context, Sampler};
+use crate::batch::{Batch, SaintWeights};
+use crate::build::{Builder, Csr};
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use mille_pipeline::seed::Seed;
+use rand::Rng;
 use rand::distr::Distribution;
 use rand::distr::weighted::WeightedIndex;
-use rand::{Rng, SeedableRng};
-use rand_pcg::Pcg64;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
@@ -81,28 +85,96 @@ impl SaintNorm {
     }
 }
 
-/// What every GraphSAINT batch of an epoch shares: the sampler, the candidates, the epoch's
-/// walk seed and the coefficients.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Saint {
-    /// How nodes are drawn.
-    pub sampler: SaintSampler,
-    /// The epoch's walk seed: batch `i` walks from (seed, i), whatever thread builds it.
-    pub seed: u64,
-    /// The coefficients.
-    pub norm: Arc<SaintNorm>,
+/// GraphSAINT's sampler: the candidates, the coefficients pre-sampled from them when it is made,
+/// and per epoch `ceil(T / nominal nodes)` subgraphs.
+pub(crate) struct SaintSubgraphs {
+    sampler: SaintSampler,
+    candidates: Candidates,
+    norm: Arc<SaintNorm>,
+}
+
+impl SaintSubgraphs {
+    /// Pre-samples `coverage` times the node count in nominal subgraph nodes from `candidates`
+    /// (on the context's worker count) and counts the coefficients.
+    pub(crate) fn new(
+        ctx: &Context<'_>,
+        candidates: Vec<u32>,
+        sampler: SaintSampler,
+        coverage: u32,
+    ) -> Result<SaintSubgraphs> {
+        let bad = |what: &str| Error::Invalid(format!("GraphSAINT: {what}"));
+        match sampler {
+            SaintSampler::RandomWalk { roots: 0, .. } => return Err(bad("roots must be at least 1")),
+            SaintSampler::Nodes { budget: 0 } => return Err(bad("the node budget must be at least 1")),
+            _ if coverage == 0 => return Err(bad("the pre-sampling coverage must be at least 1")),
+            _ => {}
+        }
+        let n = ctx.graph.store.num_nodes();
+        let samples = (coverage as u64 * n as u64).div_ceil(sampler.nominal_nodes() as u64);
+        let samples =
+            u32::try_from(samples).map_err(|_| bad("coverage x nodes / subgraph size passes 2^32 subgraphs"))?;
+        let csr = ctx.graph.csr();
+        let candidates = Candidates::new(candidates, csr.indptr, sampler).map_err(Error::Invalid)?;
+        // Unlike any epoch's seed.
+        let seed = ctx.seed.epoch(u64::MAX).derive(7, 0);
+        let t = std::time::Instant::now();
+        let norm = count_subgraphs(csr, &candidates, sampler, samples, seed, ctx.workers);
+        tracing::info!("GraphSAINT: {samples} subgraphs pre-sampled for the coefficients in {:.2?}", t.elapsed());
+        Ok(SaintSubgraphs { sampler, candidates, norm: Arc::new(norm) })
+    }
+}
+
+impl Sampler for SaintSubgraphs {
+    /// Each subgraph's first nodes: its walk roots, or the node sampler's nodes.
+    fn plan(&self, epoch: Seed) -> Plan {
+        let steps = self.candidates.nodes.len().div_ceil(self.sampler.nominal_nodes());
+        let mut rng = epoch.rng();
+        let batches = (0..steps).map(|_| self.candidates.draw(self.sampler, &mut rng)).collect();
+        Plan::new(batches, epoch.derive(29, 0xA5A5).get())
+    }
+
+    /// The subgraph from the batch's first nodes, with its coefficients and full-graph degrees.
+    fn build(&self, plan: &Plan, index: usize, builder: &mut Builder, into: Option<Batch>) -> Result<Batch> {
+        let (graph, loops) = (builder.graph(), builder.self_loops());
+        let csr = graph.csr();
+        let n = csr.indptr.len() - 1;
+        let first = &plan.batches[index];
+        if let Some(v) = first.iter().find(|&&v| v as usize >= n) {
+            return Err(Error::Invalid(format!("batch {index}: node {v} is not a node of the {n}")));
+        }
+        let mut rng = Seed::new(plan.seed).batch(index).rng();
+        let nodes = subgraph_nodes(csr, first, self.sampler, &mut rng);
+        let mut b = builder.build(&nodes, index, 0, into)?;
+        let norm = &*self.norm;
+        let mut w = SaintWeights::default();
+        w.node_norm.extend(b.nodes.iter().map(|&v| norm.node_norm(v)));
+        for (i, &v) in b.nodes.iter().enumerate() {
+            let (lo, hi) = (b.indptr[i] as usize, b.indptr[i + 1] as usize);
+            w.edge_norm
+                .extend(b.edge_pos[lo..hi].iter().map(|&p| if p == u64::MAX { 1.0 } else { norm.edge_norm(v, p) }));
+            let (glo, ghi) = (csr.indptr[v as usize] as usize, csr.indptr[v as usize + 1] as usize);
+            let looped = loops && csr.indices[glo..ghi].binary_search(&v).is_err();
+            w.degree.push((ghi - glo) as u32 + looped as u32);
+        }
+        b.saint = Some(w);
+        Ok(b)
+    }
+
+    fn saint_norm(&self) -> Option<&Arc<SaintNorm>> {
+        Some(&self.norm)
+    }
 }
 
 /// Draws subgraphs' first nodes from the candidates: walk roots uniformly, or node-sampler
 /// nodes by in-degree.
-pub(crate) struct Candidates<'a> {
-    nodes: &'a [u32],
+pub(crate) struct Candidates {
+    nodes: Vec<u32>,
     by_degree: Option<WeightedIndex<u64>>,
 }
 
-impl<'a> Candidates<'a> {
+impl Candidates {
     /// Over `nodes`, for `sampler` (the node sampler weighs them by their rows in `indptr`).
-    pub(crate) fn new(nodes: &'a [u32], indptr: &[u64], sampler: SaintSampler) -> Result<Self, String> {
+    pub(crate) fn new(nodes: Vec<u32>, indptr: &[u64], sampler: SaintSampler) -> Result<Self, String> {
         if nodes.is_empty() {
             return Err("GraphSAINT needs candidate nodes (the split has no training nodes)".into());
         }
@@ -171,11 +243,22 @@ pub fn estimate(
     seed: u64,
     threads: usize,
 ) -> Result<SaintNorm, String> {
-    let csr = Csr { indptr, indices };
-    let draw = Candidates::new(candidates, indptr, sampler)?;
-    let n = indptr.len() - 1;
+    let draw = Candidates::new(candidates.to_vec(), indptr, sampler)?;
+    Ok(count_subgraphs(Csr { indptr, indices }, &draw, sampler, samples, Seed::new(seed), threads))
+}
+
+/// [`estimate`] with its candidates made.
+fn count_subgraphs(
+    csr: Csr<'_>,
+    draw: &Candidates,
+    sampler: SaintSampler,
+    samples: u32,
+    seed: Seed,
+    threads: usize,
+) -> SaintNorm {
+    let n = csr.indptr.len() - 1;
     let node_count: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(0)).collect();
-    let edge_count: Vec<AtomicU32> = (0..indices.len()).map(|_| AtomicU32::new(0)).collect();
+    let edge_count: Vec<AtomicU32> = (0..csr.indices.len()).map(|_| AtomicU32::new(0)).collect();
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         for _ in 0..threads.max(1) {
@@ -186,7 +269,7 @@ pub fn estimate(
                     if i >= samples as usize {
                         return;
                     }
-                    let mut rng = Pcg64::seed_from_u64(batch_seed(seed, i));
+                    let mut rng = seed.batch(i).rng();
                     let first = draw.draw(sampler, &mut rng);
                     let nodes = subgraph_nodes(csr, &first, sampler, &mut rng);
                     count(csr, &nodes, &mut member, &node_count, &edge_count);
@@ -195,12 +278,12 @@ pub fn estimate(
         }
     });
     let unwrap = |v: Vec<AtomicU32>| v.into_iter().map(AtomicU32::into_inner).collect();
-    Ok(SaintNorm {
+    SaintNorm {
         samples,
-        candidates: candidates.len() as u32,
+        candidates: draw.nodes.len() as u32,
         node_count: unwrap(node_count),
         edge_count: unwrap(edge_count),
-    })
+    }
 }
 
 /// Adds one subgraph (`nodes` ascending) to the counts: each node, and each edge whose ends are
