@@ -23,6 +23,7 @@ mod plan;
 mod resident;
 mod rows;
 mod sampler;
+mod setting;
 
 pub use batch::{Batch, BatchLabels, Block, Role, SaintWeights};
 pub use build::Builder;
@@ -31,3 +32,4 @@ pub use loader::{Epoch, Loader, LoaderConfig, Next, Recycler};
 pub use plan::{Plan, PlanSpec};
 pub use resident::Residency;
 pub use sampler::{SaintNorm, SaintSampler, Sampler, estimate};
+pub use setting::{SamplerSetting, stored_parts};

@@ -5,7 +5,7 @@ use crate::batch::PyBatch;
 use crate::error::{mille, value};
 use crate::partition::from_array;
 use crate::store::PyStore;
-use mille_loader::{Epoch, Loader, LoaderConfig, Next, PlanSpec, Residency};
+use mille_loader::{Epoch, Loader, LoaderConfig, Next, PlanSpec, Residency, SamplerSetting};
 use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -100,35 +100,34 @@ impl PyLoader {
             ));
         }
         let clusters = parts.is_some() || partition.is_some() || views.is_some() || full;
-        let plan = match (fanouts, roots, budget) {
+        // The samplers the loader's `SamplerSetting` names (checked and resolved there, as for
+        // every front end); parts, partition arrays and views are this API's own.
+        let sampler = match (fanouts, roots, budget) {
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
                 return Err(value("give one sampler: fanouts= (neighbours), roots= (walks) or budget= (nodes)"));
             }
-            (None, Some(_), None) | (None, None, Some(_)) if clusters => {
-                return Err(value(
-                    "roots= and budget= draw GraphSAINT subgraphs: give no parts, partition, views or full",
-                ));
+            (Some(fanouts), None, None) => Some(SamplerSetting::Neighbor { fanouts, batch_size, replace }),
+            (None, Some(roots), None) => Some(SamplerSetting::SaintWalk { roots, walk_length, coverage }),
+            (None, None, Some(budget)) => Some(SamplerSetting::SaintNode { budget, coverage }),
+            (None, None, None) => None,
+        };
+        let (plan, label) = match sampler {
+            Some(s) if clusters => {
+                let why = match s {
+                    SamplerSetting::Neighbor { .. } => "fanouts= samples neighbours of seed nodes",
+                    _ => "roots= and budget= draw GraphSAINT subgraphs",
+                };
+                return Err(value(format!("{why}: give no parts, partition, views or full")));
             }
-            (None, Some(0), None) | (None, None, Some(0)) => {
-                return Err(value("roots and budget must be at least 1"));
+            Some(s) => {
+                let plan = s.resolve(&store.store, 0).map_err(|e| value(e.to_string()))?;
+                (plan, s.to_string())
             }
-            (None, _, _) if coverage == 0 && (roots.is_some() || budget.is_some()) => {
-                return Err(value("coverage must be at least 1"));
+            None => {
+                let plan = plan_spec(store, parts, partition, per_batch, views, full)?;
+                let label = describe(&plan);
+                (plan, label)
             }
-            (None, Some(roots), None) => PlanSpec::SaintRandomWalk { roots, walk_length, coverage },
-            (None, None, Some(budget)) => PlanSpec::SaintNodes { budget, coverage },
-            (Some(fanouts), None, None) => {
-                if parts.is_some() || partition.is_some() || views.is_some() || full {
-                    return Err(value(
-                        "fanouts= samples neighbours of seed nodes: give no parts, partition, views or full",
-                    ));
-                }
-                if fanouts.is_empty() || batch_size == 0 {
-                    return Err(value("fanouts needs at least one hop and batch_size at least 1"));
-                }
-                PlanSpec::Neighbors { fanouts, batch_size, replace }
-            }
-            (None, None, None) => plan_spec(store, parts, partition, per_batch, views, full)?,
         };
         if workers == 0 {
             return Err(value("workers must be at least 1"));
@@ -138,7 +137,6 @@ impl PyLoader {
             Some(ids) => Some(Arc::new(node_ids(store, ids)?)),
             None => None,
         };
-        let label = describe(&plan);
         let cfg = LoaderConfig {
             plan,
             seed,
@@ -271,13 +269,8 @@ fn describe(plan: &PlanSpec) -> String {
             format!("partition=<{} parts>, views={views}, per_batch={per_batch}", partition.k())
         }
         PlanSpec::Views { views, parts } => format!("views={views}, parts={parts}"),
-        PlanSpec::Neighbors { fanouts, batch_size, replace } => {
-            format!("fanouts={fanouts:?}, batch_size={batch_size}, replace={}", if *replace { "True" } else { "False" })
-        }
-        PlanSpec::SaintRandomWalk { roots, walk_length, coverage } => {
-            format!("roots={roots}, walk_length={walk_length}, coverage={coverage}")
-        }
-        PlanSpec::SaintNodes { budget, coverage } => format!("budget={budget}, coverage={coverage}"),
+        // (Samplers are described by their `SamplerSetting`.)
+        other => format!("{other:?}"),
     }
 }
 

@@ -67,7 +67,7 @@ def test_cora_batches_equal_the_rust_loaders(cora, tmp_path, kwargs, args):
 def test_cluster_gcn_batches_of_a_metis_partition_equal_the_rust_loaders(cora, tmp_path):
     parts = mille.partition(cora, 8, method="metis", seed=0)
     assert parts.dtype == np.int32 and parts.shape == (cora.num_nodes,) and set(parts) == set(range(8))
-    expected = rust_batches(cora, tmp_path, "--metis-parts", 8, "--per-batch", 2, "--epoch", 2)
+    expected = rust_batches(cora, tmp_path, "--sampler", "metis", "--metis-parts", 8, "--parts", 4, "--epoch", 2)
     got = list(mille.Loader(cora, partition=parts, per_batch=2).epoch(2))
     assert len(got) == len(expected) == 4
     for py, rs in zip(got, expected):

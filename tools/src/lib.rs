@@ -3,6 +3,7 @@
 pub mod npy;
 pub mod plot;
 pub mod progress;
+pub mod sampler;
 pub mod signals;
 
 use std::path::PathBuf;

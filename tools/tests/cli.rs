@@ -290,7 +290,7 @@ fn store_parts_batching_trains_part_by_part_and_needs_a_relabelled_store() {
     let out = run("train", &[&[store.as_str()][..], &args, &["--out", &format!("{root}/bad")]].concat());
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("--batching store-parts needs a store relabelled by part") && err.contains(&store), "{err}");
+    assert!(err.contains("store-parts needs a store relabelled by part") && err.contains(&store), "{err}");
 }
 
 #[test]
@@ -426,7 +426,11 @@ fn out_of_range_counts_are_clear_errors() {
             vec![store.as_str(), "--parts", "4", "--import", &import],
             format!("{import}: part ids go up to 7, outside --parts 4"),
         ),
-        ("bench", vec!["loader", store.as_str(), "--parts", "0"], "--parts must be at least 1".to_string()),
+        (
+            "bench",
+            vec!["loader", store.as_str(), "--parts", "0"],
+            "sampler cluster: parts must be at least 1".to_string(),
+        ),
         ("bench", vec!["loader", store.as_str(), "--workers", "0"], "--workers must be at least 1".to_string()),
         ("train", vec![store.as_str(), "--epochs", "0", "--out", &run_dir], "--epochs must be >= 1".to_string()),
     ] {
@@ -596,7 +600,7 @@ fn train_rejects_bad_settings_with_clear_messages() {
         ),
         (
             vec!["fixtures/products_like", "--batching", "x", "--out", o],
-            "\"x\": expected random, metis, store-parts, neighbor or saint",
+            "\"x\": expected random, metis, store-parts, neighbor, saint or saint-node",
         ),
     ] {
         let out = run("train", &args);
@@ -624,7 +628,10 @@ fn train_rejects_bad_settings_with_clear_messages() {
         (vec![p, "--device", "tpu", "--out", o], "unknown device \"tpu\""),
         (vec![p, "--dropout", "1.5", "--out", o], "--dropout must be in [0, 1)"),
         (vec![p, "--sampler", "saint", "--conv", "gat", "--out", o], "--conv gat:4 has no GraphSAINT normalisation"),
-        (vec![p, "--sampler", "saint", "--roots", "0", "--out", o], "--batching saint needs --roots and --coverage"),
+        (
+            vec![p, "--sampler", "saint", "--roots", "0", "--out", o],
+            "--batching saint: sampler saint-walk: roots must be at least 1",
+        ),
     ] {
         let out = run("train", &args);
         let err = text(&out.stderr);

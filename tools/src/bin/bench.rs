@@ -80,9 +80,6 @@ enum Cmd {
     Loader {
         /// The store.
         store: PathBuf,
-        /// Random parts (= batches) per epoch.
-        #[arg(long, default_value_t = 10)]
-        parts: u32,
         /// Worker threads.
         #[arg(long, default_value_t = 2)]
         workers: usize,
@@ -95,8 +92,8 @@ enum Cmd {
         /// Time the first epoch too (for out-of-core runs with a cold page cache).
         #[arg(long)]
         cold: bool,
-        /// Use the store's Cluster-GCN order instead: batches are its relabelled parts (see
-        /// `tools/partition --relabel`), read sequentially.
+        /// Batches are the store's relabelled parts one by one (see `tools/partition --relabel`),
+        /// read sequentially: `--sampler store-parts` with one part a batch.
         #[arg(long)]
         by_part: bool,
         /// Read features and neighbour lists from an in-memory huge-page copy (`resident`),
@@ -108,33 +105,9 @@ enum Cmd {
         /// decoded in the workers.
         #[arg(long, value_name = "DIR")]
         compressed: Option<PathBuf>,
-        /// Batches of random clusters (`cluster`), neighbours sampled from the training nodes
-        /// (`neighbor`, with --fanouts and --batch-size), GraphSAINT's random-walk subgraphs
-        /// (`saint`, with --roots, --walk-length, --coverage) or its node sampler (`saint-node`,
-        /// with --budget, --coverage). GraphSAINT's pre-sampling counts as set-up time.
-        #[arg(long, default_value = "cluster", value_parser = ["cluster", "neighbor", "saint", "saint-node"])]
-        sampler: String,
-        /// Neighbour sampling: in-neighbours drawn per node, hop by hop.
-        #[arg(long, value_delimiter = ',', default_value = "15,10,5")]
-        fanouts: Vec<u32>,
-        /// Neighbour sampling: seeds per batch.
-        #[arg(long, default_value_t = 1024)]
-        batch_size: usize,
-        /// Neighbour sampling: draw with replacement.
-        #[arg(long)]
-        replace: bool,
-        /// GraphSAINT: walks per batch.
-        #[arg(long, default_value_t = 3000)]
-        roots: usize,
-        /// GraphSAINT: steps per walk.
-        #[arg(long, default_value_t = 2)]
-        walk_length: usize,
-        /// GraphSAINT's node sampler: nodes drawn per batch.
-        #[arg(long, default_value_t = 8000)]
-        budget: usize,
-        /// GraphSAINT: pre-sampled subgraphs, in multiples of the node count.
-        #[arg(long, default_value_t = 50)]
-        coverage: u32,
+        /// How batches are drawn (GraphSAINT's pre-sampling counts as set-up time).
+        #[command(flatten)]
+        sampler: mille_tools::sampler::SamplerArgs,
         /// One JSON object.
         #[arg(long)]
         json: bool,
@@ -322,34 +295,9 @@ fn main() {
         Cmd::Scale { store, nproc, epochs, params, shards, scratch, json, train_args } => {
             bench_scale(&store, nproc, epochs, params, shards, &scratch, &train_args, json)
         }
-        Cmd::Loader {
-            store,
-            parts,
-            workers,
-            prefetch,
-            epochs,
-            cold,
-            by_part,
-            residency,
-            compressed,
-            sampler,
-            fanouts,
-            batch_size,
-            replace,
-            roots,
-            walk_length,
-            budget,
-            coverage,
-            json,
-        } => {
-            use mille_loader::PlanSpec;
-            let sampling = match sampler.as_str() {
-                "neighbor" => Some(PlanSpec::Neighbors { fanouts, batch_size, replace }),
-                "saint" => Some(PlanSpec::SaintRandomWalk { roots, walk_length, coverage }),
-                "saint-node" => Some(PlanSpec::SaintNodes { budget, coverage }),
-                _ => None,
-            };
-            bench_loader(store, parts, workers, prefetch, epochs, cold, by_part, residency, compressed, sampling, json)
+        Cmd::Loader { store, workers, prefetch, epochs, cold, by_part, residency, compressed, sampler, json } => {
+            let run = LoaderRun { workers, prefetch, epochs, cold, residency, compressed };
+            bench_loader(store, &run, by_part, sampler.setting()?, json)
         }
     })
 }
@@ -628,41 +576,50 @@ fn random_gather_gb_per_second(store: &Store) -> Option<f64> {
     Some((rows * f.cols * 4) as f64 / 1e9 / best)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn bench_loader(
-    store: PathBuf,
-    parts: u32,
+/// How `bench loader` runs its loader, beside the sampler.
+struct LoaderRun {
     workers: usize,
     prefetch: usize,
     epochs: u64,
     cold: bool,
-    by_part: bool,
     residency: mille_loader::Residency,
     compressed: Option<PathBuf>,
-    sampling: Option<mille_loader::PlanSpec>,
+}
+
+fn bench_loader(
+    store: PathBuf,
+    run: &LoaderRun,
+    by_part: bool,
+    setting: mille_loader::SamplerSetting,
     as_json: bool,
 ) -> anyhow::Result<()> {
-    use mille_loader::{Loader, LoaderConfig, PlanSpec};
-    anyhow::ensure!(parts >= 1, "--parts must be at least 1");
+    use mille_loader::{Loader, LoaderConfig, SamplerSetting};
+    let LoaderRun { workers, prefetch, epochs, cold, residency, ref compressed } = *run;
     anyhow::ensure!(workers >= 1, "--workers must be at least 1");
     anyhow::ensure!(epochs >= 1, "--epochs must be at least 1");
     let s = std::sync::Arc::new(Store::open(&store)?);
-    let sampler = match &sampling {
-        None => "cluster",
-        Some(PlanSpec::Neighbors { .. }) => "neighbor",
-        Some(_) => "saint",
-    };
-    let (sampled, neighbors) = (sampling.is_some(), sampler == "neighbor");
-    let plan = if let Some(spec) = sampling {
-        spec
-    } else if by_part {
-        // The relabelled store's parts (contiguous rows) as Cluster-GCN batches of one part each:
-        // each batch reads one sequential range of the feature file.
-        let partition = mille_partition::stored_parts(&s)?.context("--by-part needs a relabelled store")?;
-        PlanSpec::ClusterGcn { partition: std::sync::Arc::new(partition), per_batch: 1 }
+    let setting = if by_part {
+        // The relabelled store's parts (contiguous rows) one to a batch: each batch reads one
+        // sequential range of the feature file.
+        let k = mille_partition::stored_parts(&s)?.context("--by-part needs a relabelled store")?.k();
+        SamplerSetting::StoreParts { parts: k }
     } else {
-        PlanSpec::RandomParts { parts }
+        setting
     };
+    // The name earlier JSON carried for GraphSAINT's random walks.
+    let sampler = match setting.kind() {
+        "saint-walk" => "saint",
+        kind => kind,
+    };
+    let parts = match setting {
+        SamplerSetting::Cluster { parts }
+        | SamplerSetting::Metis { parts, .. }
+        | SamplerSetting::StoreParts { parts } => Some(parts),
+        _ => None,
+    };
+    let neighbors = matches!(setting, SamplerSetting::Neighbor { .. });
+    let sampled = neighbors || setting.is_saint();
+    let plan = setting.resolve(&s, 0)?;
     let cfg = LoaderConfig {
         plan,
         workers,
@@ -706,7 +663,7 @@ fn bench_loader(
     let memcpy = memcpy_gb_per_second();
     let gather = if sampled { random_gather_gb_per_second(&s) } else { None };
     let v = json!({
-        "bench": "loader", "store": store, "parts": parts, "workers": workers, "prefetch": prefetch,
+        "bench": "loader", "store": store, "sampling": setting.to_string(), "parts": parts, "workers": workers, "prefetch": prefetch,
         "epochs": epochs, "cold": cold, "by_part": by_part, "compressed": compressed, "seconds": secs,
         "resident": loader.is_resident(), "setup_seconds": setup,
         "batches_per_second": b as f64 / secs, "nodes_per_second": n as f64 / secs,
@@ -719,12 +676,7 @@ fn bench_loader(
     if as_json {
         println!("{v}");
     } else {
-        let plan = match sampler {
-            "neighbor" => "neighbour sampling".to_string(),
-            "saint" => "GraphSAINT subgraphs".to_string(),
-            _ => format!("{parts} parts"),
-        };
-        println!("loader on {} ({plan}, {workers} workers, prefetch {prefetch})", store.display());
+        println!("loader on {} ({setting}, {workers} workers, prefetch {prefetch})", store.display());
         let source = if loader.is_resident() { "an in-memory huge-page copy" } else { "the memory map" };
         println!("  reads       {source} (set up in {setup:.2} s)");
         println!("  batches/s   {:.2}", b as f64 / secs);

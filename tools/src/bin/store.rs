@@ -59,18 +59,14 @@ enum Cmd {
         store: PathBuf,
         /// The folder to write (created).
         out: PathBuf,
-        /// Random clustering into this many parts (or, with --views, parts per view).
-        #[arg(long, default_value_t = 10)]
-        parts: u32,
-        /// Evaluation views (independent random partitions, or groupings of --metis-parts).
+        /// How the epoch's batches are drawn.
+        #[command(flatten)]
+        sampler: mille_tools::sampler::SamplerArgs,
+        /// Evaluation views instead: this many independent cuts of the sampler's kind (cluster:
+        /// random partitions into --parts parts; metis, store-parts: their parts regrouped into
+        /// --parts batches in each view's own order), one after another.
         #[arg(long)]
         views: Option<u32>,
-        /// Cluster-GCN batches of the cached METIS partition into this many parts.
-        #[arg(long)]
-        metis_parts: Option<u32>,
-        /// METIS parts per batch.
-        #[arg(long, default_value_t = 1)]
-        per_batch: u32,
         /// Loader seed (and the METIS seed).
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -114,9 +110,10 @@ fn main() {
                 let w = mille_pipeline::widen::widen_features(&s, &out, features, noise, seed)?;
                 println!("{}", w.path().display());
             }
-            Cmd::Batches { store, out, parts, views, metis_parts, per_batch, seed, epoch, self_loops } => {
+            Cmd::Batches { store, out, sampler, views, seed, epoch, self_loops } => {
                 let s = std::sync::Arc::new(Store::open(&store)?);
-                let n = write_batches(s, &out, parts, views, metis_parts, per_batch, seed, epoch, self_loops)?;
+                let plan = batches_plan(&s, sampler.setting()?, views, seed)?;
+                let n = write_batches(s, &out, plan, seed, epoch, self_loops)?;
                 println!("{}: {n} batches", out.display());
             }
             Cmd::Decompress { input, out } => {
@@ -130,32 +127,36 @@ fn main() {
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The plan of `setting`, or with `views` its evaluation views.
+fn batches_plan(
+    store: &Store,
+    setting: mille_loader::SamplerSetting,
+    views: Option<u32>,
+    seed: u64,
+) -> anyhow::Result<mille_loader::PlanSpec> {
+    use mille_loader::{PlanSpec, SamplerSetting};
+    let plan = setting.resolve(store, seed)?;
+    let Some(views) = views else { return Ok(plan) };
+    anyhow::ensure!(views >= 1, "--views must be at least 1");
+    Ok(match (setting, plan) {
+        (SamplerSetting::Cluster { parts }, _) => PlanSpec::Views { views, parts },
+        (_, PlanSpec::ClusterGcn { partition, per_batch }) => PlanSpec::ClusterViews { partition, views, per_batch },
+        (s, _) => anyhow::bail!(
+            "--views cuts the graph into parts: --sampler cluster, metis or store-parts, not {}",
+            s.kind()
+        ),
+    })
+}
+
 fn write_batches(
     store: std::sync::Arc<Store>,
     out: &std::path::Path,
-    parts: u32,
-    views: Option<u32>,
-    metis_parts: Option<u32>,
-    per_batch: u32,
+    plan: mille_loader::PlanSpec,
     seed: u64,
     epoch: u64,
     self_loops: bool,
 ) -> anyhow::Result<usize> {
-    use mille_loader::{Loader, LoaderConfig, PlanSpec};
-    let partition = match metis_parts {
-        Some(k) => {
-            let method = mille_partition::Method::Metis(Default::default());
-            Some(std::sync::Arc::new(mille_partition::cached_or_compute(&store, &method, k, seed)?.0))
-        }
-        None => None,
-    };
-    let plan = match (partition, views) {
-        (Some(partition), None) => PlanSpec::ClusterGcn { partition, per_batch },
-        (Some(partition), Some(views)) => PlanSpec::ClusterViews { partition, views, per_batch },
-        (None, Some(views)) => PlanSpec::Views { views, parts },
-        (None, None) => PlanSpec::RandomParts { parts },
-    };
+    use mille_loader::{Loader, LoaderConfig};
     let loader = Loader::new(store, LoaderConfig { plan, seed, self_loops, ..Default::default() })?;
     // Every batch goes into a hidden folder beside OUT, renamed into place when all are written:
     // a failure (a full disk) leaves no partial OUT. A previous OUT is replaced.

@@ -155,9 +155,10 @@ struct Args {
     /// parts of a store relabelled by `tools/partition --relabel`, read part by part: for stores
     /// whose features do not fit in memory; evaluation then uses the same parts), or neighbor
     /// (GraphSAGE's neighbour sampling from the training nodes, with --fanouts and --batch-size;
-    /// evaluation stays multi-view), or saint (GraphSAINT's random-walk subgraphs with its loss
+    /// evaluation stays multi-view), saint (GraphSAINT's random-walk subgraphs with its loss
     /// and aggregator normalisation, with --roots, --walk-length and --coverage; sage or gcn
-    /// convolutions). `--sampler neighbor` / `--sampler saint` say the same.
+    /// convolutions), or saint-node (GraphSAINT's node sampler, with --budget and --coverage).
+    /// `--sampler neighbor` / `--sampler saint` say the same.
     #[arg(long, alias = "sampler")]
     batching: Option<Batching>,
     /// Neighbour sampling: in-neighbours drawn per node, hop by hop (default 25,10).
@@ -176,6 +177,9 @@ struct Args {
     /// in subgraph nodes (default 50).
     #[arg(long)]
     coverage: Option<u32>,
+    /// GraphSAINT's node sampler: training nodes drawn (by in-degree) per batch (default 8000).
+    #[arg(long)]
+    budget: Option<usize>,
     /// METIS clusters (default 10 x --parts).
     #[arg(long)]
     metis_parts: Option<u32>,
@@ -405,7 +409,7 @@ fn main() {
         }
         set!(model, conv, layers, hidden, groups, dropout, lr, weight_decay, clip, epochs, parts, views);
         set!(eval_parts, eval_every, seed, device, workers, deq_max_iter, deq_tol, batching, feature_norm);
-        set!(fanouts, batch_size, roots, walk_length, coverage, accumulate);
+        set!(fanouts, batch_size, roots, walk_length, coverage, budget, accumulate);
         set!(pretrain_epochs, pretrain_steps, self_loops, dropout_mask, node_categorical, edge_encoder, group_init);
         set!(node_features, input_dropout, optimizer, warmup, loss, select, mask_rate, label_reuse);
         set!(heads, edge_drop, gat_norm, attn_dst, gat_residual);

@@ -7,6 +7,7 @@ use crate::loss::{KdReduction, LossKind};
 use crate::model::{DropoutMask, EdgeEncoder, GroupInit, ModelKind};
 use crate::optim::Rule;
 use crate::revgat::GatNorm;
+use mille_loader::SamplerSetting;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -35,6 +36,9 @@ pub enum Batching {
     /// GraphSAINT's `1 / λ_v` and the SAGE / GCN aggregators each edge by `1 / α_{u,v}` over
     /// full-graph degrees, coefficients counted over `coverage` x nodes of pre-sampled subgraphs.
     Saint,
+    /// GraphSAINT's node sampler: each batch the subgraph induced by `budget` training nodes
+    /// drawn by in-degree, normalised as [`Batching::Saint`].
+    SaintNode,
 }
 
 mille_pipeline::choices!(Batching {
@@ -42,7 +46,8 @@ mille_pipeline::choices!(Batching {
     Metis => "metis",
     StoreParts => "store-parts",
     Neighbor => "neighbor",
-    Saint => "saint"
+    Saint => "saint",
+    SaintNode => "saint-node"
 });
 
 /// Which evaluated epoch's weights a run keeps as its best.
@@ -150,6 +155,10 @@ fn default_coverage() -> u32 {
     50
 }
 
+fn default_budget() -> usize {
+    8000
+}
+
 fn one() -> usize {
     1
 }
@@ -238,6 +247,9 @@ pub struct RunConfig {
     /// GraphSAINT: pre-sampled subgraphs for the coefficients, in multiples of the node count.
     #[serde(default = "default_coverage")]
     pub coverage: u32,
+    /// GraphSAINT's node sampler: nodes drawn per batch.
+    #[serde(default = "default_budget")]
+    pub budget: usize,
     /// Batches whose gradients are averaged per optimiser step, per rank.
     #[serde(default = "one")]
     pub accumulate: usize,
@@ -363,6 +375,24 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
+    /// The sampler these settings name: the one form the loader, the benches and the Python
+    /// package share (`config.toml` keeps the flat keys, so every earlier run still loads).
+    pub fn sampler(&self) -> SamplerSetting {
+        let parts = self.parts;
+        match self.batching {
+            Batching::Random => SamplerSetting::Cluster { parts },
+            Batching::Metis => SamplerSetting::Metis { parts, clusters: self.metis_parts },
+            Batching::StoreParts => SamplerSetting::StoreParts { parts },
+            Batching::Neighbor => {
+                SamplerSetting::Neighbor { fanouts: self.fanouts.clone(), batch_size: self.batch_size, replace: false }
+            }
+            Batching::Saint => {
+                SamplerSetting::SaintWalk { roots: self.roots, walk_length: self.walk_length, coverage: self.coverage }
+            }
+            Batching::SaintNode => SamplerSetting::SaintNode { budget: self.budget, coverage: self.coverage },
+        }
+    }
+
     /// The paper's products setup at a small size: RevGNN, SAGE, 2 groups, dropout 0.5, lr 0.003,
     /// 10 random parts.
     pub fn new(store: impl Into<PathBuf>) -> RunConfig {
@@ -389,6 +419,7 @@ impl RunConfig {
             roots: default_roots(),
             walk_length: default_walk_length(),
             coverage: default_coverage(),
+            budget: default_budget(),
             accumulate: 1,
             sharded: false,
             nproc: 1,
@@ -551,11 +582,8 @@ impl RunConfig {
         ensure!(self.train_eval_parts != Some(0), "--train-eval-parts must be >= 1");
         ensure!(self.epochs >= 1, "--epochs must be >= 1 (a run trains at least one epoch)");
         ensure!(self.accumulate >= 1 && self.nproc >= 1, "--accumulate and --nproc must be >= 1");
-        if self.batching == Batching::Neighbor {
-            ensure!(
-                !self.fanouts.is_empty() && self.batch_size >= 1,
-                "--batching neighbor needs --fanouts (one per hop) and a --batch-size of at least 1"
-            );
+        if let Err(e) = self.sampler().validate() {
+            anyhow::bail!("--batching {}: {e}", self.batching);
         }
         ensure!(
             self.conv.gcnii().is_none() || self.model != ModelKind::Deq,
@@ -563,15 +591,12 @@ impl RunConfig {
              layers to count (use resgnn, revgnn or wt-revgnn)",
             self.conv
         );
-        if self.batching == Batching::Saint {
-            ensure!(
-                self.roots >= 1 && self.coverage >= 1,
-                "--batching saint needs --roots and --coverage of at least 1"
-            );
+        if self.sampler().is_saint() {
             ensure!(
                 matches!(self.conv, ConvKind::Sage | ConvKind::Gcn),
-                "--batching saint normalises the SAGE and GCN aggregators; --conv {} has no GraphSAINT \
+                "--batching {} normalises the SAGE and GCN aggregators; --conv {} has no GraphSAINT \
                  normalisation here (use sage or gcn)",
+                self.batching,
                 self.conv
             );
         }

@@ -476,41 +476,27 @@ impl Trainer {
     fn train_loader(&mut self) -> anyhow::Result<&Loader> {
         if self.train_loader.is_none() {
             let (cfg, store) = (&self.cfg, &self.store);
-            let plan = match cfg.batching {
-                Batching::Random => PlanSpec::RandomParts { parts: cfg.parts },
-                Batching::Metis => {
-                    let k = cfg.metis_parts.unwrap_or(10 * cfg.parts);
-                    let method = mille_partition::Method::Metis(Default::default());
-                    let get = || mille_partition::cached_or_compute_or_keep(store, &method, k, cfg.seed);
-                    // One rank partitions and caches; the others wait, then read the cache
-                    // (or, on a read-only store, compute the same partition themselves).
-                    let world = &self.world;
-                    let alone = world.size() == 1 || self.shards.is_some(); // a shard's ranks each have their own
-                    let first = if world.is_root() || alone { Some(get()) } else { None };
-                    let mut failed = [first.as_ref().is_some_and(|r| r.is_err()) as u8 as f64];
-                    if !alone {
-                        world.all_reduce_sum_f64(&mut failed);
+            let plan = cfg.sampler().resolve_with(store, |k| {
+                let method = mille_partition::Method::Metis(Default::default());
+                let get = || mille_partition::cached_or_compute_or_keep(store, &method, k, cfg.seed);
+                // One rank partitions and caches; the others wait, then read the cache
+                // (or, on a read-only store, compute the same partition themselves).
+                let world = &self.world;
+                let alone = world.size() == 1 || self.shards.is_some(); // a shard's ranks each have their own
+                let first = if world.is_root() || alone { Some(get()) } else { None };
+                let mut failed = [first.as_ref().is_some_and(|r| r.is_err()) as u8 as f64];
+                if !alone {
+                    world.all_reduce_sum_f64(&mut failed);
+                }
+                Ok(match first {
+                    Some(r) => r?.0,
+                    None if failed[0] > 0.0 => {
+                        let why = "rank 0 could not partition the store (its error says why)";
+                        return Err(mille_loader::Error::Invalid(why.into()));
                     }
-                    let (p, _, _) = match first {
-                        Some(r) => r?,
-                        None if failed[0] > 0.0 => {
-                            anyhow::bail!("rank 0 could not partition the store (its error says why)")
-                        }
-                        None => get()?,
-                    };
-                    PlanSpec::ClusterGcn { partition: Arc::new(p), per_batch: k.div_ceil(cfg.parts) }
-                }
-                Batching::StoreParts => {
-                    let p = store_parts(store)?;
-                    PlanSpec::ClusterGcn { per_batch: p.k().div_ceil(cfg.parts), partition: p }
-                }
-                Batching::Neighbor => {
-                    PlanSpec::Neighbors { fanouts: cfg.fanouts.clone(), batch_size: cfg.batch_size, replace: false }
-                }
-                Batching::Saint => {
-                    PlanSpec::SaintRandomWalk { roots: cfg.roots, walk_length: cfg.walk_length, coverage: cfg.coverage }
-                }
-            };
+                    None => get()?.0,
+                })
+            })?;
             self.train_loader = Some(Loader::new(store.clone(), loader_config(cfg, plan))?);
         }
         Ok(self.train_loader.as_ref().expect("just built"))
@@ -739,7 +725,7 @@ impl Trainer {
         if self.eval_loader.as_ref().is_none_or(|(key, _)| *key != (views, parts)) {
             let plan = match self.cfg.batching {
                 Batching::StoreParts => {
-                    let p = store_parts(&self.store)?;
+                    let p = mille_loader::stored_parts(&self.store)?;
                     PlanSpec::ClusterViews { views, per_batch: p.k().div_ceil(parts), partition: p }
                 }
                 _ => PlanSpec::Views { views, parts },
@@ -972,17 +958,6 @@ fn class_count(store: &Store) -> anyhow::Result<i64> {
         anyhow::anyhow!("{}: multi-class labels but no num_classes", store.path().join("meta.json").display())
     })?;
     Ok(classes as i64)
-}
-
-/// The parts of a relabelled store, for [`Batching::StoreParts`].
-fn store_parts(store: &Store) -> anyhow::Result<Arc<mille_partition::Partition>> {
-    let p = mille_partition::stored_parts(store)?.ok_or_else(|| {
-        anyhow::anyhow!(
-            "--batching store-parts needs a store relabelled by part (tools/partition STORE --relabel OUT); {} is not",
-            store.path().display()
-        )
-    })?;
-    Ok(Arc::new(p))
 }
 
 fn loader_config(cfg: &RunConfig, plan: PlanSpec) -> LoaderConfig {

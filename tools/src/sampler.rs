@@ -1,0 +1,76 @@
+//! The sampler flags the data programs share (`tools/bench loader`, `tools/store batches`): one
+//! vocabulary, read into the loader's [`SamplerSetting`], which checks and resolves it.
+//! (`tools/train` spells the same settings with its own `--batching` so that a run's
+//! `config.toml` keeps its keys; it too resolves through [`SamplerSetting`].)
+
+use mille_loader::SamplerSetting;
+
+/// Sampler flags.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SamplerArgs {
+    /// How batches are drawn: cluster (random clusters redrawn every epoch, --parts), metis
+    /// (a cached METIS partition into --metis-parts clusters grouped into --parts batches),
+    /// store-parts (a relabelled store's parts grouped into --parts batches), full (the whole
+    /// graph), neighbor (--fanouts, --batch-size, --replace from the training nodes), saint or
+    /// saint-walk (GraphSAINT's walks: --roots, --walk-length, --coverage), saint-node
+    /// (GraphSAINT's node sampler: --budget, --coverage).
+    #[arg(long, default_value = "cluster", value_parser = ["cluster", "metis", "store-parts", "full", "neighbor", "saint", "saint-walk", "saint-node"])]
+    pub sampler: String,
+    /// Batches per epoch (cluster, metis, store-parts).
+    #[arg(long, default_value_t = 10)]
+    pub parts: u32,
+    /// METIS clusters (default 10 x --parts).
+    #[arg(long)]
+    pub metis_parts: Option<u32>,
+    /// Neighbour sampling: in-neighbours drawn per node, hop by hop.
+    #[arg(long, value_delimiter = ',', default_value = "15,10,5")]
+    pub fanouts: Vec<u32>,
+    /// Neighbour sampling: seeds per batch.
+    #[arg(long, default_value_t = 1024)]
+    pub batch_size: usize,
+    /// Neighbour sampling: draw with replacement.
+    #[arg(long)]
+    pub replace: bool,
+    /// GraphSAINT: walks per batch.
+    #[arg(long, default_value_t = 3000)]
+    pub roots: usize,
+    /// GraphSAINT: steps per walk.
+    #[arg(long, default_value_t = 2)]
+    pub walk_length: usize,
+    /// GraphSAINT's node sampler: nodes drawn per batch.
+    #[arg(long, default_value_t = 8000)]
+    pub budget: usize,
+    /// GraphSAINT: pre-sampled subgraphs, in multiples of the node count.
+    #[arg(long, default_value_t = 50)]
+    pub coverage: u32,
+}
+
+impl SamplerArgs {
+    /// The setting the flags name, checked.
+    pub fn setting(&self) -> anyhow::Result<SamplerSetting> {
+        let parts = self.parts;
+        let s = match self.sampler.as_str() {
+            "cluster" => SamplerSetting::Cluster { parts },
+            "metis" => SamplerSetting::Metis { parts, clusters: self.metis_parts },
+            "store-parts" => SamplerSetting::StoreParts { parts },
+            "full" => SamplerSetting::Full,
+            "neighbor" => SamplerSetting::Neighbor {
+                fanouts: self.fanouts.clone(),
+                batch_size: self.batch_size,
+                replace: self.replace,
+            },
+            "saint" | "saint-walk" => {
+                SamplerSetting::SaintWalk { roots: self.roots, walk_length: self.walk_length, coverage: self.coverage }
+            }
+            "saint-node" => SamplerSetting::SaintNode { budget: self.budget, coverage: self.coverage },
+            other => anyhow::bail!("--sampler {other}: not a sampler"),
+        };
+        anyhow::ensure!(
+            self.metis_parts.is_none() || matches!(s, SamplerSetting::Metis { .. }),
+            "--metis-parts belongs to --sampler metis, not {}",
+            s.kind()
+        );
+        s.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(s)
+    }
+}
