@@ -192,10 +192,23 @@ fn pretrain_steps_default() -> usize {
 /// The deepest model a run may build: ten times the paper's deepest.
 pub const MAX_LAYERS: usize = 10_000;
 
+/// The `config.toml` format this build writes. 1: files without a `version` key (before
+/// GraphSAINT's node sampler); 2: `version` and `budget` added. Older files load and are upgraded
+/// (a key added since takes its default, which is what the older build did); a newer one is
+/// refused by name.
+pub const CONFIG_VERSION: u32 = 2;
+
+fn unversioned() -> u32 {
+    1
+}
+
 /// Settings of a training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
+    /// The format version (see [`CONFIG_VERSION`]).
+    #[serde(default = "unversioned")]
+    pub version: u32,
     /// The prepared store.
     pub store: PathBuf,
     /// Model kind.
@@ -398,6 +411,7 @@ impl RunConfig {
     pub fn new(store: impl Into<PathBuf>) -> RunConfig {
         let solver = crate::deq::SolverOptions::default();
         RunConfig {
+            version: CONFIG_VERSION,
             store: store.into(),
             model: ModelKind::Revgnn,
             conv: ConvKind::Sage,
@@ -459,11 +473,23 @@ impl RunConfig {
         }
     }
 
-    /// Reads a TOML file.
+    /// Reads a TOML file, upgraded to [`CONFIG_VERSION`].
     pub fn load(path: &Path) -> anyhow::Result<RunConfig> {
         use anyhow::Context;
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("{}: not a run config", path.display()))
+        let mut c: RunConfig =
+            toml::from_str(&text).with_context(|| format!("{}: not a run config", path.display()))?;
+        anyhow::ensure!(
+            c.version <= CONFIG_VERSION,
+            "{}: a version {} run config, written by a newer mille (this one reads up to version {CONFIG_VERSION})",
+            path.display(),
+            c.version
+        );
+        if c.version < CONFIG_VERSION {
+            tracing::debug!("{}: version {} run config upgraded to {CONFIG_VERSION}", path.display(), c.version);
+            c.version = CONFIG_VERSION;
+        }
+        Ok(c)
     }
 
     /// The TOML text.
@@ -670,5 +696,25 @@ mod tests {
         given.metis_parts = Some(40);
         let e = saved.resumed_with(&given, Path::new("c.toml")).unwrap_err().to_string();
         assert!(e.starts_with("--resume: --metis-parts 40 differs from the run's unset"), "{e}");
+    }
+
+    #[test]
+    fn a_config_written_before_versions_loads_upgraded_and_a_newer_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = RunConfig::new("data/cora");
+        // A version 1 file: no `version` key, no `budget` key.
+        let old: String = now
+            .to_toml()
+            .lines()
+            .filter(|l| !l.starts_with("version =") && !l.starts_with("budget ="))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, old).unwrap();
+        assert_eq!(RunConfig::load(&path).unwrap(), now, "upgraded to the current version, defaults filled");
+        let newer = now.to_toml().replace(&format!("version = {CONFIG_VERSION}"), "version = 99");
+        std::fs::write(&path, newer).unwrap();
+        let err = RunConfig::load(&path).unwrap_err().to_string();
+        assert!(err.contains("a version 99 run config, written by a newer mille"), "{err}");
     }
 }
