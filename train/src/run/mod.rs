@@ -471,8 +471,8 @@ impl Trainer {
         &self.store
     }
 
-    /// The loader of training epochs: random clustering, or a (cached) METIS partition's
-    /// clusters.
+    /// The loader of training epochs, drawn by the run's sampler (`RunConfig::sampler`; a
+    /// METIS partition computed on rank 0 and cached for the others).
     fn train_loader(&mut self) -> anyhow::Result<&Loader> {
         if self.train_loader.is_none() {
             let (cfg, store) = (&self.cfg, &self.store);
