@@ -4,7 +4,10 @@
 //! loading it costs ~390 MB of resident pages and 0.1 s (prepare on Cora: 131 MB -> 525 MB peak
 //! RSS). tools/tests/link.rs checks both sides for every program.
 fn main() {
-    mille_build::link_libtorch_bins(&TORCH_PROGRAMS);
+    // Without the `train` feature no program links libtorch (nor needs it installed).
+    if std::env::var_os("CARGO_FEATURE_TRAIN").is_some() {
+        mille_build::link_libtorch_bins(&TORCH_PROGRAMS);
+    }
 }
 
 /// The programs that run libtorch (the trainer's models or tensors).

@@ -3,6 +3,8 @@
 pub mod npy;
 pub mod plot;
 pub mod progress;
+#[cfg(feature = "train")]
+mod run_progress;
 pub mod sampler;
 pub mod signals;
 
@@ -100,6 +102,7 @@ pub struct MallocConf(pub *const std::ffi::c_char);
 unsafe impl Sync for MallocConf {}
 
 /// Prints a finished run's summary as a small table.
+#[cfg(feature = "train")]
 pub fn print_summary(s: &mille_train::run::Summary, run: &std::path::Path) {
     println!("run {} ({} x {} layers, {} channels, {})", run.display(), s.model, s.layers, s.hidden, s.device);
     println!("  {:<28} {:>8} {:>8} {:>8}", s.metric, "train", "valid", "test");

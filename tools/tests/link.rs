@@ -96,3 +96,24 @@ fn this_test_binary_of_the_trainer_links_libtorch_cuda_too() {
         }
     }
 }
+
+/// `cargo build -p mille-tools --no-default-features` builds the data programs (prepare,
+/// inspect, synth, store, partition) without compiling the trainer or libtorch's bindings: a
+/// user who only prepares and partitions needs neither.
+#[test]
+fn the_data_programs_build_without_the_trainer() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let out = Command::new(cargo)
+        .current_dir(root)
+        .args(["tree", "--offline", "-p", "mille-tools", "--no-default-features", "-e", "normal", "--prefix", "none"])
+        .output()
+        .expect("cargo tree runs");
+    assert!(out.status.success(), "cargo tree: {}", String::from_utf8_lossy(&out.stderr));
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let crates: Vec<&str> = tree.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    assert!(crates.contains(&"mille-loader"), "{tree}");
+    for heavy in ["mille-train", "tch", "torch-sys"] {
+        assert!(!crates.contains(&heavy), "{heavy} is compiled without the train feature:\n{tree}");
+    }
+}
