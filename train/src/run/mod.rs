@@ -14,6 +14,7 @@ mod checkpoint;
 mod config;
 pub mod folder;
 pub mod memory;
+mod metrics;
 mod parallel;
 mod progress;
 pub mod recipe;
@@ -22,6 +23,7 @@ mod teacher;
 pub use checkpoint::LoopState;
 pub use config::{Batching, NodeFeatures, RunConfig, Select, TeacherConfig};
 pub use memory::peak_rss_bytes;
+pub use metrics::EpochMetrics;
 pub use progress::{EpochReport, Progress, Silent};
 
 use crate::feed::{Fed, Feed};
@@ -33,7 +35,6 @@ pub use mille_dist::World;
 use mille_loader::{Loader, LoaderConfig, PlanSpec};
 use mille_pipeline::seed::Seed;
 use mille_pipeline::{Labels, Store};
-use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -767,35 +768,34 @@ impl Trainer {
             let (loss, seconds) = (st.loss, st.seconds);
             anyhow::ensure!(loss.is_finite(), "training diverged at epoch {} (loss {loss})", epoch + 1);
             self.gpu_peak = self.gpu_peak.max(st.gpu_peak);
-            let mut line = json!({
-                "epoch": epoch + 1, "loss": loss, "seconds": seconds,
-                "batches_per_second": st.batches as f64 / seconds,
-                "train_rows": st.train_rows,
-                "batch_wait_seconds": st.wait_seconds,
-                "batch_bytes": st.bytes,
-                "peak_memory_bytes": peak_rss_bytes(),
-                "peak_anon_rss_bytes": self.anon.bytes(),
-                "rss_file_bytes": memory::status_bytes("RssFile:"),
-                "device": self.device_name,
-            });
-            if let Some(p) = st.gpu_peak {
-                line["gpu_peak_memory_bytes"] = json!(p);
-            }
-            if let Some((fwd, adj)) = self.model.last_solves() {
-                line["deq_forward_iterations"] = json!(fwd.iterations);
-                line["deq_forward_residual"] = json!(fwd.residual);
-                line["deq_adjoint_iterations"] = json!(adj.iterations);
-            }
+            let solves = self.model.last_solves();
+            let mut line = EpochMetrics {
+                epoch: epoch + 1,
+                loss,
+                seconds,
+                batches_per_second: st.batches as f64 / seconds,
+                train_rows: st.train_rows,
+                batch_wait_seconds: st.wait_seconds,
+                batch_bytes: st.bytes,
+                peak_memory_bytes: peak_rss_bytes(),
+                peak_anon_rss_bytes: self.anon.bytes(),
+                rss_file_bytes: memory::status_bytes("RssFile:"),
+                device: self.device_name.clone(),
+                gpu_peak_memory_bytes: st.gpu_peak,
+                deq_forward_iterations: solves.map(|(fwd, _)| fwd.iterations),
+                deq_forward_residual: solves.map(|(fwd, _)| fwd.residual),
+                deq_adjoint_iterations: solves.map(|(_, adj)| adj.iterations),
+                train: None,
+                valid: None,
+                test: None,
+                valid_loss: None,
+            };
             let mut scores = None;
             if (epoch + 1).is_multiple_of(self.cfg.eval_every) || epoch + 1 == self.cfg.epochs {
                 let (s, _) = self.evaluate_with(1, self.cfg.train_eval_parts.unwrap_or(self.cfg.eval_parts))?;
                 scores = Some(s);
-                line["train"] = json!(s.train);
-                line["valid"] = json!(s.valid);
-                line["test"] = json!(s.test);
-                if let Some(l) = s.valid_loss {
-                    line["valid_loss"] = json!(l);
-                }
+                (line.train, line.valid, line.test, line.valid_loss) =
+                    (Some(s.train), Some(s.valid), Some(s.test), s.valid_loss);
                 if better(self.cfg.select, &s, self.state.best.as_ref().map(|(_, b)| b)) {
                     self.state.best = Some((epoch + 1, s));
                     self.save_best()?;

@@ -24,7 +24,7 @@ pub struct EpochReport<'a> {
     /// The metric's name (`acc`, `rocauc`).
     pub metric: &'a str,
     /// Everything `metrics.jsonl` records for the epoch.
-    pub line: &'a serde_json::Value,
+    pub line: &'a super::EpochMetrics,
 }
 
 /// Receives a run's progress. Every method does nothing unless overridden.
