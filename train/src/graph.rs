@@ -13,6 +13,8 @@
 //! them ([`crate::feed`]): [`HostBatch`] holds the host tensors, [`HostBatch::assemble`] derives
 //! what is computed on the device once they are there.
 
+mod scatter;
+
 use mille_loader::{Batch, BatchLabels};
 use std::cell::OnceCell;
 use tch::{Device, Kind, Tensor};
@@ -112,7 +114,7 @@ pub enum RowReduce {
     Auto,
     /// Always `segment_reduce` over the CSR row lengths.
     Segment,
-    /// Always `index_add` / `index_reduce` through per-entry row ids ([`crate::scatter`]).
+    /// Always `index_add` / `index_reduce` through per-entry row ids (the private `scatter` module).
     IndexAdd,
 }
 
@@ -273,7 +275,7 @@ impl Adjacency {
 
     /// Destination of each entry (int64 `[E]`), ascending.
     pub fn row(&self) -> &Tensor {
-        self.row.get_or_init(|| crate::scatter::row_ids(self))
+        self.row.get_or_init(|| scatter::row_ids(self))
     }
 
     /// Whether `values` are reduced by segments; under `Auto` on the CPU, when they are at most
@@ -297,7 +299,7 @@ impl Adjacency {
     /// Per-row softmax of entry scores `[E, k]` (max-shifted for stability).
     pub fn softmax(&self, scores: &Tensor) -> Tensor {
         if !self.by_segments(scores, RowReduce::SOFTMAX_SEGMENT_WIDTH) {
-            return crate::scatter::softmax(self, self.row(), scores);
+            return scatter::softmax(self, self.row(), scores);
         }
         let max = self.segments(&scores.detach(), "max", f64::NEG_INFINITY);
         let w = (scores - self.per_entry(&max)).exp();
@@ -308,7 +310,7 @@ impl Adjacency {
     /// Sum of entry values `[E, d]` into their destination rows: `[n, d]`.
     pub fn sum_rows(&self, values: &Tensor) -> Tensor {
         if !self.by_segments(values, 0) {
-            return crate::scatter::sum_rows(self.row(), self, values);
+            return scatter::sum_rows(self, self.row(), values);
         }
         self.segments(values, "sum", 0.0)
     }
@@ -317,7 +319,7 @@ impl Adjacency {
     /// entries are 0. Ties share the gradient equally.
     pub fn max_rows(&self, values: &Tensor) -> Tensor {
         if !self.by_segments(values, RowReduce::MAX_SEGMENT_WIDTH) {
-            return crate::scatter::max_rows(self, self.row(), values);
+            return scatter::max_rows(self, self.row(), values);
         }
         self.segments(values, "max", f64::NEG_INFINITY).masked_fill(&self.empty, 0.0)
     }

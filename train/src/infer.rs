@@ -154,7 +154,7 @@ pub fn metric(store: &Store) -> anyhow::Result<Metric> {
     Ok(m)
 }
 
-/// The store's metric name, `acc` or `rocauc` (see [`metric`]).
+/// The store's metric name, `acc` or `rocauc` (see [`crate::metric`]).
 pub fn metric_name(store: &Store) -> anyhow::Result<&'static str> {
     Ok(metric(store)?.name())
 }

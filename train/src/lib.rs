@@ -13,14 +13,17 @@
 //! - [`optim`]: Adam and RMSprop whose state can be checkpointed.
 //! - [`labels`]: labels as input and label reuse.
 //! - [`loss`]: the training losses (cross-entropy, the authors' log-CE, self-KD).
-//! - [`cpu_math`]: the warm-up that makes CPU runs repeat exactly.
 //! - [`metric`], [`infer`]: OGB metrics, multi-view inference.
-//! - [`scatter`]: row reductions by index_add (the CPU path for wide values, and the reference).
 //! - [`run`]: the training loop with checkpoints, resumption and metrics.
+//!
+//! Internal: `cpu_math` (the warm-up that makes CPU runs repeat exactly), `stream` (CUDA side
+//! streams and events), `warnings` (libtorch's warnings routed to `tracing`), and
+//! `graph::scatter` (row reductions by index_add: the CPU path for wide values, and the
+//! reference the segment reductions are tested against).
 
 mod autograd;
 pub mod conv;
-pub mod cpu_math;
+mod cpu_math;
 pub mod deq;
 pub mod device;
 pub mod feed;
@@ -35,9 +38,8 @@ pub mod optim;
 pub mod rev;
 pub mod revgat;
 pub mod run;
-pub mod scatter;
-pub mod stream;
-pub mod warnings;
+mod stream;
+mod warnings;
 
 pub use tch;
 

@@ -29,7 +29,7 @@ pub mod recipe;
 mod teacher;
 
 pub use checkpoint::LoopState;
-pub use config::{Batching, NodeFeatures, RunConfig, Select, TeacherConfig};
+pub use config::{Batching, CONFIG_VERSION, NodeFeatures, RunConfig, Select, TeacherConfig};
 pub use memory::peak_rss_bytes;
 pub use metrics::EpochMetrics;
 pub use progress::{EpochReport, Progress, Silent};

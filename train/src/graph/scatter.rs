@@ -6,11 +6,11 @@
 //! the reference the segment reductions are tested against (same values to 1e-6, gradients
 //! too) and benchmarked against (`tools/bench aggregate`).
 
-use crate::graph::Adjacency;
+use super::Adjacency;
 use tch::{Kind, Tensor};
 
 /// Destination row of each entry (int64 `[E]`).
-pub(crate) fn row_ids(adj: &Adjacency) -> Tensor {
+pub(super) fn row_ids(adj: &Adjacency) -> Tensor {
     adj.per_entry(&Tensor::arange(adj.n, (Kind::Int64, adj.col.device())))
 }
 
@@ -21,7 +21,7 @@ fn zeros(adj: &Adjacency, like: &Tensor) -> Tensor {
 }
 
 /// Per-row softmax of entry scores `[E, k]`, max-shifted.
-pub fn softmax(adj: &Adjacency, row: &Tensor, scores: &Tensor) -> Tensor {
+pub(super) fn softmax(adj: &Adjacency, row: &Tensor, scores: &Tensor) -> Tensor {
     let z = zeros(adj, scores);
     let max = z.index_reduce(0, row, &scores.detach(), "amax", false);
     let w = (scores - max.index_select(0, row)).exp();
@@ -30,11 +30,11 @@ pub fn softmax(adj: &Adjacency, row: &Tensor, scores: &Tensor) -> Tensor {
 }
 
 /// Sum of entry values into their rows.
-pub fn sum_rows(row: &Tensor, adj: &Adjacency, values: &Tensor) -> Tensor {
+pub(super) fn sum_rows(adj: &Adjacency, row: &Tensor, values: &Tensor) -> Tensor {
     zeros(adj, values).index_add(0, row, values)
 }
 
 /// Channel-wise maximum per row (rows without entries 0).
-pub fn max_rows(adj: &Adjacency, row: &Tensor, values: &Tensor) -> Tensor {
+pub(super) fn max_rows(adj: &Adjacency, row: &Tensor, values: &Tensor) -> Tensor {
     zeros(adj, values).index_reduce(0, row, values, "amax", false)
 }
