@@ -1,5 +1,6 @@
 //! GAT: multi-head attention over in-neighbours, heads concatenated.
 
+use super::{Initial, Operator, linear_params};
 use crate::graph::Adjacency;
 use crate::layers::glorot_linear;
 use tch::Tensor;
@@ -48,5 +49,14 @@ impl Gat {
         let alpha = adj.softmax(&score);
         let msg = z.index_select(0, &adj.col) * alpha.unsqueeze(-1);
         adj.sum_rows(&msg.reshape([-1, dim])) + &self.bias
+    }
+}
+
+impl Operator for Gat {
+    fn apply(&self, adj: &Adjacency, h: &Tensor, _: Option<Initial<'_>>) -> Tensor {
+        self.forward(adj, h)
+    }
+    fn output_params(&self) -> Vec<Tensor> {
+        linear_params(&self.lin).into_iter().chain([self.bias.shallow_clone()]).collect()
     }
 }

@@ -8,6 +8,7 @@
 //! layer; inside a reversible block group `i` reads its `i`-th chunk. Since `h0` does not change
 //! through the blocks, the coupling `X'_i = X_i + F_i(X'_{i-1}, h0)` stays exactly invertible.
 
+use super::{Operator, linear_params};
 use crate::graph::Adjacency;
 use crate::layers::linear;
 use tch::{Tensor, nn};
@@ -47,5 +48,15 @@ impl Gcnii {
         let support = adj.sym_of(h) * (1.0 - self.alpha) + init.h0 * self.alpha;
         let beta = self.beta(init.layer);
         support.matmul(&self.lin.ws.tr()) * beta + support * (1.0 - beta)
+    }
+}
+
+impl Operator for Gcnii {
+    fn apply(&self, adj: &Adjacency, h: &Tensor, init: Option<Initial<'_>>) -> Tensor {
+        // The models always pass it (and refuse GCNII where they cannot, the DEQ block).
+        self.forward(adj, h, init.expect("a GCNII layer is given its initial representation"))
+    }
+    fn output_params(&self) -> Vec<Tensor> {
+        linear_params(&self.lin)
     }
 }

@@ -1,6 +1,7 @@
 //! GEN (DeeperGCN): message `ReLU(h_j + e_ij) + eps`, a generalised aggregation, and the update
 //! `MLP(h_i + m_i)` (two layers, expansion 2, LayerNorm between).
 
+use super::{Initial, Operator, linear_params};
 use crate::graph::Adjacency;
 use crate::layers::linear;
 use serde::{Deserialize, Serialize};
@@ -76,5 +77,14 @@ impl Gen {
     /// The softmax temperature, when the aggregation has one.
     pub fn temperature(&self) -> Option<f64> {
         self.t.as_ref().map(|t| t.to_kind(Kind::Double).double_value(&[0]))
+    }
+}
+
+impl Operator for Gen {
+    fn apply(&self, adj: &Adjacency, h: &Tensor, _: Option<Initial<'_>>) -> Tensor {
+        self.forward(adj, h)
+    }
+    fn output_params(&self) -> Vec<Tensor> {
+        linear_params(&self.lin2)
     }
 }

@@ -122,65 +122,57 @@ impl From<ConvKind> for String {
     }
 }
 
+/// What every convolution does: the one trait a new convolution implements (in its own file),
+/// beside its [`ConvKind`] variant and the arm that makes it in [`Conv::new`].
+pub trait Operator: std::fmt::Debug + Send {
+    /// `dim -> dim` channels over `adj`; `init` is the initial representation, which only the
+    /// convolutions that mix it in read (GCNII).
+    fn apply(&self, adj: &Adjacency, h: &Tensor, init: Option<Initial<'_>>) -> Tensor;
+
+    /// The parameters that scale the output linearly (the last layer's weights and bias): what
+    /// a DEQ block shrinks at initialisation to start contractive.
+    fn output_params(&self) -> Vec<Tensor>;
+}
+
+/// A linear layer's bias and weight, in that order.
+pub(crate) fn linear_params(l: &nn::Linear) -> Vec<Tensor> {
+    l.bs.iter().chain([&l.ws]).map(Tensor::shallow_clone).collect()
+}
+
 /// A convolution of `dim -> dim` channels.
 #[derive(Debug)]
-pub enum Conv {
-    /// SAGE.
-    Sage(Sage),
-    /// GCN.
-    Gcn(Gcn),
-    /// GEN.
-    Gen(Gen),
-    /// GAT.
-    Gat(Gat),
-    /// GCNII.
-    Gcnii(Gcnii),
-}
+pub struct Conv(Box<dyn Operator>);
 
 impl Conv {
     /// A new convolution under `path`; `edge_dim` is the width of the batches' edge features
     /// (0: none), which GEN encodes into its messages.
     pub fn new(path: &nn::Path, kind: ConvKind, dim: i64, edge_dim: i64) -> Conv {
         crate::cpu_math::warm_up();
-        match kind {
-            ConvKind::Sage => Conv::Sage(Sage::new(path, dim)),
-            ConvKind::Gcn => Conv::Gcn(Gcn::new(path, dim)),
-            ConvKind::Gen(aggr) => Conv::Gen(Gen::new(path, dim, aggr, edge_dim)),
-            ConvKind::Gat(heads) => Conv::Gat(Gat::new(path, dim, heads)),
+        Conv(match kind {
+            ConvKind::Sage => Box::new(Sage::new(path, dim)),
+            ConvKind::Gcn => Box::new(Gcn::new(path, dim)),
+            ConvKind::Gen(aggr) => Box::new(Gen::new(path, dim, aggr, edge_dim)),
+            ConvKind::Gat(heads) => Box::new(Gat::new(path, dim, heads)),
             ConvKind::Gcnii { .. } => {
                 let (alpha, lambda) = kind.gcnii().expect("gcnii");
-                Conv::Gcnii(Gcnii::new(path, dim, alpha, lambda))
+                Box::new(Gcnii::new(path, dim, alpha, lambda))
             }
-        }
+        })
     }
 
-    /// The parameters that scale the output linearly (the last layer's weights and bias).
+    /// The parameters that scale the output linearly (see [`Operator::output_params`]).
     pub fn output_params(&self) -> Vec<Tensor> {
-        let lin = |l: &nn::Linear| l.bs.iter().chain([&l.ws]).map(Tensor::shallow_clone).collect::<Vec<_>>();
-        match self {
-            Conv::Sage(c) => lin(&c.lin).into_iter().chain(lin(&c.root)).collect(),
-            Conv::Gcn(c) => lin(&c.lin),
-            Conv::Gen(c) => lin(&c.lin2),
-            Conv::Gat(c) => lin(&c.lin).into_iter().chain([c.bias.shallow_clone()]).collect(),
-            Conv::Gcnii(c) => lin(&c.lin),
-        }
+        self.0.output_params()
     }
 
     /// Applies the convolution. GCNII needs its initial representation: use
     /// [`Conv::forward_with`].
     pub fn forward(&self, adj: &Adjacency, h: &Tensor) -> Tensor {
-        self.forward_with(adj, h, None)
+        self.0.apply(adj, h, None)
     }
 
     /// Applies the convolution; `init` is read by GCNII alone (the others ignore it).
     pub fn forward_with(&self, adj: &Adjacency, h: &Tensor, init: Option<Initial<'_>>) -> Tensor {
-        match self {
-            Conv::Sage(c) => c.forward(adj, h),
-            Conv::Gcn(c) => c.forward(adj, h),
-            Conv::Gen(c) => c.forward(adj, h),
-            Conv::Gat(c) => c.forward(adj, h),
-            // The models always pass it (and refuse GCNII where they cannot, the DEQ block).
-            Conv::Gcnii(c) => c.forward(adj, h, init.expect("a GCNII layer is given its initial representation")),
-        }
+        self.0.apply(adj, h, init)
     }
 }

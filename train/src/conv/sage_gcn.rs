@@ -1,5 +1,6 @@
 //! SAGE and GCN: one sparse CSR product each, no E x D temporary.
 
+use super::{Initial, Operator, linear_params};
 use crate::graph::Adjacency;
 use crate::layers::{glorot_linear, linear};
 use tch::Tensor;
@@ -26,6 +27,15 @@ impl Sage {
     }
 }
 
+impl Operator for Sage {
+    fn apply(&self, adj: &Adjacency, h: &Tensor, _: Option<Initial<'_>>) -> Tensor {
+        self.forward(adj, h)
+    }
+    fn output_params(&self) -> Vec<Tensor> {
+        linear_params(&self.lin).into_iter().chain(linear_params(&self.root)).collect()
+    }
+}
+
 /// GCN: `W (D^-1/2 A D^-1/2 h) + b`.
 #[derive(Debug)]
 pub struct Gcn {
@@ -41,5 +51,14 @@ impl Gcn {
     /// Applies it. Transforming first keeps the sparse product at the (equal) output width.
     pub fn forward(&self, adj: &Adjacency, h: &Tensor) -> Tensor {
         adj.sym_of(&h.matmul(&self.lin.ws.tr())) + self.lin.bs.as_ref().expect("GCN has a bias")
+    }
+}
+
+impl Operator for Gcn {
+    fn apply(&self, adj: &Adjacency, h: &Tensor, _: Option<Initial<'_>>) -> Tensor {
+        self.forward(adj, h)
+    }
+    fn output_params(&self) -> Vec<Tensor> {
+        linear_params(&self.lin)
     }
 }
