@@ -17,7 +17,7 @@ use tch::Device;
 pub fn upload_on(side: &SideStream, h: HostBatch) -> anyhow::Result<(HostBatch, Event)> {
     let device = Device::Cuda(side.device);
     let failed = std::cell::RefCell::new(None);
-    let up = h.map(&|t| match side.upload(&t.pin_memory(device)) {
+    let up = h.upload_with(&|t| match side.upload(&t.pin_memory(device)) {
         Ok(d) => d,
         Err(e) => {
             failed.borrow_mut().get_or_insert(e);
@@ -36,7 +36,7 @@ pub struct Fed {
     /// The loader's batch.
     pub batch: Batch,
     /// Its tensors on the device.
-    pub g: GraphTensors,
+    pub graph: GraphTensors,
 }
 
 struct Pending {
@@ -112,7 +112,7 @@ impl Feed {
         self.bytes += host.bytes();
         Some(match &self.side {
             Some(side) => upload_on(side, host).map(|(up, ev)| Pending { batch, up, ready: Some(ev) }),
-            None => Ok(Pending { batch, up: host.map(&|t| upload(t, self.device)), ready: None }),
+            None => Ok(Pending { batch, up: host.upload_with(&|t| upload(t, self.device)), ready: None }),
         })
     }
 
@@ -139,7 +139,7 @@ impl Feed {
             return Some(Err(e));
         }
         let g = current.up.assemble_with(self.inputs.norm);
-        Some(Ok(Fed { batch: current.batch, g }))
+        Some(Ok(Fed { batch: current.batch, graph: g }))
     }
 }
 

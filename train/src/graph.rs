@@ -128,7 +128,7 @@ impl RowReduce {
 impl Adjacency {
     /// From a local CSR (entries by destination row), on `device`.
     pub fn new(indptr: &[u64], indices: &[u32], edge_attr: Option<(&[f32], usize)>, device: Device) -> Adjacency {
-        HostGraph::new(indptr, indices, edge_attr).map(&|t| upload(t, device)).assemble()
+        HostGraph::new(indptr, indices, edge_attr).upload_with(&|t| upload(t, device)).assemble()
     }
 
     /// Number of entries (edges, self loops included).
@@ -365,8 +365,8 @@ impl HostGraph {
         self
     }
 
-    /// Every tensor through `f` (an upload).
-    pub fn map(self, f: &impl Fn(Tensor) -> Tensor) -> HostGraph {
+    /// Every tensor through `f`: the upload to the device (plain, or on a side stream).
+    pub fn upload_with(self, f: &impl Fn(Tensor) -> Tensor) -> HostGraph {
         HostGraph {
             crow: f(self.crow),
             col: f(self.col),
@@ -410,7 +410,7 @@ enum HostTargets {
     Binary(Tensor),
 }
 
-/// A whole batch as host tensors: what crosses to the device. [`HostBatch::map`] uploads it,
+/// A whole batch as host tensors: what crosses to the device. [`HostBatch::upload_with`] uploads it,
 /// [`HostBatch::assemble`] then derives the device-side pieces.
 #[derive(Debug)]
 pub struct HostBatch {
@@ -526,14 +526,14 @@ impl HostBatch {
 
     /// Uploads it to `device` (on the compute stream) and assembles it there.
     pub fn to_device(self, device: Device) -> GraphTensors {
-        self.map(&|t| upload(t, device)).assemble()
+        self.upload_with(&|t| upload(t, device)).assemble()
     }
 
-    /// Every tensor through `f` (an upload).
-    pub fn map(self, f: &impl Fn(Tensor) -> Tensor) -> HostBatch {
+    /// Every tensor through `f`: the upload to the device (plain, or on a side stream).
+    pub fn upload_with(self, f: &impl Fn(Tensor) -> Tensor) -> HostBatch {
         let [a, b, c] = self.masks;
         HostBatch {
-            graph: self.graph.map(f),
+            graph: self.graph.upload_with(f),
             x: self.x.map(f),
             targets: match self.targets {
                 HostTargets::None => HostTargets::None,
@@ -630,7 +630,10 @@ pub fn batch_tensors(b: &Batch, device: Device, norm: FeatureNorm) -> GraphTenso
 
 /// A batch as tensors with the model inputs `inputs` describes.
 pub fn batch_inputs(b: &Batch, device: Device, inputs: &NodeInputs) -> GraphTensors {
-    HostBatch::from_batch(b).with_categorical(&b.nodes, inputs).map(&|t| upload(t, device)).assemble_with(inputs.norm)
+    HostBatch::from_batch(b)
+        .with_categorical(&b.nodes, inputs)
+        .upload_with(&|t| upload(t, device))
+        .assemble_with(inputs.norm)
 }
 
 fn normalised(x: Tensor, norm: FeatureNorm) -> Tensor {

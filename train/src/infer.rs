@@ -97,7 +97,7 @@ pub fn predict_in(
     let labels = inputs.labels.clone();
     let mut feed = Feed::new(loader.epoch_share(epoch, world.rank(), world.size()), device, inputs)?;
     while let Some(fed) = feed.next_batch() {
-        let Fed { batch, g } = fed?;
+        let Fed { batch, graph: g } = fed?;
         let x = crate::labels::reused_input(&g, labels.as_deref(), |x| model.logits(&g.adj, x));
         let logits = model.logits(&g.adj, &x).to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
         let flat: Vec<f32> = logits.reshape([-1]).try_into().expect("float logits");

@@ -215,6 +215,9 @@ pub struct Model {
     /// RevGAT's output bias (`bias_last`).
     head_bias: Option<Tensor>,
     solves: Cell<Option<(SolveStats, SolveStats)>>,
+    /// The variable-name prefix of each block whose gradients [`Model::backward_with`]
+    /// reports complete one by one (RevGNN's; empty for the other models).
+    block_prefixes: Vec<String>,
     /// DEQ: the block is unrolled `Some(steps)` times under plain autograd instead of solved.
     unrolled: Cell<Option<usize>>,
 }
@@ -237,6 +240,12 @@ impl Model {
             false => Stem::Linear(linear(path / "enc", input, h, true)),
         };
         let edge = network_edges.then(|| linear(path / "edge_enc", cfg.edge_dim, h, true));
+        // The data-parallel overlap (run/parallel.rs) was built and measured for RevGNN; RevGAT's
+        // blocks complete alike but reduce with the rest, as they always have.
+        let block_prefixes = match cfg.kind {
+            ModelKind::Revgnn => (0..cfg.layers).map(|i| (path / format!("block{i}")).path("")).collect(),
+            _ => Vec::new(),
+        };
         let blocks = match cfg.kind {
             ModelKind::Resgnn => Blocks::Res(
                 (0..cfg.layers)
@@ -274,7 +283,19 @@ impl Model {
                 None,
             ),
         };
-        Model { cfg, cat, enc, edge, blocks, norm, head, head_bias, solves: Cell::new(None), unrolled: Cell::new(None) }
+        Model {
+            cfg,
+            cat,
+            enc,
+            edge,
+            blocks,
+            norm,
+            head,
+            head_bias,
+            solves: Cell::new(None),
+            block_prefixes,
+            unrolled: Cell::new(None),
+        }
     }
 
     /// The configuration.
@@ -462,15 +483,30 @@ impl Model {
         (mask, shifts)
     }
 
+    /// The positions in `names` (the optimiser's parameter names, in its order) grouped as
+    /// [`Model::backward_with`] completes their gradients: one group per block whose
+    /// `after_block(i)` it calls (group `blocks - 1 - i`: last block first), then one group of
+    /// everything else. A model that completes nothing early gives that one group alone.
+    pub fn gradient_groups(&self, names: &[String]) -> Vec<Vec<usize>> {
+        let blocks = self.block_prefixes.len();
+        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); blocks + 1];
+        for (k, name) in names.iter().enumerate() {
+            let block = self.block_prefixes.iter().position(|p| name.starts_with(p.as_str()));
+            groups[block.map_or(blocks, |i| blocks - 1 - i)].push(k);
+        }
+        groups
+    }
+
     /// One training step's forward and backward: gradients accumulate in the parameters;
     /// returns the loss. `loss_of` maps logits to the loss.
     pub fn backward(&self, adj: &Adjacency, x: &Tensor, loss_of: impl Fn(&Tensor) -> Tensor) -> f64 {
         self.backward_with(adj, x, loss_of, &mut |_| {})
     }
 
-    /// [`Model::backward`], calling `after_block(i)` when RevGNN's block `i` (parameters
-    /// `block{i}.*`) has its gradients complete, last block first; the other models never call
-    /// it (their gradients are complete only at the end).
+    /// [`Model::backward`], calling `after_block(i)` when block `i` has its gradients complete
+    /// (RevGNN's and RevGAT's blocks, last block first; [`Model::gradient_groups`] says which
+    /// parameters each holds); the other models never call it (their gradients are complete
+    /// only at the end).
     pub fn backward_with(
         &self,
         adj: &Adjacency,

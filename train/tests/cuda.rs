@@ -66,11 +66,11 @@ fn side_stream_uploads_equal_the_host_batches() {
     while let Some(fed) = feed.next_batch() {
         let fed = fed.unwrap();
         let host = GraphTensors::new(&fed.batch, Device::Cpu);
-        assert!(fed.g.x.device() == d);
-        assert!(fed.g.x.to_device(Device::Cpu).equal(&host.x));
-        assert!(fed.g.adj.col.to_device(Device::Cpu).equal(&host.adj.col));
-        assert!(fed.g.train.to_device(Device::Cpu).equal(&host.train));
-        assert!(fed.g.classes().unwrap().to_device(Device::Cpu).equal(host.classes().unwrap()));
+        assert!(fed.graph.x.device() == d);
+        assert!(fed.graph.x.to_device(Device::Cpu).equal(&host.x));
+        assert!(fed.graph.adj.col.to_device(Device::Cpu).equal(&host.adj.col));
+        assert!(fed.graph.train.to_device(Device::Cpu).equal(&host.train));
+        assert!(fed.graph.classes().unwrap().to_device(Device::Cpu).equal(host.classes().unwrap()));
         seen += 1;
         feed.recycle(fed.batch);
     }

@@ -49,9 +49,9 @@ fn species_one_hot_columns_follow_each_batch_node_from_the_raw_file() {
     while let Some(fed) = feed.next_batch() {
         let fed = fed.unwrap();
         let d = features.cols as i64;
-        assert_eq!(fed.g.x.size()[1], d + keys.len() as i64);
+        assert_eq!(fed.graph.x.size()[1], d + keys.len() as i64);
         for (i, &v) in fed.batch.nodes.iter().enumerate() {
-            let row = fed.g.x.get(i as i64);
+            let row = fed.graph.x.get(i as i64);
             let sums: Vec<f32> = row.narrow(0, 0, d).try_into().unwrap();
             assert_eq!(&sums[..], features.row(v as usize), "node {v}'s features");
             let one_hot: Vec<f32> = row.narrow(0, d, keys.len() as i64).try_into().unwrap();
@@ -143,7 +143,7 @@ fn check_gradients(kind: ModelKind, unrolled: Option<usize>) {
     let loader = Loader::new(store.clone(), LoaderConfig { plan: PlanSpec::Full, ..Default::default() }).unwrap();
     let inputs = NodeInputs { categorical: vec![species.clone()], ..Default::default() };
     let mut feed = Feed::new(loader.epoch(0), Device::Cpu, inputs).unwrap();
-    let g = feed.next_batch().unwrap().unwrap().g;
+    let g = feed.next_batch().unwrap().unwrap().graph;
     let (adj, x) = (g.adj.to_kind(Kind::Double), g.x.to_kind(Kind::Double));
     let mut vs = nn::VarStore::new(Device::Cpu);
     let mut cfg = ModelConfig::new(kind, ConvKind::Gen(Aggr::Max), 3, 8, store.features().unwrap().cols as i64, 5);

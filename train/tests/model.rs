@@ -203,3 +203,31 @@ fn the_convolutions_weight_decay_applies_to_their_parameters_alone() {
     }
     assert!(moved.0 > 0 && moved.1 > 0, "{moved:?}: convolution parameters exist, and the others decayed");
 }
+
+#[test]
+fn gradient_groups_hold_each_revgnn_block_last_first_then_the_rest() {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let m = Model::new(&vs.root(), ModelConfig::new(ModelKind::Revgnn, ConvKind::Sage, 11, 8, 4, 2));
+    let mut names: Vec<String> = vs.variables().into_keys().collect();
+    names.sort();
+    let groups = m.gradient_groups(&names);
+    assert_eq!(groups.len(), 12, "one group per block and one for the rest");
+    let in_block = |i: usize, k: usize| names[k].starts_with(&format!("block{i}."));
+    for (g, group) in groups[..11].iter().enumerate() {
+        let block = 10 - g;
+        assert!(!group.is_empty() && group.iter().all(|&k| in_block(block, k)), "group {g} is block {block}'s");
+    }
+    // block1's prefix must not take block10's parameters (nor block0 those of block0x).
+    let rest = &groups[11];
+    assert!(!rest.is_empty() && rest.iter().all(|&k| !names[k].starts_with("block")), "{rest:?}");
+    let mut all: Vec<usize> = groups.concat();
+    all.sort();
+    assert_eq!(all, (0..names.len()).collect::<Vec<_>>(), "every parameter in exactly one group");
+    // A model whose gradients complete only at the end gives one group.
+    for kind in [ModelKind::Resgnn, ModelKind::WtRevgnn, ModelKind::Deq] {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let m = Model::new(&vs.root(), ModelConfig::new(kind, ConvKind::Sage, 3, 8, 4, 2));
+        let names: Vec<String> = vs.variables().into_keys().collect();
+        assert_eq!(m.gradient_groups(&names), vec![(0..names.len()).collect::<Vec<_>>()], "{kind:?}");
+    }
+}

@@ -125,7 +125,7 @@ impl SaintSubgraphs {
 }
 
 impl Sampler for SaintSubgraphs {
-    /// Each subgraph's first nodes: its walk roots, or the node sampler's nodes.
+    /// Each subgraph's drawn nodes: its walk roots, or the node sampler's nodes.
     fn plan(&self, epoch: Seed) -> Plan {
         let steps = self.candidates.nodes.len().div_ceil(self.sampler.nominal_nodes());
         let mut rng = epoch.rng();
@@ -133,7 +133,7 @@ impl Sampler for SaintSubgraphs {
         Plan::new(batches, epoch.derive(29, 0xA5A5).get())
     }
 
-    /// The subgraph from the batch's first nodes, with its coefficients and full-graph degrees.
+    /// The subgraph from the batch's drawn nodes (walk roots, or the node sample), with its coefficients and full-graph degrees.
     fn build(&self, plan: &Plan, index: usize, builder: &mut Builder, mut into: Option<Batch>) -> Result<Batch> {
         // A recycled batch's weight buffers are refilled, not reallocated: fresh ones cost 2.6 %
         // of the batches per second (238.5 against 244.9 b/s for the loader before samplers
@@ -143,12 +143,12 @@ impl Sampler for SaintSubgraphs {
         let (graph, loops) = (builder.graph(), builder.self_loops());
         let csr = graph.csr();
         let n = csr.indptr.len() - 1;
-        let first = &plan.batches[index];
-        if let Some(v) = first.iter().find(|&&v| v as usize >= n) {
+        let drawn = &plan.batches[index];
+        if let Some(v) = drawn.iter().find(|&&v| v as usize >= n) {
             return Err(Error::Invalid(format!("batch {index}: node {v} is not a node of the {n}")));
         }
         let mut rng = Seed::new(plan.seed).batch(index).rng();
-        let nodes = subgraph_nodes(csr, first, self.sampler, &mut rng);
+        let nodes = subgraph_nodes(csr, drawn, self.sampler, &mut rng);
         let mut b = builder.build(&nodes, index, 0, into)?;
         let norm = &*self.norm;
         w.node_norm.clear();
@@ -172,7 +172,7 @@ impl Sampler for SaintSubgraphs {
     }
 }
 
-/// Draws subgraphs' first nodes from the candidates: walk roots uniformly, or node-sampler
+/// Draws subgraphs' drawn nodes from the candidates: walk roots uniformly, or node-sampler
 /// nodes by in-degree.
 pub(crate) struct Candidates {
     nodes: Vec<u32>,
@@ -197,7 +197,7 @@ impl Candidates {
         Ok(Candidates { nodes, by_degree })
     }
 
-    /// One subgraph's first nodes: `roots` walk roots (repeats kept) or the node sampler's
+    /// One subgraph's drawn nodes: `roots` walk roots (repeats kept) or the node sampler's
     /// distinct nodes (ascending).
     pub(crate) fn draw(&self, sampler: SaintSampler, rng: &mut impl Rng) -> Vec<u32> {
         match (sampler, &self.by_degree) {
@@ -215,13 +215,13 @@ impl Candidates {
     }
 }
 
-/// The subgraph's nodes (ascending, distinct) from its first nodes: the walks' visits for the
-/// random-walk sampler, the first nodes themselves for the node sampler.
-pub(crate) fn subgraph_nodes(csr: Csr<'_>, first: &[u32], sampler: SaintSampler, rng: &mut impl Rng) -> Vec<u32> {
-    let mut out = first.to_vec();
+/// The subgraph's nodes (ascending, distinct) from its drawn nodes: the walks from those roots,
+/// roots included, for the random-walk sampler; the drawn nodes themselves for the node sampler.
+pub(crate) fn subgraph_nodes(csr: Csr<'_>, drawn: &[u32], sampler: SaintSampler, rng: &mut impl Rng) -> Vec<u32> {
+    let mut out = drawn.to_vec();
     if let SaintSampler::RandomWalk { walk_length, .. } = sampler {
-        out.reserve(first.len() * walk_length);
-        for &root in first {
+        out.reserve(drawn.len() * walk_length);
+        for &root in drawn {
             let mut v = root as usize;
             for _ in 0..walk_length {
                 let (lo, hi) = (csr.indptr[v] as usize, csr.indptr[v + 1] as usize);
@@ -277,8 +277,8 @@ fn count_subgraphs(
                         return;
                     }
                     let mut rng = seed.batch(i).rng();
-                    let first = draw.draw(sampler, &mut rng);
-                    let nodes = subgraph_nodes(csr, &first, sampler, &mut rng);
+                    let drawn = draw.draw(sampler, &mut rng);
+                    let nodes = subgraph_nodes(csr, &drawn, sampler, &mut rng);
                     count(csr, &nodes, &mut member, &node_count, &edge_count);
                 }
             });

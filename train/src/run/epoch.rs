@@ -47,93 +47,28 @@ impl Trainer {
         self.opt.lr = lr_at(&self.cfg, epoch);
         crate::device::reset_gpu_peak(self.device);
         let t0 = Instant::now();
-        let (device, mut inputs, seed, kind) = (self.device, self.inputs.clone(), self.cfg.seed, self.cfg.loss);
+        let mut inputs = self.inputs.clone();
         // This epoch's shown labels, drawn first from the epoch's generator.
         inputs.labels = inputs.labels.map(|l| Arc::new(l.epoch(self.cfg.mask_rate)));
-        let labels = inputs.labels.clone();
-        let (ranks, rank, k) = (self.world.size(), self.world.rank(), self.cfg.accumulate.max(1));
-        let sharded = self.shards.is_some();
-        let loader = self.train_loader()?;
+        let shown = EpochInputs { epoch, labels: inputs.labels.clone() };
+        let (accumulate, sharded, device) = (self.cfg.accumulate.max(1), self.shards.is_some(), self.device);
+        self.train_loader()?;
+        let loader = self.train_loader.as_ref().expect("just built");
         // One draw of the plan: its length sizes the steps, and the rank's share comes from it.
         let plan = loader.plan(epoch);
-        let total = plan.len();
-        let (share_rank, share_ranks) = if sharded { (0, 1) } else { (rank, ranks) };
-        let mut batches = Feed::new(loader.run_rank(plan, share_rank, share_ranks), device, inputs)?;
-        let (group, steps, all_batches) = if sharded {
-            let mut totals = vec![0.0f64; ranks];
-            totals[rank] = total as f64;
-            self.world.all_reduce_sum_f64(&mut totals);
-            let most = totals.iter().map(|&t| t as usize).max().unwrap_or(0);
-            (k, most.div_ceil(k), totals.iter().sum::<f64>() as usize)
-        } else {
-            (k * ranks, total.div_ceil(k * ranks), total)
-        };
-        self.progress.begin(&format!("epoch {}", epoch + 1), steps as u64);
+        let steps = StepPlan::new(plan.len(), accumulate, &self.world, sharded);
+        let share = loader.run_rank(plan, steps.share_rank, steps.share_ranks);
+        let mut batches = Feed::new(share, device, inputs)?;
+        self.progress.begin(&format!("epoch {}", epoch + 1), steps.steps as u64);
+        let names = self.opt.names();
+        let grads = parallel::GradGroups::new(match self.overlap {
+            true => self.model.gradient_groups(names),
+            false => vec![(0..names.len()).collect()],
+        });
         let (mut loss_sum, mut counted, mut train_rows) = (0.0, 0usize, 0.0f64);
-        let per_block = self.overlap && self.cfg.model == crate::model::ModelKind::Revgnn;
-        let blocks = if per_block { self.cfg.layers } else { 0 };
-        let grads = parallel::GradGroups::new(self.opt.names(), blocks);
-        // With NCCL set up even one rank sums (over itself): a one-GPU machine can then run the
-        // whole device path, which must leave the weights as they would be without it.
-        let parallel = ranks > 1 || self.comm.is_some();
-        for step in 0..steps {
+        for step in 0..steps.steps {
             self.opt.zero_grad();
-            let (mut step_loss, mut used, mut rows_used) = (0.0, 0usize, 0usize);
-            let position = |j: usize| step * group + j * share_ranks + share_rank;
-            // The step's last batch here: its blocks' gradients are final as its backward
-            // completes them, so their all-reduce starts then.
-            let last = (0..k).rev().find(|&j| position(j) < total);
-            let mut reduce = parallel.then(|| parallel::StepReduce::new(&self.world, self.comm.as_ref()));
-            let mut wire_error = None;
-            for j in 0..k {
-                if position(j) >= total {
-                    break; // the epoch's last step is short
-                }
-                let Fed { batch, g } = batches.next_batch().context("the loader ended before its plan")??;
-                let index = batch.index;
-                // The teacher's rows are the batch's store node ids.
-                let nodes = self.teacher.as_ref().map(|_| {
-                    let ids: Vec<i64> = batch.nodes.iter().map(|&v| v as i64).collect();
-                    Tensor::from_slice(&ids).to_device(device)
-                });
-                batches.recycle(batch);
-                let rows = crate::labels::loss_rows(&g);
-                if rows.size()[0] == 0 {
-                    continue;
-                }
-                // Shards number their batches alike: the rank tells theirs apart.
-                let index = if sharded { index * ranks + rank } else { index };
-                tch::manual_seed(Seed::new(seed).epoch(epoch).torch_batch(index));
-                let x = crate::labels::reused_input(&g, labels.as_deref(), |x| self.model.logits_train(&g.adj, x));
-                let teacher = self.teacher.as_ref();
-                let loss = |logits: &Tensor| {
-                    let l = crate::loss::on_rows(kind, logits, &g, &rows);
-                    match (teacher, &nodes) {
-                        (Some(t), Some(n)) => t.blend(l, logits, n),
-                        _ => l,
-                    }
-                };
-                step_loss += match (&mut reduce, Some(j) == last) {
-                    (Some(r), true) => {
-                        let params = self.opt.params();
-                        self.model.backward_with(&g.adj, &x, loss, &mut |b| {
-                            if let Err(e) = r.block_done(&grads, params, b) {
-                                wire_error.get_or_insert(e);
-                            }
-                        })
-                    }
-                    _ => self.model.backward(&g.adj, &x, loss),
-                };
-                used += 1;
-                rows_used += rows.size()[0] as usize;
-            }
-            if let Some(e) = wire_error {
-                return Err(e.context("reducing the gradients"));
-            }
-            if let Some(r) = reduce {
-                r.finish(&grads, self.opt.params()).context("reducing the gradients")?;
-            }
-            let mut sums = [step_loss, used as f64, rows_used as f64];
+            let mut sums = self.step_backward(&steps, step, &mut batches, &grads, &shown)?;
             self.world.all_reduce_sum_f64(&mut sums);
             train_rows += sums[2];
             let used = sums[1] as usize;
@@ -153,7 +88,7 @@ impl Trainer {
         Ok(EpochStats {
             loss: loss_sum / counted.max(1) as f64,
             seconds: t0.elapsed().as_secs_f64(),
-            batches: all_batches,
+            batches: steps.all_batches,
             train_rows: train_rows as u64,
             wait_seconds: batches.waited().as_secs_f64(),
             bytes: batches.bytes(),
@@ -161,11 +96,150 @@ impl Trainer {
         })
     }
 
+    /// One step's batches on this rank, forward and backward, their gradients summed over the
+    /// ranks (with NCCL set up even one rank sums, over itself: a one-GPU machine then runs the
+    /// whole device path, which must leave the weights as they would be without it). Returns
+    /// this rank's `[loss sum, batches used, loss rows]`.
+    fn step_backward(
+        &self,
+        steps: &StepPlan,
+        step: usize,
+        batches: &mut Feed,
+        grads: &parallel::GradGroups,
+        shown: &EpochInputs,
+    ) -> anyhow::Result<[f64; 3]> {
+        let parallel = self.world.size() > 1 || self.comm.is_some();
+        let mut reduce = parallel.then(|| parallel::StepReduce::new(&self.world, self.comm.as_ref()));
+        let mut wire_error = None;
+        // The step's last batch here: its blocks' gradients are final as its backward
+        // completes them, so their all-reduce starts then.
+        let last = steps.last(step);
+        let mut sums = [0.0; 3];
+        for j in 0..steps.accumulate {
+            if steps.position(step, j) >= steps.total {
+                break; // the epoch's last step is short
+            }
+            let Fed { batch, graph } = batches.next_batch().context("the loader ended before its plan")??;
+            // The teacher's rows are the batch's store node ids.
+            let nodes = self.teacher.as_ref().map(|_| {
+                let ids: Vec<i64> = batch.nodes.iter().map(|&v| v as i64).collect();
+                Tensor::from_slice(&ids).to_device(self.device)
+            });
+            let index = batch.index;
+            batches.recycle(batch);
+            let mut on_last = match (&mut reduce, Some(j) == last) {
+                (Some(r), true) => Some(r),
+                _ => None,
+            };
+            let params = self.opt.params();
+            let mut after_block = |b| {
+                if let Some(r) = on_last.as_deref_mut()
+                    && let Err(e) = r.block_done(grads, params, b)
+                {
+                    wire_error.get_or_insert(e);
+                }
+            };
+            if let Some((loss, rows)) = self.batch_backward(&graph, index, nodes.as_ref(), shown, &mut after_block) {
+                sums[0] += loss;
+                sums[1] += 1.0;
+                sums[2] += rows as f64;
+            }
+        }
+        if let Some(e) = wire_error {
+            return Err(e.context("reducing the gradients"));
+        }
+        if let Some(r) = reduce {
+            r.finish(grads, self.opt.params()).context("reducing the gradients")?;
+        }
+        Ok(sums)
+    }
+
+    /// One batch's forward and backward (its gradients added to the parameters'), dropout
+    /// seeded by (seed, epoch, batch `index`); `nodes`: its store node ids (the teacher's rows).
+    /// Returns the loss and its row count, or `None` for a batch without a loss row.
+    fn batch_backward(
+        &self,
+        g: &crate::graph::GraphTensors,
+        index: usize,
+        nodes: Option<&Tensor>,
+        shown: &EpochInputs,
+        after_block: &mut dyn FnMut(usize),
+    ) -> Option<(f64, usize)> {
+        let rows = crate::labels::loss_rows(g);
+        if rows.size()[0] == 0 {
+            return None;
+        }
+        // Shards number their batches alike: the rank tells theirs apart.
+        let (ranks, rank) = (self.world.size(), self.world.rank());
+        let index = if self.shards.is_some() { index * ranks + rank } else { index };
+        tch::manual_seed(Seed::new(self.cfg.seed).epoch(shown.epoch).torch_batch(index));
+        let x = crate::labels::reused_input(g, shown.labels.as_deref(), |x| self.model.logits_train(&g.adj, x));
+        let loss = |logits: &Tensor| {
+            let l = crate::loss::on_rows(self.cfg.loss, logits, g, &rows);
+            match (&self.teacher, nodes) {
+                (Some(t), Some(n)) => t.blend(l, logits, n),
+                _ => l,
+            }
+        };
+        let loss = self.model.backward_with(&g.adj, &x, loss, after_block);
+        Some((loss, rows.size()[0] as usize))
+    }
+
     /// DEQ: weights of epoch `epoch` (1-based) run the way that epoch trained them: the block
     /// unrolled during the `pretrain_epochs`, solved after.
     pub(super) fn set_pretraining(&self, epoch: u64) {
         let unrolled = epoch <= self.cfg.pretrain_epochs;
         self.model.set_unrolled(unrolled.then_some(self.cfg.pretrain_steps));
+    }
+}
+
+/// The epoch's part of every batch's input: the epoch (dropout seeds) and its shown labels.
+struct EpochInputs {
+    epoch: u64,
+    labels: Option<Arc<crate::graph::LabelInput>>,
+}
+
+/// How one epoch's plan is cut into optimiser steps, computed once before the first.
+struct StepPlan {
+    /// Batches in the plan this rank draws from (every rank's, unless sharded).
+    total: usize,
+    /// Batches a step takes on each rank.
+    accumulate: usize,
+    /// Plan positions one step spans: `accumulate x ranks` (`accumulate` on a shard set).
+    span: usize,
+    /// Steps this epoch (on a shard set, as many as the longest plan needs).
+    steps: usize,
+    /// Every rank's batches.
+    all_batches: usize,
+    /// This rank's share of the plan: the `share_rank`-th of every `share_ranks` batches.
+    share_rank: usize,
+    share_ranks: usize,
+}
+
+impl StepPlan {
+    fn new(total: usize, accumulate: usize, world: &World, sharded: bool) -> StepPlan {
+        let (ranks, rank) = (world.size(), world.rank());
+        let (share_rank, share_ranks) = if sharded { (0, 1) } else { (rank, ranks) };
+        let (span, steps, all_batches) = if sharded {
+            let mut totals = vec![0.0f64; ranks];
+            totals[rank] = total as f64;
+            world.all_reduce_sum_f64(&mut totals);
+            let most = totals.iter().map(|&t| t as usize).max().unwrap_or(0);
+            (accumulate, most.div_ceil(accumulate), totals.iter().sum::<f64>() as usize)
+        } else {
+            (accumulate * ranks, total.div_ceil(accumulate * ranks), total)
+        };
+        StepPlan { total, accumulate, span, steps, all_batches, share_rank, share_ranks }
+    }
+
+    /// The plan position of this rank's `j`-th batch of `step`.
+    fn position(&self, step: usize, j: usize) -> usize {
+        step * self.span + j * self.share_ranks + self.share_rank
+    }
+
+    /// This rank's last batch of `step` (`None`: it has none).
+    fn last(&self, step: usize) -> Option<usize> {
+        (0..self.accumulate).rev().find(|&j| self.position(step, j) < self.total)
     }
 }
 

@@ -6,31 +6,19 @@ use mille_dist::{Nccl, World};
 use tch::{Kind, Tensor, nn};
 
 /// The parameters' gradients in the groups a step reduces them in, in the order the backward
-/// completes them: RevGNN's blocks last to first (`block{i}.*`, reduced while the blocks before
-/// them run backward), then everything else (encoder, norm, head; for the other models, all).
+/// completes them ([`crate::model::Model::gradient_groups`]): blocks last to first, reduced
+/// while the blocks before them run backward, then everything else.
 pub(crate) struct GradGroups {
     /// Indices into the optimiser's parameters, group by group.
     groups: Vec<Vec<usize>>,
-    /// Blocks with a group of their own (0 unless RevGNN): block `i` is group `blocks - 1 - i`.
+    /// Blocks with a group of their own: block `i` is group `blocks - 1 - i`.
     blocks: usize,
 }
 
 impl GradGroups {
-    /// Groups for parameters named `names`; `blocks`: RevGNN's block count (0 for a model
-    /// whose gradients are complete only at the end).
-    pub(crate) fn new(names: &[String], blocks: usize) -> GradGroups {
-        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); blocks + 1];
-        for (k, name) in names.iter().enumerate() {
-            let block = name
-                .strip_prefix("block")
-                .and_then(|r| r.split_once('.'))
-                .and_then(|(i, _)| i.parse::<usize>().ok())
-                .filter(|&i| i < blocks);
-            match block {
-                Some(i) => groups[blocks - 1 - i].push(k),
-                None => groups[blocks].push(k),
-            }
-        }
+    /// `groups`: one per block, last block first, then the rest (at least that one).
+    pub(crate) fn new(groups: Vec<Vec<usize>>) -> GradGroups {
+        let blocks = groups.len().saturating_sub(1);
         GradGroups { groups, blocks }
     }
 }
@@ -217,29 +205,5 @@ fn unflatten(flat: &Tensor, ts: impl Iterator<Item = Tensor>) {
         let src = flat.narrow(0, at, n).view(t.size().as_slice());
         t.copy_(&src.to_kind(t.kind()).to_device(t.device()));
         at += n;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn blocks_are_grouped_last_first_and_the_rest_goes_last() {
-        let names: Vec<String> =
-            ["block0.f0.norm.weight", "block1.f1.conv.lin.weight", "block10.f0.norm.bias", "block1.f0.norm.weight"]
-                .iter()
-                .chain(&["enc.weight", "head.bias", "norm.weight", "block.f0.norm.weight"])
-                .map(|s| s.to_string())
-                .collect();
-        let g = GradGroups::new(&names, 11);
-        assert_eq!(g.groups.len(), 12);
-        assert_eq!(g.groups[0], vec![2], "block 10 first");
-        assert_eq!(g.groups[9], vec![1, 3], "then block 1");
-        assert_eq!(g.groups[10], vec![0], "block 0 last of the blocks");
-        assert_eq!(g.groups[11], vec![4, 5, 6, 7], "the rest (a tied block too) at the end");
-        assert!(g.groups[1..9].iter().all(Vec::is_empty));
-        // A model without per-block groups reduces everything at the end.
-        assert_eq!(GradGroups::new(&names, 0).groups, vec![(0..8).collect::<Vec<_>>()]);
     }
 }
