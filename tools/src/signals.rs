@@ -62,6 +62,15 @@ fn remove_unfinished() {
         if kept_by.as_ref().is_some_and(|k| k.exists()) {
             continue;
         }
-        let _ = if path.is_dir() { std::fs::remove_dir_all(path) } else { std::fs::remove_file(path) };
+        // The program's other threads run on while this one removes: a file written into
+        // the folder meanwhile (a run's store record after its config.toml) makes
+        // remove_dir_all fail with the folder not empty, so it tries again for up to a second.
+        for _ in 0..100 {
+            let _ = if path.is_dir() { std::fs::remove_dir_all(path) } else { std::fs::remove_file(path) };
+            if !path.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 }
