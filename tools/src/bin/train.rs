@@ -38,6 +38,60 @@ struct Args {
     /// to the shard count.
     #[arg(long, value_name = "OUT")]
     shards: Option<PathBuf>,
+    /// Run settings, each replacing the base's (defaults, --recipe or --config).
+    #[command(flatten)]
+    settings: Settings,
+    /// Start from a recipe: a name (see above) or a recipe file; flags given beside it win.
+    #[arg(long, conflicts_with = "config")]
+    recipe: Option<String>,
+    /// Run folder.
+    #[arg(long, default_value = "runs/latest")]
+    out: PathBuf,
+    /// Settings file (TOML).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Continue the run in --out from its latest checkpoint, with its own settings: --epochs,
+    /// --device, --workers and the STORE's location may change; another value of any other
+    /// setting is an error naming it.
+    #[arg(long, conflicts_with = "overwrite")]
+    resume: bool,
+    /// Replace whatever run --out holds (all its files); without it a folder holding another run
+    /// is refused.
+    #[arg(long)]
+    overwrite: bool,
+    /// Print the summary as one JSON line.
+    #[arg(long)]
+    json: bool,
+    /// Train data-parallel on N local ranks: starts N copies of this command through `mpirun`
+    /// (oversubscribed as needed, allowed as root), each taking its share of every epoch's
+    /// batches; gradients are averaged over the ranks. For several machines, start the ranks
+    /// with the launcher yourself (`mpirun -np N --hostfile FILE tools/train ...` or Slurm's
+    /// `srun -n N tools/train ...`) and leave --nproc out. Needs a build with MPI.
+    #[arg(long, value_name = "N")]
+    nproc: Option<usize>,
+    /// libtorch intra-op threads of this process (default: libtorch's own; under a launcher,
+    /// the cores divided among the machine's ranks).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Seconds a rank waits in one collective for the others before it stops the job with an
+    /// error (a rank lost or stuck).
+    #[arg(long, default_value_t = 300)]
+    dist_timeout: u64,
+    /// How data-parallel ranks sum gradients: `mpi` through host memory (the default; any
+    /// device), or `nccl` on the GPU, one GPU a rank (CUDA devices only; `--device cuda` gives
+    /// local rank l the GPU l). The weights' broadcast and evaluation's sums use MPI either way.
+    #[arg(long, value_enum, default_value_t = DistBackend::Mpi)]
+    dist_backend: DistBackend,
+    /// Reduce the gradients after the backward instead of overlapping the reduction of RevGNN's
+    /// blocks with it (the same sums; for measuring what the overlap gains).
+    #[arg(long)]
+    no_overlap: bool,
+}
+
+/// The flags that set run settings (`RunConfig`'s fields, same names): each given one replaces
+/// the base's value ([`Settings::apply`]).
+#[derive(clap::Args)]
+struct Settings {
     /// Model: revgnn, wt-revgnn, deq, resgnn or revgat (the authors' ogbn-arxiv RevGAT: --layers
     /// counts its input and output GAT layers, --hidden is heads x per-head channels; --conv plays
     /// no part).
@@ -252,54 +306,9 @@ struct Args {
     /// select on 5 parts and report 10 views x 3).
     #[arg(long)]
     train_eval_parts: Option<u32>,
-    /// Start from a recipe: a name (see above) or a recipe file; flags given beside it win.
-    #[arg(long, conflicts_with = "config")]
-    recipe: Option<String>,
-    /// Run folder.
-    #[arg(long, default_value = "runs/latest")]
-    out: PathBuf,
-    /// Settings file (TOML).
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Continue the run in --out from its latest checkpoint, with its own settings: --epochs,
-    /// --device, --workers and the STORE's location may change; another value of any other
-    /// setting is an error naming it.
-    #[arg(long, conflicts_with = "overwrite")]
-    resume: bool,
-    /// Replace whatever run --out holds (all its files); without it a folder holding another run
-    /// is refused.
-    #[arg(long)]
-    overwrite: bool,
-    /// Print the summary as one JSON line.
-    #[arg(long)]
-    json: bool,
     /// Batches whose gradients are averaged per optimiser step (per rank; default 1).
     #[arg(long)]
     accumulate: Option<usize>,
-    /// Train data-parallel on N local ranks: starts N copies of this command through `mpirun`
-    /// (oversubscribed as needed, allowed as root), each taking its share of every epoch's
-    /// batches; gradients are averaged over the ranks. For several machines, start the ranks
-    /// with the launcher yourself (`mpirun -np N --hostfile FILE tools/train ...` or Slurm's
-    /// `srun -n N tools/train ...`) and leave --nproc out. Needs a build with MPI.
-    #[arg(long, value_name = "N")]
-    nproc: Option<usize>,
-    /// libtorch intra-op threads of this process (default: libtorch's own; under a launcher,
-    /// the cores divided among the machine's ranks).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Seconds a rank waits in one collective for the others before it stops the job with an
-    /// error (a rank lost or stuck).
-    #[arg(long, default_value_t = 300)]
-    dist_timeout: u64,
-    /// How data-parallel ranks sum gradients: `mpi` through host memory (the default; any
-    /// device), or `nccl` on the GPU, one GPU a rank (CUDA devices only; `--device cuda` gives
-    /// local rank l the GPU l). The weights' broadcast and evaluation's sums use MPI either way.
-    #[arg(long, value_enum, default_value_t = DistBackend::Mpi)]
-    dist_backend: DistBackend,
-    /// Reduce the gradients after the backward instead of overlapping the reduction of RevGNN's
-    /// blocks with it (the same sums; for measuring what the overlap gains).
-    #[arg(long)]
-    no_overlap: bool,
 }
 
 /// `--dist-backend`.
@@ -332,80 +341,14 @@ fn launch(nproc: usize) -> anyhow::Result<()> {
     std::process::exit(status.code().unwrap_or(1));
 }
 
-mille_tools::use_jemalloc!();
-
-fn main() {
-    mille_tools::run(|| {
-        let mut a = Args::parse();
-        anyhow::ensure!(a.threads != Some(0), "--threads must be at least 1 (libtorch's intra-op threads)");
-        anyhow::ensure!(a.nproc != Some(0), "--nproc must be at least 1 (data-parallel ranks)");
-        let launched = mille_dist::launched_ranks();
-        // A shard set needs one rank per shard: started alone, start them.
-        if let (Some(dir), None, None) = (&a.shards, a.nproc, launched) {
-            a.nproc = Some(mille_partition::ShardSet::open(dir)?.len());
-        }
-        let saved = a.out.join("config.toml");
-        if let (true, None, None, true) = (a.resume, a.nproc, launched, saved.exists()) {
-            let c = RunConfig::load(&saved)?;
-            if c.sharded {
-                a.nproc = Some(c.nproc);
-            }
-        }
-        match (a.nproc, launched) {
-            (Some(n), None) if n > 1 => return launch(n),
-            (Some(n), Some(m)) if n != m => {
-                anyhow::bail!("--nproc {n}, but the launcher started {m} ranks (leave --nproc out under a launcher)")
-            }
-            _ => {}
-        }
-        let world = mille_dist::World::from_env(std::time::Duration::from_secs(a.dist_timeout))?;
-        let threads = a.threads.or_else(|| {
-            // Ranks sharing a machine split its cores: libtorch's threads spin, and two
-            // processes each using every core slow each other 10-20x.
-            let local = std::env::var("OMPI_COMM_WORLD_LOCAL_SIZE").ok().and_then(|v| v.parse::<usize>().ok());
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            (world.size() > 1).then(|| (cores / local.unwrap_or(world.size())).max(1))
-        });
-        if let Some(t) = threads {
-            tch::set_num_threads(t as i32);
-        }
-        let given_store = a.store.as_ref().or(a.shards.as_ref());
-        let (mut c, recipe) = match (&a.config, &a.recipe, a.resume && saved.exists()) {
-            (_, _, true) => (RunConfig::load(&saved)?, None),
-            (Some(f), None, false) => {
-                // A whole config.toml names its store; a partial one needs the STORE argument.
-                let base = RunConfig::new(given_store.cloned().unwrap_or_default());
-                let c = Recipe::load(f)?.apply(base, &f.display().to_string())?;
-                anyhow::ensure!(
-                    !c.store.as_os_str().is_empty(),
-                    "{} names no store: give the STORE to train on",
-                    f.display()
-                );
-                (c, None)
-            }
-            (None, Some(name), false) => {
-                let Some(s) = given_store else {
-                    anyhow::bail!("--recipe {name}: give the STORE to train on");
-                };
-                let r = Recipe::find(name)?;
-                (r.apply(RunConfig::new(s), &format!("recipe {name}"))?, Some(r))
-            }
-            (None, None, false) => match given_store {
-                Some(s) => (RunConfig::new(s), None),
-                None => anyhow::bail!("give the STORE to train on (or --config FILE, --recipe NAME, or --resume)"),
-            },
-            (Some(_), Some(_), false) => unreachable!("clap refuses --config with --recipe"),
-        };
-        if let Some(s) = a.store {
-            c.store = s;
-        }
-        if let Some(s) = a.shards {
-            (c.store, c.sharded) = (s, true);
-        }
-        // Every flag given replaces the setting; on --resume the trainer then refuses any that
-        // differs from the run's saved value where it decides the result (RunConfig::resumed_with).
+impl Settings {
+    /// Every flag given replaces the setting in `c`; on --resume the trainer then refuses any
+    /// that differs from the run's saved value where it decides the result
+    /// (`RunConfig::resumed_with`).
+    fn apply(&self, c: &mut RunConfig) -> anyhow::Result<()> {
+        let a = self;
         macro_rules! set {
-            ($($f:ident),*) => { $(if let Some(v) = a.$f { c.$f = v; })* };
+            ($($f:ident),*) => { $(if let Some(v) = &a.$f { c.$f = v.clone(); })* };
         }
         set!(model, conv, layers, hidden, groups, dropout, lr, weight_decay, clip, epochs, parts, views);
         set!(eval_parts, eval_every, seed, device, workers, deq_max_iter, deq_tol, batching, feature_norm);
@@ -413,21 +356,17 @@ fn main() {
         set!(pretrain_epochs, pretrain_steps, self_loops, dropout_mask, node_categorical, edge_encoder, group_init);
         set!(node_features, input_dropout, optimizer, warmup, loss, select, mask_rate, label_reuse);
         set!(heads, edge_drop, gat_norm, attn_dst, gat_residual);
+        // The settings that are themselves optional are replaced only when given.
+        macro_rules! set_some {
+            ($($f:ident),*) => { $(if a.$f.is_some() { c.$f = a.$f.clone(); })* };
+        }
+        set_some!(conv_weight_decay, metis_parts, train_eval_parts, split);
         if a.use_labels {
             c.use_labels = true;
         }
-        if a.conv_weight_decay.is_some() {
-            c.conv_weight_decay = a.conv_weight_decay;
-        }
         // `--node-categorical ''` clears a recipe's list.
         c.node_categorical.retain(|n| !n.is_empty());
-        if a.metis_parts.is_some() {
-            c.metis_parts = a.metis_parts;
-        }
-        if a.train_eval_parts.is_some() {
-            c.train_eval_parts = a.train_eval_parts;
-        }
-        if let Some(run) = a.teacher {
+        if let Some(run) = a.teacher.clone() {
             // A resumed student given its teacher again keeps the recorded checksum; another
             // run keeps a recipe's alpha, temperature and reduction.
             let same = |t: &TeacherConfig| t.run == run || std::fs::canonicalize(&run).ok().as_ref() == Some(&t.run);
@@ -447,73 +386,179 @@ fn main() {
                 "--kd-alpha, --kd-temperature and --kd-reduction set the distillation from a --teacher RUN; give one"
             ),
         }
-        if let Some(r) = &recipe {
-            // The wrong kind of store is refused before anything is written.
-            let store = match c.sharded {
-                true => mille_partition::ShardSet::open(&c.store)?.open_shard(0)?,
-                false => mille_pipeline::Store::open(&c.store)?,
-            };
-            r.check_store(&store)?;
-        }
-        if a.split.is_some() {
-            c.split = a.split;
-        }
-        if a.dist_backend == DistBackend::Nccl {
-            // Refused before the run folder is made (the trainer checks again, after a resume
-            // has read the saved device).
-            mille_train::device::nccl_gpu(mille_train::device::resolve(&c.device)?)?;
-        }
-        let asked = c.device.clone();
-        let fresh = !a.out.exists();
-        let root = world.is_root();
-        if fresh && root {
-            // Killed before its first checkpoint, a new run leaves nothing behind.
-            mille_tools::signals::remove_on_signal(&a.out, Some(&a.out.join("checkpoint.json")));
-        }
-        let start = match (a.resume, a.overwrite) {
-            (true, _) => Start::Resume,
-            (false, true) => Start::Overwrite,
-            (false, false) => Start::Fresh,
-        };
-        let mut t = Trainer::start(c, &a.out, start, world)?;
-        t.overlap = !a.no_overlap;
-        if a.dist_backend == DistBackend::Nccl {
-            t.use_nccl()?;
-        }
-        if !root {
-            // Rank 0 reports for the job; the others train quietly.
-            t.fit()?;
-            return Ok(());
-        }
-        t.progress = Box::new(mille_tools::progress::RunProgress::new(mille_tools::interactive() && !a.json, a.json));
-        if asked == "auto" {
-            let why =
-                if t.device().is_cuda() { String::new() } else { format!(": {}", mille_train::device::cuda_status()) };
-            eprintln!("device: auto chose {}{why}", t.device_name());
-        } else {
-            eprintln!("device: {}", t.device_name());
-        }
-        let s = match t.fit() {
-            Ok(s) => s,
-            Err(e) => {
-                // A run that failed before its first checkpoint leaves nothing behind: the
-                // folder this call made holds only its config and would look resumable.
-                if fresh && !a.out.join("checkpoint.json").exists() {
-                    drop(t);
-                    let _ = std::fs::remove_dir_all(&a.out);
-                }
-                return Err(e);
-            }
-        };
-        let plots = mille_tools::plot::run_plots(&a.out, &s.metric)?;
-        if a.json {
-            println!("{}", serde_json::to_string(&s)?);
-        } else {
-            mille_tools::print_summary(&s, &a.out);
-            for p in plots {
-                println!("  plot: {}", p.display());
-            }
-        }
         Ok(())
+    }
+}
+
+mille_tools::use_jemalloc!();
+
+fn main() {
+    mille_tools::run(|| {
+        let mut a = Args::parse();
+        anyhow::ensure!(a.threads != Some(0), "--threads must be at least 1 (libtorch's intra-op threads)");
+        anyhow::ensure!(a.nproc != Some(0), "--nproc must be at least 1 (data-parallel ranks)");
+        let launched = mille_dist::launched_ranks();
+        if let Some(n) = ranks_to_start(&mut a, launched)? {
+            return launch(n);
+        }
+        let world = mille_dist::World::from_env(std::time::Duration::from_secs(a.dist_timeout))?;
+        set_threads(a.threads, &world);
+        let c = resolve(&a)?;
+        run(&a, c, world)
     })
+}
+
+/// How many ranks this command must start itself (`--nproc`, a shard set's shard count, or a
+/// resumed shard run's), or `None` to train here: alone, or as a rank a launcher started.
+fn ranks_to_start(a: &mut Args, launched: Option<usize>) -> anyhow::Result<Option<usize>> {
+    // A shard set needs one rank per shard: started alone, start them.
+    if let (Some(dir), None, None) = (&a.shards, a.nproc, launched) {
+        a.nproc = Some(mille_partition::ShardSet::open(dir)?.len());
+    }
+    let saved = a.out.join("config.toml");
+    if let (true, None, None, true) = (a.resume, a.nproc, launched, saved.exists()) {
+        let c = RunConfig::load(&saved)?;
+        if c.sharded {
+            a.nproc = Some(c.nproc);
+        }
+    }
+    match (a.nproc, launched) {
+        (Some(n), None) if n > 1 => Ok(Some(n)),
+        (Some(n), Some(m)) if n != m => {
+            anyhow::bail!("--nproc {n}, but the launcher started {m} ranks (leave --nproc out under a launcher)")
+        }
+        _ => Ok(None),
+    }
+}
+
+/// libtorch's intra-op threads: `--threads`, or under a launcher the machine's cores divided
+/// among its ranks (libtorch's threads spin, and two processes each using every core slow each
+/// other 10-20x).
+fn set_threads(threads: Option<usize>, world: &mille_dist::World) {
+    let threads = threads.or_else(|| {
+        let local = std::env::var("OMPI_COMM_WORLD_LOCAL_SIZE").ok().and_then(|v| v.parse::<usize>().ok());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (world.size() > 1).then(|| (cores / local.unwrap_or(world.size())).max(1))
+    });
+    if let Some(t) = threads {
+        tch::set_num_threads(t as i32);
+    }
+}
+
+/// The run's settings, resolved once from the command line: the base (defaults, a recipe, a
+/// settings file, or on --resume the run's saved config.toml), then the flags given. The
+/// trainer only merges them with the saved run's on --resume. A recipe's store is checked here,
+/// before anything is written.
+fn resolve(a: &Args) -> anyhow::Result<RunConfig> {
+    let saved = a.out.join("config.toml");
+    let given_store = a.store.as_ref().or(a.shards.as_ref());
+    let (mut c, recipe) = match (&a.config, &a.recipe, a.resume && saved.exists()) {
+        (_, _, true) => (RunConfig::load(&saved)?, None),
+        (Some(f), None, false) => {
+            // A whole config.toml names its store; a partial one needs the STORE argument.
+            let base = RunConfig::new(given_store.cloned().unwrap_or_default());
+            let c = Recipe::load(f)?.apply(base, &f.display().to_string())?;
+            anyhow::ensure!(
+                !c.store.as_os_str().is_empty(),
+                "{} names no store: give the STORE to train on",
+                f.display()
+            );
+            (c, None)
+        }
+        (None, Some(name), false) => {
+            let Some(s) = given_store else {
+                anyhow::bail!("--recipe {name}: give the STORE to train on");
+            };
+            let r = Recipe::find(name)?;
+            (r.apply(RunConfig::new(s), &format!("recipe {name}"))?, Some(r))
+        }
+        (None, None, false) => match given_store {
+            Some(s) => (RunConfig::new(s), None),
+            None => anyhow::bail!("give the STORE to train on (or --config FILE, --recipe NAME, or --resume)"),
+        },
+        (Some(_), Some(_), false) => unreachable!("clap refuses --config with --recipe"),
+    };
+    if let Some(s) = a.store.clone() {
+        c.store = s;
+    }
+    if let Some(s) = a.shards.clone() {
+        (c.store, c.sharded) = (s, true);
+    }
+    a.settings.apply(&mut c)?;
+    if let Some(r) = &recipe {
+        // The wrong kind of store is refused before anything is written.
+        let store = match c.sharded {
+            true => mille_partition::ShardSet::open(&c.store)?.open_shard(0)?,
+            false => mille_pipeline::Store::open(&c.store)?,
+        };
+        r.check_store(&store)?;
+    }
+    Ok(c)
+}
+
+/// Starts (or resumes) the run `c` in --out, trains it and reports.
+fn run(a: &Args, c: RunConfig, world: mille_dist::World) -> anyhow::Result<()> {
+    if a.dist_backend == DistBackend::Nccl {
+        // Refused before the run folder is made (the trainer checks again, after a resume
+        // has read the saved device).
+        mille_train::device::nccl_gpu(mille_train::device::resolve(&c.device)?)?;
+    }
+    let asked = c.device.clone();
+    let fresh = !a.out.exists();
+    let root = world.is_root();
+    if fresh && root {
+        // Killed before its first checkpoint, a new run leaves nothing behind.
+        mille_tools::signals::remove_on_signal(&a.out, Some(&a.out.join("checkpoint.json")));
+    }
+    let start = match (a.resume, a.overwrite) {
+        (true, _) => Start::Resume,
+        (false, true) => Start::Overwrite,
+        (false, false) => Start::Fresh,
+    };
+    let mut t = Trainer::start(c, &a.out, start, world)?;
+    t.overlap = !a.no_overlap;
+    if a.dist_backend == DistBackend::Nccl {
+        t.use_nccl()?;
+    }
+    if !root {
+        // Rank 0 reports for the job; the others train quietly.
+        t.fit()?;
+        return Ok(());
+    }
+    t.progress = Box::new(mille_tools::progress::RunProgress::new(mille_tools::interactive() && !a.json, a.json));
+    fit_and_report(t, a, &asked, fresh)
+}
+
+/// Rank 0's part: says which device trains, trains, and prints the summary and plots; a run
+/// that failed before its first checkpoint is removed.
+fn fit_and_report(mut t: Trainer, a: &Args, asked: &str, fresh: bool) -> anyhow::Result<()> {
+    if asked == "auto" {
+        let why =
+            if t.device().is_cuda() { String::new() } else { format!(": {}", mille_train::device::cuda_status()) };
+        eprintln!("device: auto chose {}{why}", t.device_name());
+    } else {
+        eprintln!("device: {}", t.device_name());
+    }
+    let s = match t.fit() {
+        Ok(s) => s,
+        Err(e) => {
+            // A run that failed before its first checkpoint leaves nothing behind: the
+            // folder this call made holds only its config and would look resumable.
+            if fresh && !a.out.join("checkpoint.json").exists() {
+                drop(t);
+                let _ = std::fs::remove_dir_all(&a.out);
+            }
+            return Err(e);
+        }
+    };
+    let plots = mille_tools::plot::run_plots(&a.out, &s.metric)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&s)?);
+    } else {
+        mille_tools::print_summary(&s, &a.out);
+        for p in plots {
+            println!("  plot: {}", p.display());
+        }
+    }
+    Ok(())
 }
