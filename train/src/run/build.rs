@@ -51,25 +51,11 @@ impl Trainer {
         }
         // A student's teacher is read and checked before the run folder is made; evaluating a
         // finished student needs no teacher.
-        let teacher = match (&mut cfg.teacher, training) {
-            (Some(t), true) => {
-                anyhow::ensure!(
-                    !cfg.sharded,
-                    "--teacher: a shard set numbers its nodes per shard; distil on the whole store"
-                );
-                Some(teacher::Teacher::open(t, &store, cfg.split.as_deref(), mc.out_dim, device)?)
-            }
-            _ => None,
+        let teacher = match training {
+            true => open_teacher(&mut cfg, &store, mc.out_dim, device)?,
+            false => None,
         };
-        tch::manual_seed(cfg.seed as i64);
-        let mut vs = nn::VarStore::new(device);
-        let model = Model::new(&vs.root(), mc);
-        if cfg.group_init == crate::model::GroupInit::Copy {
-            crate::model::copy_group_init(&vs);
-        }
-        let mut opt = Optimizer::with_rule(&vs, cfg.lr, cfg.optimizer);
-        opt.weight_decay = cfg.weight_decay;
-        opt.conv_weight_decay = cfg.conv_weight_decay;
+        let (mut vs, model, mut opt) = make_model(&cfg, device, mc);
         // The writing rank holds the folder from here to the end of the run; a folder this call
         // made is removed again if the start fails (a refused run leaves nothing behind).
         let (lock, made) = if writes { hold(out)? } else { (None, None) };
@@ -181,6 +167,32 @@ fn resolve_config(mut cfg: RunConfig, out: &Path, resume: bool) -> anyhow::Resul
     }
     cfg.check()?;
     Ok(cfg)
+}
+
+/// A student's teacher, read and checked against the store.
+fn open_teacher(
+    cfg: &mut RunConfig,
+    store: &Store,
+    classes: i64,
+    device: Device,
+) -> anyhow::Result<Option<teacher::Teacher>> {
+    let Some(t) = &mut cfg.teacher else { return Ok(None) };
+    anyhow::ensure!(!cfg.sharded, "--teacher: a shard set numbers its nodes per shard; distil on the whole store");
+    Ok(Some(teacher::Teacher::open(t, store, cfg.split.as_deref(), classes, device)?))
+}
+
+/// The model's parameters, drawn from the run's seed, and its optimiser.
+fn make_model(cfg: &RunConfig, device: Device, mc: ModelConfig) -> (nn::VarStore, Model, Optimizer) {
+    tch::manual_seed(cfg.seed as i64);
+    let vs = nn::VarStore::new(device);
+    let model = Model::new(&vs.root(), mc);
+    if cfg.group_init == crate::model::GroupInit::Copy {
+        crate::model::copy_group_init(&vs);
+    }
+    let mut opt = Optimizer::with_rule(&vs, cfg.lr, cfg.optimizer);
+    opt.weight_decay = cfg.weight_decay;
+    opt.conv_weight_decay = cfg.conv_weight_decay;
+    (vs, model, opt)
 }
 
 /// The device the settings name (a launched rank's own GPU under `auto`), set up for

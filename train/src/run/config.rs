@@ -540,6 +540,17 @@ impl RunConfig {
 
     /// Rejects settings that cannot work, naming the setting.
     pub fn check(&self) -> anyhow::Result<()> {
+        self.check_model()?;
+        self.check_optimiser()?;
+        self.check_loop()?;
+        self.check_sampling()?;
+        self.check_inputs()?;
+        crate::device::resolve(&self.device)?;
+        Ok(())
+    }
+
+    /// The model's shape: widths, groups, heads, dropouts, the convolution it can hold.
+    fn check_model(&self) -> anyhow::Result<()> {
         use anyhow::ensure;
         ensure!(self.hidden > 0, "--hidden must be positive");
         let reversible = matches!(self.model, ModelKind::Revgnn | ModelKind::WtRevgnn | ModelKind::Revgat);
@@ -578,6 +589,18 @@ impl RunConfig {
             "--input-dropout must be in [0, 1), got {}",
             self.input_dropout
         );
+        ensure!(
+            self.conv.gcnii().is_none() || self.model != ModelKind::Deq,
+            "--conv {} reads the initial representation in every layer; the DEQ block's fixed point has no \
+             layers to count (use resgnn, revgnn or wt-revgnn)",
+            self.conv
+        );
+        Ok(())
+    }
+
+    /// The optimiser's settings.
+    fn check_optimiser(&self) -> anyhow::Result<()> {
+        use anyhow::ensure;
         if let Some(d) = self.conv_weight_decay {
             ensure!(d.is_finite() && d >= 0.0, "--conv-weight-decay must be a finite number >= 0, got {d}");
         }
@@ -592,6 +615,12 @@ impl RunConfig {
             "--clip must be a finite number >= 0 (0: off), got {}",
             self.clip
         );
+        Ok(())
+    }
+
+    /// The loop's counts: workers, depth, parts and views, epochs, steps.
+    fn check_loop(&self) -> anyhow::Result<()> {
+        use anyhow::ensure;
         ensure!(self.workers >= 1, "--workers must be >= 1 (loader threads), got 0");
         ensure!(
             self.layers <= MAX_LAYERS,
@@ -608,15 +637,15 @@ impl RunConfig {
         ensure!(self.train_eval_parts != Some(0), "--train-eval-parts must be >= 1");
         ensure!(self.epochs >= 1, "--epochs must be >= 1 (a run trains at least one epoch)");
         ensure!(self.accumulate >= 1 && self.nproc >= 1, "--accumulate and --nproc must be >= 1");
+        Ok(())
+    }
+
+    /// The sampler's settings and what it asks of the model and the store.
+    fn check_sampling(&self) -> anyhow::Result<()> {
+        use anyhow::ensure;
         if let Err(e) = self.sampler().validate() {
             anyhow::bail!("--batching {}: {e}", self.batching);
         }
-        ensure!(
-            self.conv.gcnii().is_none() || self.model != ModelKind::Deq,
-            "--conv {} reads the initial representation in every layer; the DEQ block's fixed point has no \
-             layers to count (use resgnn, revgnn or wt-revgnn)",
-            self.conv
-        );
         if self.sampler().is_saint() {
             ensure!(
                 matches!(self.conv, ConvKind::Sage | ConvKind::Gcn),
@@ -633,6 +662,12 @@ impl RunConfig {
         if let Some(m) = self.metis_parts {
             ensure!(m >= self.parts, "--metis-parts {m} must be at least --parts {}", self.parts);
         }
+        Ok(())
+    }
+
+    /// DEQ's warm-up, categorical inputs, labels as input and the teacher.
+    fn check_inputs(&self) -> anyhow::Result<()> {
+        use anyhow::ensure;
         ensure!(
             self.pretrain_epochs == 0 || self.model == ModelKind::Deq,
             "--pretrain-epochs {} is DEQ's unrolled warm-up: it needs --model deq (this run is {})",
@@ -663,7 +698,6 @@ impl RunConfig {
                 t.temperature
             );
         }
-        crate::device::resolve(&self.device)?;
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! The loop over epochs (metrics, selection, checkpoints) and the run's end (best weights,
 //! multi-view inference, predictions and summary).
 
+use super::epoch::EpochStats;
 use super::evaluate::better;
 use super::*;
 
@@ -16,46 +17,10 @@ impl Trainer {
             let (loss, seconds) = (st.loss, st.seconds);
             anyhow::ensure!(loss.is_finite(), "training diverged at epoch {} (loss {loss})", epoch + 1);
             self.gpu_peak = self.gpu_peak.max(st.gpu_peak);
-            let solves = self.model.last_solves();
-            let mut line = EpochMetrics {
-                epoch: epoch + 1,
-                loss,
-                seconds,
-                batches_per_second: st.batches as f64 / seconds,
-                train_rows: st.train_rows,
-                batch_wait_seconds: st.wait_seconds,
-                batch_bytes: st.bytes,
-                peak_memory_bytes: peak_rss_bytes(),
-                peak_anon_rss_bytes: self.anon.bytes(),
-                rss_file_bytes: memory::status_bytes("RssFile:"),
-                device: self.device_name.clone(),
-                gpu_peak_memory_bytes: st.gpu_peak,
-                deq_forward_iterations: solves.map(|(fwd, _)| fwd.iterations),
-                deq_forward_residual: solves.map(|(fwd, _)| fwd.residual),
-                deq_adjoint_iterations: solves.map(|(_, adj)| adj.iterations),
-                train: None,
-                valid: None,
-                test: None,
-                valid_loss: None,
-            };
-            let mut scores = None;
-            if (epoch + 1).is_multiple_of(self.cfg.eval_every) || epoch + 1 == self.cfg.epochs {
-                let (s, _) = self.evaluate_with(1, self.cfg.train_eval_parts.unwrap_or(self.cfg.eval_parts))?;
-                scores = Some(s);
-                (line.train, line.valid, line.test, line.valid_loss) =
-                    (Some(s.train), Some(s.valid), Some(s.test), s.valid_loss);
-                if better(self.cfg.select, &s, self.state.best.as_ref().map(|(_, b)| b)) {
-                    self.state.best = Some((epoch + 1, s));
-                    self.save_best()?;
-                }
-            }
+            let mut line = self.epoch_metrics(epoch, &st);
+            let scores = self.evaluate_epoch(epoch, &mut line)?;
             if self.writes {
-                let mut f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&metrics_path)
-                    .with_context(|| format!("opening {}", metrics_path.display()))?;
-                writeln!(f, "{line}").with_context(|| format!("writing {}", metrics_path.display()))?;
+                append_line(&metrics_path, &line)?;
             }
             tracing::info!("epoch {}: {line}", epoch + 1);
             self.progress.epoch(&EpochReport {
@@ -77,6 +42,48 @@ impl Trainer {
             }
         }
         self.finish()
+    }
+
+    /// The epoch's metrics line (evaluation fills its scores).
+    fn epoch_metrics(&self, epoch: u64, st: &EpochStats) -> EpochMetrics {
+        let solves = self.model.last_solves();
+        EpochMetrics {
+            epoch: epoch + 1,
+            loss: st.loss,
+            seconds: st.seconds,
+            batches_per_second: st.batches as f64 / st.seconds,
+            train_rows: st.train_rows,
+            batch_wait_seconds: st.wait_seconds,
+            batch_bytes: st.bytes,
+            peak_memory_bytes: peak_rss_bytes(),
+            peak_anon_rss_bytes: self.anon.bytes(),
+            rss_file_bytes: memory::status_bytes("RssFile:"),
+            device: self.device_name.clone(),
+            gpu_peak_memory_bytes: st.gpu_peak,
+            deq_forward_iterations: solves.map(|(fwd, _)| fwd.iterations),
+            deq_forward_residual: solves.map(|(fwd, _)| fwd.residual),
+            deq_adjoint_iterations: solves.map(|(_, adj)| adj.iterations),
+            train: None,
+            valid: None,
+            test: None,
+            valid_loss: None,
+        }
+    }
+
+    /// Every `eval_every` epochs and at the last: a single-view evaluation, its scores put in
+    /// `line`, the weights kept when they are the best so far.
+    fn evaluate_epoch(&mut self, epoch: u64, line: &mut EpochMetrics) -> anyhow::Result<Option<Scores>> {
+        if !(epoch + 1).is_multiple_of(self.cfg.eval_every) && epoch + 1 != self.cfg.epochs {
+            return Ok(None);
+        }
+        let (s, _) = self.evaluate_with(1, self.cfg.train_eval_parts.unwrap_or(self.cfg.eval_parts))?;
+        (line.train, line.valid, line.test, line.valid_loss) =
+            (Some(s.train), Some(s.valid), Some(s.test), s.valid_loss);
+        if better(self.cfg.select, &s, self.state.best.as_ref().map(|(_, b)| b)) {
+            self.state.best = Some((epoch + 1, s));
+            self.save_best()?;
+        }
+        Ok(Some(s))
     }
 
     /// Loads the best weights, runs multi-view inference, writes `predictions.npy` and
@@ -103,17 +110,7 @@ impl Trainer {
         }
         let mut sorted = self.state.epoch_seconds.clone();
         sorted.sort_by(f64::total_cmp);
-        let selection = match self.cfg.select {
-            Select::ValidMetric if single.valid.is_nan() => format!(
-                "last evaluated epoch: the validation {} is undefined (no labelled validation node, or one class)",
-                self.metric.name()
-            ),
-            Select::ValidMetric => format!("best validation {}", self.metric.name()),
-            Select::ValidLoss if single.valid_loss.is_none_or(f64::is_nan) => {
-                "last evaluated epoch: the validation loss is undefined (no labelled validation node)".to_string()
-            }
-            Select::ValidLoss => format!("lowest validation loss ({})", self.cfg.loss),
-        };
+        let selection = self.selection(&single);
         let summary = Summary {
             metric: self.metric.name().into(),
             train: single.train,
@@ -155,6 +152,33 @@ impl Trainer {
         }
         Ok(summary)
     }
+}
+
+impl Trainer {
+    /// How the summary's weights were chosen, in words.
+    fn selection(&self, single: &Scores) -> String {
+        match self.cfg.select {
+            Select::ValidMetric if single.valid.is_nan() => format!(
+                "last evaluated epoch: the validation {} is undefined (no labelled validation node, or one class)",
+                self.metric.name()
+            ),
+            Select::ValidMetric => format!("best validation {}", self.metric.name()),
+            Select::ValidLoss if single.valid_loss.is_none_or(f64::is_nan) => {
+                "last evaluated epoch: the validation loss is undefined (no labelled validation node)".to_string()
+            }
+            Select::ValidLoss => format!("lowest validation loss ({})", self.cfg.loss),
+        }
+    }
+}
+
+/// Appends `line` (one JSON line) to `path`.
+fn append_line(path: &Path, line: &EpochMetrics) -> anyhow::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    writeln!(f, "{line}").with_context(|| format!("writing {}", path.display()))
 }
 
 /// Drops metric lines of epochs after `epoch` (written by a run killed before its checkpoint).
