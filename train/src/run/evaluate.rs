@@ -13,7 +13,7 @@ impl Trainer {
     /// Scores with `views` views of `parts` parts each, and the averaged logits.
     pub fn evaluate_with(&mut self, views: u32, parts: u32) -> anyhow::Result<(Scores, Vec<f32>)> {
         anyhow::ensure!(views >= 1 && parts >= 1, "views and parts must be at least 1");
-        if self.eval_loader.as_ref().is_none_or(|(key, _)| *key != (views, parts)) {
+        if self.eval.loader.as_ref().is_none_or(|(key, _)| *key != (views, parts)) {
             let plan = match self.cfg.batching {
                 Batching::StoreParts => {
                     let p = mille_loader::stored_parts(&self.store)?;
@@ -22,9 +22,9 @@ impl Trainer {
                 _ => PlanSpec::Views { views, parts },
             };
             let loader = Loader::new(self.store.clone(), loader_config(&self.cfg, plan))?;
-            self.eval_loader = Some(((views, parts), loader));
+            self.eval.loader = Some(((views, parts), loader));
         }
-        let loader = &self.eval_loader.as_ref().expect("just built").1;
+        let loader = &self.eval.loader.as_ref().expect("just built").1;
         let progress = &mut self.progress;
         // On a shard set each rank predicts all of its own shard and the ranks score together;
         // else the ranks split the views and each scores the whole average.
@@ -38,7 +38,7 @@ impl Trainer {
         let dim = avg.dim;
         let mut seen = [avg.seen() as f64];
         scoring.all_reduce_sum_f64(&mut seen);
-        self.evaluated = seen[0] as u64;
+        self.eval.evaluated = seen[0] as u64;
         let logits = avg.into_mean();
         let split = self.cfg.split.as_deref();
         let mut scores = infer::score_shards(scoring, &self.store, split, &logits, dim)?;
@@ -65,14 +65,14 @@ impl Trainer {
             saved.with_context(|| format!("writing {}", best.display()))?;
         } else {
             let vars = self.vs.variables().into_iter().map(|(n, t)| (n, t.detach().copy())).collect();
-            self.best_copy = Some(vars);
+            self.eval.best_copy = Some(vars);
         }
         Ok(())
     }
 
     /// Loads the best weights kept by [`Trainer::save_best`], if any.
     pub(super) fn load_best(&mut self) -> anyhow::Result<()> {
-        match &self.best_copy {
+        match &self.eval.best_copy {
             Some(vars) => {
                 let mut now = self.vs.variables();
                 tch::no_grad(|| {

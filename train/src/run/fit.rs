@@ -16,7 +16,7 @@ impl Trainer {
             let st = self.train_epoch(epoch)?;
             let (loss, seconds) = (st.loss, st.seconds);
             anyhow::ensure!(loss.is_finite(), "training diverged at epoch {} (loss {loss})", epoch + 1);
-            self.gpu_peak = self.gpu_peak.max(st.gpu_peak);
+            self.usage.gpu_peak = self.usage.gpu_peak.max(st.gpu_peak);
             let mut line = self.epoch_metrics(epoch, &st);
             let scores = self.evaluate_epoch(epoch, &mut line)?;
             if self.writes {
@@ -31,7 +31,7 @@ impl Trainer {
                 batches_per_second: st.batches as f64 / seconds,
                 scores,
                 best: self.state.best,
-                metric: self.metric.name(),
+                metric: self.eval.metric.name(),
                 line: &line,
             });
             self.state.epoch = epoch + 1;
@@ -56,7 +56,7 @@ impl Trainer {
             batch_wait_seconds: st.wait_seconds,
             batch_bytes: st.bytes,
             peak_memory_bytes: peak_rss_bytes(),
-            peak_anon_rss_bytes: self.anon.bytes(),
+            peak_anon_rss_bytes: self.usage.anon.bytes(),
             rss_file_bytes: memory::status_bytes("RssFile:"),
             device: self.device_name.clone(),
             gpu_peak_memory_bytes: st.gpu_peak,
@@ -99,7 +99,7 @@ impl Trainer {
         };
         crate::device::reset_gpu_peak(self.device);
         let (multi, logits) = self.evaluate(self.cfg.views)?;
-        self.gpu_peak = self.gpu_peak.max(crate::device::gpu_memory(self.device).map(|m| m.peak_allocated));
+        self.usage.gpu_peak = self.usage.gpu_peak.max(crate::device::gpu_memory(self.device).map(|m| m.peak_allocated));
         let dim = self.model.config().out_dim as usize;
         if self.shards.is_some() {
             // Each rank holds only its shard's logits; rows follow the shard's `shard/global_id`.
@@ -112,7 +112,7 @@ impl Trainer {
         sorted.sort_by(f64::total_cmp);
         let selection = self.selection(&single);
         let summary = Summary {
-            metric: self.metric.name().into(),
+            metric: self.eval.metric.name().into(),
             train: single.train,
             valid: single.valid,
             test: single.test,
@@ -123,10 +123,10 @@ impl Trainer {
             eval_parts: self.cfg.eval_parts,
             params: num_params(&self.vs),
             peak_memory_bytes: peak_rss_bytes(),
-            peak_anon_rss_bytes: self.anon.bytes(),
+            peak_anon_rss_bytes: self.usage.anon.bytes(),
             epoch_seconds: self.state.epoch_seconds.clone(),
             epoch_seconds_median: sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN),
-            gpu_peak_memory_bytes: self.gpu_peak,
+            gpu_peak_memory_bytes: self.usage.gpu_peak,
             device: self.device_name.clone(),
             model: match self.cfg.model {
                 // RevGAT's layers are its own GAT: `--conv` plays no part.
@@ -137,7 +137,7 @@ impl Trainer {
             layers: self.cfg.layers,
             hidden: self.cfg.hidden,
             world_size: self.world.size(),
-            evaluated_nodes: self.evaluated,
+            evaluated_nodes: self.eval.evaluated,
             sharding: self.shards.as_ref().map(|m| Sharding {
                 shards: m.shards.len(),
                 edges: m.edges,
@@ -160,9 +160,9 @@ impl Trainer {
         match self.cfg.select {
             Select::ValidMetric if single.valid.is_nan() => format!(
                 "last evaluated epoch: the validation {} is undefined (no labelled validation node, or one class)",
-                self.metric.name()
+                self.eval.metric.name()
             ),
-            Select::ValidMetric => format!("best validation {}", self.metric.name()),
+            Select::ValidMetric => format!("best validation {}", self.eval.metric.name()),
             Select::ValidLoss if single.valid_loss.is_none_or(f64::is_nan) => {
                 "last evaluated epoch: the validation loss is undefined (no labelled validation node)".to_string()
             }

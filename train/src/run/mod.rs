@@ -142,17 +142,13 @@ pub struct Trainer {
     /// Built on the first training epoch (evaluating a saved run never needs it, nor its METIS
     /// partition).
     train_loader: Option<Loader>,
-    /// The last evaluation loader and its (views, parts): evaluating every epoch reuses it.
-    eval_loader: Option<((u32, u32), Loader)>,
     state: LoopState,
+    /// Evaluation's room: its loader, metric, best weights on the ranks that do not write.
+    eval: Evaluation,
+    /// What the run's memory use is measured by.
+    usage: Usage,
     /// The device as runs record it (`cuda:0 (NVIDIA H200)`).
     device_name: String,
-    /// Most GPU memory allocated at once in this process's epochs and inference so far.
-    gpu_peak: Option<u64>,
-    /// Samples the anonymous RSS while the trainer lives.
-    anon: memory::AnonPeak,
-    /// How the store's runs are scored (checked against its labels when built).
-    metric: infer::Metric,
     /// What the model's node input is made of (feature normalisation, categorical arrays).
     inputs: crate::graph::NodeInputs,
     /// Where progress goes (nothing by default; `tools/train` draws bars and prints lines).
@@ -167,16 +163,32 @@ pub struct Trainer {
     comm: Option<crate::stream::SideStream>,
     /// Whether this process writes the run folder (rank 0).
     writes: bool,
-    /// On the ranks that do not write: the best-validation weights, kept in memory.
-    best_copy: Option<Vec<(String, Tensor)>>,
     /// The writing rank's hold on the run folder (released when the trainer drops).
     _lock: Option<folder::RunLock>,
     /// For a run on a shard set: its manifest (this rank's `store` is its shard).
     shards: Option<mille_partition::ShardManifest>,
-    /// Nodes the last evaluation predicted, over every rank.
-    evaluated: u64,
     /// A student's teacher (`--teacher RUN`): its logits, blended into every batch's loss.
     teacher: Option<teacher::Teacher>,
+}
+
+/// What evaluation keeps between epochs.
+struct Evaluation {
+    /// How the store's runs are scored (checked against its labels when built).
+    metric: infer::Metric,
+    /// The last evaluation loader and its (views, parts): evaluating every epoch reuses it.
+    loader: Option<((u32, u32), Loader)>,
+    /// On the ranks that do not write: the best-validation weights, kept in memory.
+    best_copy: Option<Vec<(String, Tensor)>>,
+    /// Nodes the last evaluation predicted, over every rank.
+    evaluated: u64,
+}
+
+/// The run's memory peaks, measured as it goes.
+struct Usage {
+    /// Most GPU memory allocated at once in this process's epochs and inference so far.
+    gpu_peak: Option<u64>,
+    /// Samples the anonymous RSS while the trainer lives.
+    anon: memory::AnonPeak,
 }
 
 impl Trainer {
