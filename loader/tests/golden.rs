@@ -6,20 +6,10 @@
 use mille_loader::*;
 use mille_partition::random_balanced;
 use mille_pipeline::Store;
-use mille_pipeline::ogb::{PrepareOptions, prepare_dir};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn cora(root: &Path) -> Arc<Store> {
-    let src = mille_pipeline::datasets::require(&repo(), "cora");
-    Arc::new(
-        Store::open(prepare_dir(&src, &root.join("cora"), &PrepareOptions::new("cora", false)).unwrap().path).unwrap(),
-    )
-}
+mod common;
+use common::cora;
 
 /// FNV-1a over bytes: fixed for good, unlike `std`'s hasher.
 struct Fnv(u64);

@@ -4,21 +4,11 @@
 
 use mille_loader::*;
 use mille_pipeline::Store;
-use mille_pipeline::ogb::{PrepareOptions, prepare_dir};
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn cora(root: &Path) -> Arc<Store> {
-    let src = mille_pipeline::datasets::require(&repo(), "cora");
-    Arc::new(
-        Store::open(prepare_dir(&src, &root.join("cora"), &PrepareOptions::new("cora", false)).unwrap().path).unwrap(),
-    )
-}
+mod common;
+use common::cora;
 
 /// A 7-node graph by in-rows (sorted): varied degrees, a self loop (5), a node whose walks stop
 /// at once (6: no in-edges).
