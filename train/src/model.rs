@@ -246,31 +246,7 @@ impl Model {
             ModelKind::Revgnn => (0..cfg.layers).map(|i| (path / format!("block{i}")).path("")).collect(),
             _ => Vec::new(),
         };
-        let blocks = match cfg.kind {
-            ModelKind::Resgnn => Blocks::Res(
-                (0..cfg.layers)
-                    .map(|i| {
-                        let p = path / format!("block{i}");
-                        ResBlock {
-                            norm: nn::layer_norm(&p / "norm", vec![h], Default::default()),
-                            conv: Conv::new(&(&p / "conv"), cfg.conv, h, e),
-                        }
-                    })
-                    .collect(),
-            ),
-            ModelKind::Revgnn => Blocks::Rev(
-                (0..cfg.layers)
-                    .map(|i| RevBlock::new(&(path / format!("block{i}")), cfg.conv, h, cfg.groups, e))
-                    .collect(),
-            ),
-            ModelKind::WtRevgnn => Blocks::Tied(RevBlock::new(&(path / "block"), cfg.conv, h, cfg.groups, e)),
-            ModelKind::Deq => Blocks::Deq(Box::new(DeqBlock::new(&(path / "deq"), cfg.conv, h, e))),
-            ModelKind::Revgat => Blocks::Rev(
-                (0..cfg.layers.saturating_sub(2))
-                    .map(|i| RevBlock::new_gat(&(path / format!("block{i}")), h, cfg.groups, gat))
-                    .collect(),
-            ),
-        };
+        let blocks = make_blocks(path, &cfg, e);
         let (norm, head, head_bias) = match revgat {
             true => (
                 Norm::Batch(BatchNorm::new(&(path / "norm"), h)),
@@ -591,6 +567,34 @@ fn block_masks(mask: &Option<Tensor>, shifts: Option<Vec<(i64, i64)>>) -> BlockM
     match (mask, shifts) {
         (Some(base), Some(shifts)) => BlockMasks::Rolled { base, shifts },
         _ => BlockMasks::Same(mask.as_ref()),
+    }
+}
+
+/// The model's blocks under `path` (`e`: the edge-feature width each convolution reads).
+fn make_blocks(path: &nn::Path, cfg: &ModelConfig, e: i64) -> Blocks {
+    let (h, gat) = (cfg.hidden, cfg.gat);
+    match cfg.kind {
+        ModelKind::Resgnn => Blocks::Res(
+            (0..cfg.layers)
+                .map(|i| {
+                    let p = path / format!("block{i}");
+                    ResBlock {
+                        norm: nn::layer_norm(&p / "norm", vec![h], Default::default()),
+                        conv: Conv::new(&(&p / "conv"), cfg.conv, h, e),
+                    }
+                })
+                .collect(),
+        ),
+        ModelKind::Revgnn => Blocks::Rev(
+            (0..cfg.layers).map(|i| RevBlock::new(&(path / format!("block{i}")), cfg.conv, h, cfg.groups, e)).collect(),
+        ),
+        ModelKind::WtRevgnn => Blocks::Tied(RevBlock::new(&(path / "block"), cfg.conv, h, cfg.groups, e)),
+        ModelKind::Deq => Blocks::Deq(Box::new(DeqBlock::new(&(path / "deq"), cfg.conv, h, e))),
+        ModelKind::Revgat => Blocks::Rev(
+            (0..cfg.layers.saturating_sub(2))
+                .map(|i| RevBlock::new_gat(&(path / format!("block{i}")), h, cfg.groups, gat))
+                .collect(),
+        ),
     }
 }
 
