@@ -221,6 +221,11 @@ fn settings_that_would_be_silently_wrong_or_panic_are_refused_by_name() {
         (&["--layers", "100000"][..], "--layers 100000: at most 10000 blocks"),
         (&["--layers", "9000", "--hidden", "4096"][..], "GiB available"),
         (&["--split", "public", "--node-categorical", "year"][..], "categorical input \"year\""),
+        (&["--norm", "layer"][..], "--norm sets RevGAT's norms (BatchNorm or LayerNorm): it needs --model revgat"),
+        (
+            &["--recipe", "cora-revgat", "--use-labels", "false"][..],
+            "--label-reuse 1 writes predictions into the label",
+        ),
     ] {
         let mut args = vec![&store[..], "--epochs", "1", "--parts", "1", "--device", "cpu", "--out", o];
         for (flag, value) in [("--layers", "2"), ("--hidden", "16")] {

@@ -10,7 +10,7 @@ use crate::layers::linear;
 use crate::rev::{
     BlockInit, BlockMasks, EdgeWindows, RevBlock, StackPass, dropout_mask, mask_shifts, reversible_backward_init,
 };
-use crate::revgat::{BatchNorm, GatLayer, GatNorm, GatOptions, NormMode};
+use crate::revgat::{BlockNorm, GatLayer, GatNorm, GatOptions, Norm, NormMode};
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 use tch::nn::{self, Module};
@@ -128,6 +128,8 @@ pub struct ModelConfig {
     /// RevGAT: its GAT layers' heads, destination term and degree scaling (every layer has the
     /// residual).
     pub gat: GatOptions,
+    /// RevGAT: the norm of its group functions and before its head (BatchNorm, the authors').
+    pub block_norm: BlockNorm,
     /// RevGAT: the share of edges each GAT layer drops in a training pass (the authors' 0.3 on
     /// ogbn-arxiv).
     pub edge_drop: f64,
@@ -154,6 +156,7 @@ impl ModelConfig {
             edge_encoder: EdgeEncoder::PerConv,
             input_dropout: 0.0,
             gat: GatOptions { heads: 3, attn_dst: false, norm: GatNorm::Symmetric, residual: true },
+            block_norm: BlockNorm::Batch,
             edge_drop: 0.0,
         }
     }
@@ -183,13 +186,6 @@ impl ResBlock {
 enum Stem {
     Linear(nn::Linear),
     Gat(GatLayer),
-}
-
-/// The norm before the head: LayerNorm, or (RevGAT) BatchNorm.
-#[derive(Debug)]
-enum Norm {
-    Layer(nn::LayerNorm),
-    Batch(BatchNorm),
 }
 
 #[derive(Debug)]
@@ -249,12 +245,12 @@ impl Model {
         let blocks = make_blocks(path, &cfg, e);
         let (norm, head, head_bias) = match revgat {
             true => (
-                Norm::Batch(BatchNorm::new(&(path / "norm"), h)),
+                Norm::new(&(path / "norm"), h, cfg.block_norm),
                 Stem::Gat(GatLayer::new(&(path / "head"), h, cfg.out_dim, GatOptions { heads: 1, ..gat })),
                 Some(path.var("head_bias", &[cfg.out_dim], nn::Init::Const(0.0))),
             ),
             false => (
-                Norm::Layer(nn::layer_norm(path / "norm", vec![h], Default::default())),
+                Norm::new(&(path / "norm"), h, BlockNorm::Layer),
                 Stem::Linear(linear(path / "head", h, cfg.out_dim, true)),
                 None,
             ),
@@ -338,9 +334,7 @@ impl Model {
 
     /// Sets how every BatchNorm treats its statistics in the passes that follow (RevGAT).
     fn set_norm_mode(&self, mode: NormMode) {
-        if let Norm::Batch(b) = &self.norm {
-            b.set_mode(mode);
-        }
+        self.norm.set_mode(mode);
         for b in self.rev_blocks() {
             b.set_norm_mode(mode);
         }
@@ -352,10 +346,7 @@ impl Model {
     }
 
     fn top(&self, adj: &Adjacency, h: &Tensor, train: bool) -> Tensor {
-        let normed = match &self.norm {
-            Norm::Layer(n) => n.forward(h),
-            Norm::Batch(n) => n.forward(h),
-        };
+        let normed = self.norm.forward(h);
         let out = self.stem(&self.head, adj, &normed.relu().dropout(self.cfg.dropout, train), train);
         match &self.head_bias {
             Some(b) => out + b,
@@ -592,7 +583,7 @@ fn make_blocks(path: &nn::Path, cfg: &ModelConfig, e: i64) -> Blocks {
         ModelKind::Deq => Blocks::Deq(Box::new(DeqBlock::new(&(path / "deq"), cfg.conv, h, e))),
         ModelKind::Revgat => Blocks::Rev(
             (0..cfg.layers.saturating_sub(2))
-                .map(|i| RevBlock::new_gat(&(path / format!("block{i}")), h, cfg.groups, gat))
+                .map(|i| RevBlock::new_gat(&(path / format!("block{i}")), h, cfg.groups, gat, cfg.block_norm))
                 .collect(),
         ),
     }

@@ -15,7 +15,7 @@
 
 use crate::conv::{Conv, ConvKind, Initial};
 use crate::graph::Adjacency;
-use crate::revgat::{BatchNorm, GatLayer, GatOptions, NormMode};
+use crate::revgat::{BlockNorm, GatLayer, GatOptions, Norm, NormMode};
 use std::cell::Cell;
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
@@ -25,8 +25,9 @@ use tch::{Kind, Tensor};
 enum GroupFn {
     /// LayerNorm and one of mille's convolutions (RevGNN; boxed, as the larger variant).
     Plain { norm: nn::LayerNorm, conv: Box<Conv> },
-    /// BatchNorm and the authors' GAT layer (RevGAT's `RevGATBlock`).
-    Gat { norm: BatchNorm, conv: GatLayer },
+    /// BatchNorm (or, `--norm layer`, LayerNorm) and the authors' GAT layer (RevGAT's
+    /// `RevGATBlock`).
+    Gat { norm: Norm, conv: GatLayer },
 }
 
 impl GroupFn {
@@ -84,10 +85,10 @@ impl RevBlock {
         RevBlock { fns, groups, evals: Cell::new(0) }
     }
 
-    /// A RevGAT block under `path`: each group function BatchNorm -> ReLU -> dropout -> the
-    /// authors' GAT layer from `dim / groups` channels to `opts.heads` heads of
+    /// A RevGAT block under `path`: each group function `norm` (BatchNorm, the authors') ->
+    /// ReLU -> dropout -> the authors' GAT layer from `dim / groups` channels to `opts.heads` heads of
     /// `dim / groups / heads` (the width it came in with).
-    pub fn new_gat(path: &nn::Path, dim: i64, groups: i64, opts: GatOptions) -> RevBlock {
+    pub fn new_gat(path: &nn::Path, dim: i64, groups: i64, opts: GatOptions, norm: BlockNorm) -> RevBlock {
         assert!(groups >= 2 && dim % groups == 0, "{dim} channels do not split into {groups} groups");
         let g = dim / groups;
         assert!(g % opts.heads == 0, "a group of {g} channels does not split into {} heads", opts.heads);
@@ -95,7 +96,7 @@ impl RevBlock {
             .map(|i| {
                 let p = path / format!("f{i}");
                 GroupFn::Gat {
-                    norm: BatchNorm::new(&(&p / "norm"), g),
+                    norm: Norm::new(&(&p / "norm"), g, norm),
                     conv: GatLayer::new(&(&p / "conv"), g, g / opts.heads, opts),
                 }
             })
@@ -116,7 +117,7 @@ impl RevBlock {
     /// The mode of the group functions' BatchNorms, if they have any.
     fn norm_mode(&self) -> Option<NormMode> {
         self.fns.iter().find_map(|f| match f {
-            GroupFn::Gat { norm, .. } => Some(norm.mode()),
+            GroupFn::Gat { norm, .. } => norm.mode(),
             GroupFn::Plain { .. } => None,
         })
     }

@@ -120,6 +120,62 @@ impl GatLayer {
     }
 }
 
+/// The norm of RevGAT's group functions and of the layer before its head (`--norm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BlockNorm {
+    /// `BatchNorm1d`: the authors' (`model_rev.py`, `nn.BatchNorm1d` in every group function
+    /// and before the output layer).
+    #[default]
+    Batch,
+    /// LayerNorm, as mille's RevGNN has it (a departure, for the ablation).
+    Layer,
+}
+
+mille_pipeline::choices!(BlockNorm { Batch => "batch", Layer => "layer" });
+
+/// A LayerNorm or a [`BatchNorm`] over `[n, channels]`.
+#[derive(Debug)]
+pub enum Norm {
+    /// LayerNorm (no statistics kept).
+    Layer(nn::LayerNorm),
+    /// BatchNorm (running statistics, moved as its [`NormMode`] says).
+    Batch(BatchNorm),
+}
+
+impl Norm {
+    /// `channels` channels of `kind` under `path`.
+    pub fn new(path: &nn::Path, channels: i64, kind: BlockNorm) -> Norm {
+        match kind {
+            BlockNorm::Batch => Norm::Batch(BatchNorm::new(path, channels)),
+            BlockNorm::Layer => Norm::Layer(nn::layer_norm(path, vec![channels], Default::default())),
+        }
+    }
+
+    /// Normalises `[n, channels]`.
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        match self {
+            Norm::Layer(n) => x.apply(n),
+            Norm::Batch(n) => n.forward(x),
+        }
+    }
+
+    /// Sets how a BatchNorm's next passes treat its statistics (a LayerNorm has none).
+    pub fn set_mode(&self, mode: NormMode) {
+        if let Norm::Batch(b) = self {
+            b.set_mode(mode);
+        }
+    }
+
+    /// A BatchNorm's current mode (`None`: a LayerNorm).
+    pub fn mode(&self) -> Option<NormMode> {
+        match self {
+            Norm::Batch(b) => Some(b.mode()),
+            Norm::Layer(_) => None,
+        }
+    }
+}
+
 /// What a BatchNorm does with its statistics in the current pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NormMode {

@@ -6,7 +6,7 @@ mod common;
 
 use mille_train::graph::Adjacency;
 use mille_train::rev::{BlockMasks, EdgeWindows, RevBlock, StackPass, dropout_mask, reversible_backward_init};
-use mille_train::revgat::{GatLayer, GatNorm, GatOptions, NormMode};
+use mille_train::revgat::{BlockNorm, GatLayer, GatNorm, GatOptions, NormMode};
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
@@ -151,7 +151,7 @@ fn revgat_blocks_backward_equals_autograd_and_moves_batchnorm_statistics_once() 
     let head = nn::linear(vs.root() / "head", dim, 4, Default::default());
     let opts = GatOptions { heads: 2, attn_dst: false, norm: GatNorm::Symmetric, residual: true };
     let blocks: Vec<RevBlock> =
-        (0..3).map(|i| RevBlock::new_gat(&(vs.root() / format!("b{i}")), dim, 2, opts)).collect();
+        (0..3).map(|i| RevBlock::new_gat(&(vs.root() / format!("b{i}")), dim, 2, opts, BlockNorm::Batch)).collect();
     let refs: Vec<&RevBlock> = blocks.iter().collect();
     vs.double();
     let mask = dropout_mask(g.n, dim, 0.4, Device::Cpu).map(|m| m.to_kind(Kind::Double));
@@ -213,6 +213,53 @@ fn revgat_blocks_backward_equals_autograd_and_moves_batchnorm_statistics_once() 
         stats(&vs).iter().zip(&start).any(|((_, a), (_, b))| (a - b).abs().max().double_value(&[]) > 1e-6),
         "the step moved the statistics"
     );
+}
+
+/// `--norm layer`: the group functions' LayerNorm keeps no statistics, and the reversible
+/// backward still equals autograd's (dropout and edge drop on).
+#[test]
+fn revgat_blocks_with_layernorm_backward_equals_autograd() {
+    let _g = seeded(5);
+    let (g, _tmp) = common::fixture_batch();
+    let adj = g.adj.to_kind(Kind::Double);
+    let x = g.x.to_kind(Kind::Double);
+    let dim = 12;
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let enc = nn::linear(vs.root() / "enc", x.size()[1], dim, Default::default());
+    let head = nn::linear(vs.root() / "head", dim, 4, Default::default());
+    let opts = GatOptions { heads: 2, attn_dst: false, norm: GatNorm::Symmetric, residual: true };
+    let blocks: Vec<RevBlock> =
+        (0..3).map(|i| RevBlock::new_gat(&(vs.root() / format!("b{i}")), dim, 2, opts, BlockNorm::Layer)).collect();
+    let refs: Vec<&RevBlock> = blocks.iter().collect();
+    vs.double();
+    assert!(vs.variables().keys().all(|n| !n.contains("running")), "a LayerNorm keeps no statistics");
+    let mask = dropout_mask(g.n, dim, 0.4, Device::Cpu).map(|m| m.to_kind(Kind::Double));
+    let edges = EdgeWindows::draw(adj.num_entries(), 0.3, 3, Device::Cpu);
+    let pass = StackPass { masks: BlockMasks::Same(mask.as_ref()), initial: false, edges };
+    let y = Tensor::arange(g.n, (Kind::Int64, Device::Cpu)).remainder(4);
+    let loss_of = |h: &Tensor| head.forward(h).cross_entropy_for_logits(&y);
+    let x0 = enc.forward(&x);
+    let leaf = x0.detach().set_requires_grad(true);
+    let h = refs.iter().enumerate().fold(leaf.shallow_clone(), |h, (k, b)| {
+        let view = pass.dropping(&adj, k);
+        b.forward_with(view.as_ref().unwrap(), &h, pass.masks.of(k).as_ref(), None)
+    });
+    loss_of(&h).backward();
+    let want_g0 = leaf.grad().copy();
+    (x0 * &want_g0).sum(Kind::Double).backward();
+    let want: Vec<Tensor> = vs.trainable_variables().iter().map(|v| v.grad().copy()).collect();
+    for mut v in vs.trainable_variables() {
+        v.zero_grad();
+    }
+    let x0 = enc.forward(&x);
+    let (_, g0) = reversible_backward_init(&refs, &adj, &x0, &pass, loss_of, &mut |_| {});
+    let mut worst = common::max_rel(&g0, &want_g0);
+    (x0 * g0).sum(Kind::Double).backward();
+    for (v, w) in vs.trainable_variables().iter().zip(&want) {
+        let diff = (v.grad() - w).abs().max().double_value(&[]);
+        worst = worst.max(diff / w.abs().max().double_value(&[]).max(1e-12));
+    }
+    assert!(worst < 1e-4, "reversible RevGAT (LayerNorm) gradients differ from autograd's by {worst:.2e}");
 }
 
 #[path = "common/cora_setup.rs"]

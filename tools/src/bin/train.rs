@@ -7,7 +7,7 @@ use mille_train::graph::FeatureNorm;
 use mille_train::loss::{KdReduction, LossKind};
 use mille_train::model::{DropoutMask, EdgeEncoder, GroupInit, ModelKind};
 use mille_train::optim::Rule;
-use mille_train::revgat::GatNorm;
+use mille_train::revgat::{BlockNorm, GatNorm};
 use mille_train::run::recipe::Recipe;
 use mille_train::run::{Batching, NodeFeatures, RunConfig, Select, Start, TeacherConfig, Trainer};
 use std::path::PathBuf;
@@ -140,6 +140,10 @@ struct Settings {
     /// default 0).
     #[arg(long, value_name = "RATE", allow_negative_numbers = true)]
     edge_drop: Option<f64>,
+    /// RevGAT: the norm of its group functions and before its head: batch (BatchNorm, the
+    /// authors'; the default) or layer (LayerNorm, a departure for ablations).
+    #[arg(long)]
+    norm: Option<BlockNorm>,
     /// RevGAT: degree scaling of the GAT layers: symmetric (sources by out-degree^-1/2 before
     /// the scores, results by in-degree^1/2: the authors' --use-norm; the default) or none.
     #[arg(long)]
@@ -155,9 +159,9 @@ struct Settings {
     /// Labels as input (the authors' ogbn-arxiv trick): each epoch the one-hot labels of a
     /// random --mask-rate share of the training nodes are appended to the input and the loss is
     /// taken on the other training nodes; evaluation and multi-view inference show every
-    /// training label. Multi-class stores.
-    #[arg(long)]
-    use_labels: bool,
+    /// training label. Multi-class stores. `--use-labels false` turns a recipe's off.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    use_labels: Option<bool>,
     /// With --use-labels: the share of training nodes whose labels are shown each epoch (default
     /// 0.5, the authors').
     #[arg(long, value_name = "R", allow_negative_numbers = true)]
@@ -355,15 +359,12 @@ impl Settings {
         set!(fanouts, batch_size, roots, walk_length, coverage, budget, accumulate);
         set!(pretrain_epochs, pretrain_steps, self_loops, dropout_mask, node_categorical, edge_encoder, group_init);
         set!(node_features, input_dropout, optimizer, warmup, loss, select, mask_rate, label_reuse);
-        set!(heads, edge_drop, gat_norm, attn_dst, gat_residual);
+        set!(heads, edge_drop, gat_norm, attn_dst, gat_residual, use_labels);
         // The settings that are themselves optional are replaced only when given.
         macro_rules! set_some {
             ($($f:ident),*) => { $(if a.$f.is_some() { c.$f = a.$f.clone(); })* };
         }
-        set_some!(conv_weight_decay, metis_parts, train_eval_parts, split);
-        if a.use_labels {
-            c.use_labels = true;
-        }
+        set_some!(conv_weight_decay, metis_parts, train_eval_parts, split, norm);
         // `--node-categorical ''` clears a recipe's list.
         c.node_categorical.retain(|n| !n.is_empty());
         if let Some(run) = a.teacher.clone() {

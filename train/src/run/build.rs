@@ -263,6 +263,7 @@ fn model_inputs(cfg: &RunConfig, store: &Arc<Store>) -> anyhow::Result<(crate::g
         norm: cfg.gat_norm,
         residual: cfg.gat_residual,
     };
+    mc.block_norm = cfg.norm.unwrap_or_default();
     mc.edge_drop = cfg.edge_drop;
     Ok((inputs, mc))
 }

@@ -6,7 +6,7 @@ use crate::graph::FeatureNorm;
 use crate::loss::{KdReduction, LossKind};
 use crate::model::{DropoutMask, EdgeEncoder, GroupInit, ModelKind};
 use crate::optim::Rule;
-use crate::revgat::GatNorm;
+use crate::revgat::{BlockNorm, GatNorm};
 use mille_loader::SamplerSetting;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -354,6 +354,11 @@ pub struct RunConfig {
     /// RevGAT: the share of edges every GAT layer drops in a training pass (0: none).
     #[serde(default)]
     pub edge_drop: f64,
+    /// RevGAT: the norm of its group functions and before its head, `batch` (the authors'
+    /// BatchNorm; unset means that) or `layer` (LayerNorm, a departure for the ablation).
+    /// Refused for the other models, whose norm is LayerNorm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub norm: Option<BlockNorm>,
     /// RevGAT: degree scaling of its GAT layers, `symmetric` (the authors' `--use-norm`) or
     /// `none`.
     #[serde(default)]
@@ -462,6 +467,7 @@ impl RunConfig {
             select: Select::ValidMetric,
             heads: three(),
             edge_drop: 0.0,
+            norm: None,
             gat_norm: GatNorm::Symmetric,
             attn_dst: false,
             gat_residual: true,
@@ -570,6 +576,12 @@ impl RunConfig {
                 self.groups
             );
         }
+        ensure!(
+            self.norm.is_none() || self.model == ModelKind::Revgat,
+            "--norm sets RevGAT's norms (BatchNorm or LayerNorm): it needs --model revgat (this run is {}, whose \
+             norm is LayerNorm)",
+            self.model
+        );
         ensure!((0.0..1.0).contains(&self.edge_drop), "--edge-drop must be in [0, 1), got {}", self.edge_drop);
         ensure!(
             self.edge_drop == 0.0 || self.model == ModelKind::Revgat,
