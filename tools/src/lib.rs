@@ -3,8 +3,6 @@
 pub mod npy;
 pub mod plot;
 pub mod progress;
-#[cfg(feature = "train")]
-mod run_progress;
 pub mod sampler;
 pub mod signals;
 
@@ -100,35 +98,3 @@ pub use tikv_jemallocator::Jemalloc;
 pub struct MallocConf(pub *const std::ffi::c_char);
 // SAFETY: points to a string literal, never written.
 unsafe impl Sync for MallocConf {}
-
-/// Prints a finished run's summary as a small table.
-#[cfg(feature = "train")]
-pub fn print_summary(s: &mille_train::run::Summary, run: &std::path::Path) {
-    println!("run {} ({} x {} layers, {} channels, {})", run.display(), s.model, s.layers, s.hidden, s.device);
-    println!("  {:<28} {:>8} {:>8} {:>8}", s.metric, "train", "valid", "test");
-    println!(
-        "  {:<28} {:>8.4} {:>8.4} {:>8.4}",
-        format!("single view (best epoch {})", s.best_epoch),
-        s.train,
-        s.valid,
-        s.test
-    );
-    let mv = format!("multi-view ({} x {} parts)", s.views, s.eval_parts);
-    println!("  {:<28} {:>8.4} {:>8.4} {:>8.4}", mv, s.multi_view.train, s.multi_view.valid, s.multi_view.test);
-    println!(
-        "  parameters {}   seconds/epoch (median) {:.2}   peak memory {}",
-        s.params,
-        s.epoch_seconds_median,
-        human_bytes(s.peak_memory_bytes)
-    );
-    if let Some(sh) = &s.sharding {
-        println!(
-            "  sharded over {} ranks: {} of {} entries lost to the cut ({:.2} %), {} nodes evaluated",
-            sh.shards,
-            sh.lost_edges,
-            sh.edges,
-            100.0 * sh.lost_fraction,
-            s.evaluated_nodes
-        );
-    }
-}

@@ -1,8 +1,6 @@
-//! indicatif bars for the pipeline's long tasks, and (with the `train` feature) a training
-//! run's progress ([`RunProgress`]).
+//! indicatif bars for the pipeline's long tasks (a training run's progress is the trainer
+//! programs' own, `src/bin/run_progress.rs`).
 
-#[cfg(feature = "train")]
-pub use crate::run_progress::{RunProgress, epoch_line};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// indicatif bars on stderr for the pipeline's tasks (prepare's files, a download, synth), one

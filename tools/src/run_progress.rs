@@ -1,6 +1,10 @@
 //! How the programs show a run's progress (the trainer only reports it): on a terminal a bar
 //! with the running loss and batches per second, and on stderr one readable line per epoch, as
 //! PyG's examples print; with `--json`, each epoch's `metrics.jsonl` line instead.
+//!
+//! Not a module of the mille-tools library: `train` and `evaluate` include it (`#[path]`). In
+//! the library, its references to the trainer's types shared an object file with code every
+//! data program calls, and so linked libtorch into prepare, synth, inspect... (tools/tests/link.rs).
 
 use indicatif::{ProgressBar, ProgressStyle};
 use mille_train::run::{EpochReport, Progress};

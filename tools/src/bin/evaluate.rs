@@ -2,6 +2,10 @@
 //! inference.
 
 use clap::Parser;
+
+// Out of the mille-tools library, as in train.rs (it names the trainer's types).
+#[path = "../run_progress.rs"]
+mod run_progress;
 use mille_train::run::Trainer;
 use serde_json::json;
 use std::path::PathBuf;
@@ -43,7 +47,7 @@ fn main() {
             _ => None,
         };
         let mut t = Trainer::open(&a.run, a.device.as_deref())?;
-        t.progress = Box::new(mille_tools::progress::RunProgress::new(mille_tools::interactive() && !a.json, a.json));
+        t.progress = Box::new(run_progress::RunProgress::new(mille_tools::interactive() && !a.json, a.json));
         let start = std::time::Instant::now();
         let (s, logits) = t.evaluate_with(a.views, a.eval_parts)?;
         let metric = mille_train::infer::metric_name(t.store())?;

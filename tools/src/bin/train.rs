@@ -12,6 +12,11 @@ use mille_train::run::recipe::Recipe;
 use mille_train::run::{Batching, NodeFeatures, RunConfig, Select, Start, TeacherConfig, Trainer};
 use std::path::PathBuf;
 
+// Kept out of the mille-tools library: code there that names the trainer's types ends up in
+// the objects every data program links, and pulled libtorch into them (tools/tests/link.rs).
+#[path = "../run_progress.rs"]
+mod run_progress;
+
 /// Train a deep GNN on subgraph batches of a store and evaluate it with multi-view inference.
 ///
 /// Writes RUN/config.toml (the exact settings), RUN/metrics.jsonl (one JSON line per epoch),
@@ -526,7 +531,7 @@ fn run(a: &Args, c: RunConfig, world: mille_dist::World) -> anyhow::Result<()> {
         t.fit()?;
         return Ok(());
     }
-    t.progress = Box::new(mille_tools::progress::RunProgress::new(mille_tools::interactive() && !a.json, a.json));
+    t.progress = Box::new(run_progress::RunProgress::new(mille_tools::interactive() && !a.json, a.json));
     fit_and_report(t, a, &asked, fresh)
 }
 
@@ -556,10 +561,41 @@ fn fit_and_report(mut t: Trainer, a: &Args, asked: &str, fresh: bool) -> anyhow:
     if a.json {
         println!("{}", serde_json::to_string(&s)?);
     } else {
-        mille_tools::print_summary(&s, &a.out);
+        print_summary(&s, &a.out);
         for p in plots {
             println!("  plot: {}", p.display());
         }
     }
     Ok(())
+}
+
+/// Prints a finished run's summary as a small table.
+fn print_summary(s: &mille_train::run::Summary, run: &std::path::Path) {
+    println!("run {} ({} x {} layers, {} channels, {})", run.display(), s.model, s.layers, s.hidden, s.device);
+    println!("  {:<28} {:>8} {:>8} {:>8}", s.metric, "train", "valid", "test");
+    println!(
+        "  {:<28} {:>8.4} {:>8.4} {:>8.4}",
+        format!("single view (best epoch {})", s.best_epoch),
+        s.train,
+        s.valid,
+        s.test
+    );
+    let mv = format!("multi-view ({} x {} parts)", s.views, s.eval_parts);
+    println!("  {:<28} {:>8.4} {:>8.4} {:>8.4}", mv, s.multi_view.train, s.multi_view.valid, s.multi_view.test);
+    println!(
+        "  parameters {}   seconds/epoch (median) {:.2}   peak memory {}",
+        s.params,
+        s.epoch_seconds_median,
+        mille_tools::human_bytes(s.peak_memory_bytes)
+    );
+    if let Some(sh) = &s.sharding {
+        println!(
+            "  sharded over {} ranks: {} of {} entries lost to the cut ({:.2} %), {} nodes evaluated",
+            sh.shards,
+            sh.lost_edges,
+            sh.edges,
+            100.0 * sh.lost_fraction,
+            s.evaluated_nodes
+        );
+    }
 }
