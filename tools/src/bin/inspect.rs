@@ -53,9 +53,33 @@ fn summary(s: &Store, verified: bool) -> Value {
     o.insert("node_feature_dim".into(), json!(s.features().map_or(0, |f| f.cols)));
     o.insert("edge_feature_dim".into(), json!(s.edge_features().map_or(0, |f| f.cols)));
     o.insert("metric".into(), json!(m.metric));
+    o.extend(label_summary(s));
+    o.insert("splits".into(), split_sizes(s));
+    o.insert("in_degree".into(), in_degrees(s));
+    let c = mille_partition::components(s.indptr(), s.indices());
+    let n = s.num_nodes();
+    o.insert(
+        "components".into(),
+        json!({"count": c.count, "largest": c.largest, "largest_share": c.largest as f64 / n.max(1) as f64}),
+    );
+    o.insert("node_arrays".into(), json!(s.node_array_names()));
+    let arrays: Map<String, Value> = m
+        .arrays
+        .iter()
+        .map(|(k, a)| (k.clone(), json!({"dtype": a.dtype, "shape": a.shape, "bytes": a.bytes(), "xxh3": a.xxh3})))
+        .collect();
+    o.insert("arrays".into(), Value::Object(arrays));
+    o.insert("bytes".into(), json!(m.arrays.values().map(|a| a.bytes()).sum::<u64>()));
+    o.insert("verified".into(), json!(verified));
+    Value::Object(o)
+}
+
+/// The label kind and its counts: per class (multi-class) or positives per task (multi-label).
+fn label_summary(s: &Store) -> Map<String, Value> {
+    let mut o = Map::new();
     match s.labels() {
         Some(Labels::MultiClass(y)) => {
-            let c = m.num_classes.unwrap_or(0) as usize;
+            let c = s.meta().num_classes.unwrap_or(0) as usize;
             // Counted by the labels present, not by num_classes (which may be huge).
             let mut seen = std::collections::BTreeMap::<usize, u64>::new();
             let mut unlabelled = 0u64;
@@ -97,6 +121,11 @@ fn summary(s: &Store, verified: bool) -> Value {
             o.insert("label_kind".into(), Value::Null);
         }
     }
+    o
+}
+
+/// Each split's train / valid / test sizes.
+fn split_sizes(s: &Store) -> Value {
     let mut splits = Map::new();
     for name in s.split_names() {
         if let Ok(sp) = s.split(name) {
@@ -104,7 +133,11 @@ fn summary(s: &Store, verified: bool) -> Value {
                 .insert(name.clone(), json!({"train": sp.train.len(), "valid": sp.valid.len(), "test": sp.test.len()}));
         }
     }
-    o.insert("splits".into(), Value::Object(splits));
+    Value::Object(splits)
+}
+
+/// Least, largest and mean in-degree, and the nodes with none.
+fn in_degrees(s: &Store) -> Value {
     let p = s.indptr();
     let n = s.num_nodes();
     let (mut min, mut max, mut isolated) = (u64::MAX, 0u64, 0u64);
@@ -114,25 +147,7 @@ fn summary(s: &Store, verified: bool) -> Value {
         max = max.max(d);
         isolated += (d == 0) as u64;
     }
-    o.insert(
-        "in_degree".into(),
-        json!({"min": if n == 0 { 0 } else { min }, "max": max, "mean": s.num_edges() as f64 / n.max(1) as f64, "isolated": isolated}),
-    );
-    let c = mille_partition::components(p, s.indices());
-    o.insert(
-        "components".into(),
-        json!({"count": c.count, "largest": c.largest, "largest_share": c.largest as f64 / n.max(1) as f64}),
-    );
-    o.insert("node_arrays".into(), json!(s.node_array_names()));
-    let arrays: Map<String, Value> = m
-        .arrays
-        .iter()
-        .map(|(k, a)| (k.clone(), json!({"dtype": a.dtype, "shape": a.shape, "bytes": a.bytes(), "xxh3": a.xxh3})))
-        .collect();
-    o.insert("arrays".into(), Value::Object(arrays));
-    o.insert("bytes".into(), json!(m.arrays.values().map(|a| a.bytes()).sum::<u64>()));
-    o.insert("verified".into(), json!(verified));
-    Value::Object(o)
+    json!({"min": if n == 0 { 0 } else { min }, "max": max, "mean": s.num_edges() as f64 / n.max(1) as f64, "isolated": isolated})
 }
 
 fn print_text(r: &Value) {
