@@ -71,6 +71,39 @@ def load(root: str, split: str):
     return x, edge_index, y, ids
 
 
+class Features:
+    """The input with --sparse-features: the raw features as a sparse matrix beside the dense
+    label columns. The same input as their concatenation, multiplied in two parts: on Planetoid's
+    bag-of-words rows (about 1 % non-zero) the input layer's two dense products are three
+    quarters of an epoch's work; sparse, CiteSeer's arxiv-recipe epoch drops from ~2.8 s to well
+    under one (one thread). Input dropout acts on the stored entries (a dropped zero is zero)."""
+
+    def __init__(self, x, labels):
+        self.x, self.labels = x, labels
+
+    def size(self, dim):
+        return self.x.size(0) if dim == 0 else self.x.size(1) + self.labels.size(1)
+
+    def dropout(self, p, training):
+        x = self.x
+        x = torch.sparse_csr_tensor(
+            x.crow_indices(), x.col_indices(), F.dropout(x.values(), p, training), x.shape, check_invariants=False
+        )
+        return Features(x, F.dropout(self.labels, p, training))
+
+
+def dropout(x, p, training):
+    return x.dropout(p, training) if isinstance(x, Features) else F.dropout(x, p, training)
+
+
+def linear(lin, x):
+    """lin(x), for a dense x or [sparse features, dense labels]."""
+    if not isinstance(x, Features):
+        return lin(x)
+    f = x.x.size(1)
+    return x.x @ lin.weight[:, :f].t() + x.labels @ lin.weight[:, f:].t()
+
+
 class Gat(nn.Module):
     """The authors' GAT layer (no destination term, symmetric degree scaling, residual)."""
 
@@ -87,7 +120,7 @@ class Gat(nn.Module):
     def forward(self, x, edge_index, perm, drop):
         src, dst = edge_index
         n = x.size(0)
-        z = self.fc(x).view(n, self.heads, self.out)
+        z = linear(self.fc, x).view(n, self.heads, self.out)
         if self.norm:
             out_deg = torch.bincount(src, minlength=n).float().clamp(min=1)
             z = z * out_deg.pow(-0.5).view(n, 1, 1)
@@ -102,7 +135,7 @@ class Gat(nn.Module):
         if self.norm:
             in_deg = torch.bincount(dst, minlength=n).float().clamp(min=1)
             rst = rst * in_deg.pow(0.5).view(n, 1, 1)
-        return (rst + self.res_fc(x).view(n, self.heads, self.out)).flatten(1)
+        return (rst + linear(self.res_fc, x).view(n, self.heads, self.out)).flatten(1)
 
 
 class GroupFn(nn.Module):
@@ -153,7 +186,7 @@ class RevGat(nn.Module):
     def forward(self, x, edge_index):
         e = edge_index.size(1)
         perms = [torch.randperm(e) for _ in range(len(self.blocks) + 2)]
-        h = self.enc(F.dropout(x, self.input_drop, self.training), edge_index, perms[0], self.edge_drop)
+        h = self.enc(dropout(x, self.input_drop, self.training), edge_index, perms[0], self.edge_drop)
         mask = None
         if self.training and self.dropout > 0:
             mask = torch.zeros_like(h).bernoulli_(1 - self.dropout) / (1 - self.dropout)
@@ -188,6 +221,11 @@ def main():
     p.add_argument("--alpha", type=float, default=0.95)
     p.add_argument("--temp", type=float, default=0.7)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--sparse-features",
+        action="store_true",
+        help="multiply the raw features as a sparse matrix (the same model; a different random stream for input dropout)",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     a = p.parse_args()
     if a.threads:
@@ -203,10 +241,18 @@ def main():
     model = RevGat(x.size(1) + classes, classes, a.hidden, a.heads, a.layers, a.dropout, a.input_drop, a.edge_drop)
     opt = torch.optim.RMSprop(model.parameters(), lr=a.lr, weight_decay=0)
 
+    xs = x.to_sparse_csr() if a.sparse_features else None
+
     def with_labels(shown):
         onehot = torch.zeros(n, classes)
         onehot[shown, y[shown]] = 1
-        return torch.cat([x, onehot], dim=-1)
+        return Features(xs, onehot) if xs is not None else torch.cat([x, onehot], dim=-1)
+
+    def set_labels(feat, rows, values):
+        if isinstance(feat, Features):
+            feat.labels[rows] = values
+        else:
+            feat[rows, -classes:] = values
 
     best = (float("inf"), 0, {}, None)
     start = time.time()
@@ -224,7 +270,7 @@ def main():
                 pred = model(feat, edge_index)
             unlabelled = torch.cat([hidden, ids["valid"], ids["test"]])
             for _ in range(a.label_iters):
-                feat[unlabelled, -classes:] = F.softmax(pred.detach()[unlabelled], dim=-1)
+                set_labels(feat, unlabelled, F.softmax(pred.detach()[unlabelled], dim=-1))
                 pred = model(feat, edge_index)
         else:
             pred = model(feat, edge_index)
@@ -241,7 +287,7 @@ def main():
             pred = model(feat, edge_index)
             unlabelled = torch.cat([ids["valid"], ids["test"]])
             for _ in range(a.label_iters):
-                feat[unlabelled, -classes:] = F.softmax(pred[unlabelled], dim=-1)
+                set_labels(feat, unlabelled, F.softmax(pred[unlabelled], dim=-1))
                 pred = model(feat, edge_index)
             valid_loss = logce(pred[ids["valid"]], y[ids["valid"]]).item()
             acc = {k: (pred[m].argmax(-1) == y[m]).float().mean().item() for k, m in ids.items()}

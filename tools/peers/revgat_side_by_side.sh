@@ -9,26 +9,33 @@
 #
 # STORE: the graph prepared by tools/prepare --to-undirected; DATASET_DIR: the same graph in
 # OGB's raw layout (the reference reads it); PYTHON (environment) names an interpreter with
-# torch and torch_geometric (default: python3).
+# torch and torch_geometric (default: python3). SIDES (environment) runs one side only,
+# "mille" or "reference", so the two can go as two one-thread streams side by side
+# (OMP_NUM_THREADS=1 each): half the wall time on two cores. REF_ARGS (environment) goes to
+# every reference run (CiteSeer's ran with --sparse-features).
 set -euo pipefail
-[[ $# -ge 5 ]] || { sed -n '2,13p' "$0"; exit 2; }
+[[ $# -ge 5 ]] || { sed -n '2,15p' "$0"; exit 2; }
 store=$1 data=$2 out=$3 epochs=$4
 shift 4
 py=${PYTHON:-python3}
 train=${TRAIN:-target/release/train}
 mkdir -p "$out"
 score() { python3 -c "import json,sys; d=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); print(d['test'], d['best_epoch'])" "$1"; }
+sides=${SIDES:-mille reference}
 for seed in "$@"; do
+  if [[ " $sides " == *" mille "* ]]; then
   "$train" "$store" --recipe ogbn-arxiv-revgat-teacher --epochs "$epochs" --seed "$seed" \
     --out "$out/mille-teacher-$seed" --overwrite --json > "$out/mille-teacher-$seed.json"
   echo "mille teacher seed $seed: $(score "$out/mille-teacher-$seed.json")"
   "$train" "$store" --recipe ogbn-arxiv-revgat-selfkd --teacher "$out/mille-teacher-$seed" --epochs "$epochs" \
     --seed "$seed" --out "$out/mille-student-$seed" --overwrite --json > "$out/mille-student-$seed.json"
   echo "mille student seed $seed: $(score "$out/mille-student-$seed.json")"
-  "$py" tools/peers/revgat_reference.py --root "$data" --epochs "$epochs" --seed "$seed" \
+  fi
+  [[ " $sides " == *" reference "* ]] || continue
+  "$py" tools/peers/revgat_reference.py --root "$data" --epochs "$epochs" --seed "$seed" ${REF_ARGS:-} \
     --save-logits "$out/ref-teacher-$seed.npy" > "$out/ref-teacher-$seed.json"
   echo "reference teacher seed $seed: $(score "$out/ref-teacher-$seed.json")"
-  "$py" tools/peers/revgat_reference.py --root "$data" --epochs "$epochs" --seed "$seed" --mode student \
+  "$py" tools/peers/revgat_reference.py --root "$data" --epochs "$epochs" --seed "$seed" ${REF_ARGS:-} --mode student \
     --teacher-logits "$out/ref-teacher-$seed.npy" > "$out/ref-student-$seed.json"
   echo "reference student seed $seed: $(score "$out/ref-student-$seed.json")"
 done
