@@ -32,4 +32,4 @@ pub use loader::{Epoch, Loader, LoaderConfig, Next, Recycler};
 pub use plan::{Plan, PlanSpec};
 pub use resident::Residency;
 pub use sampler::{SaintNorm, SaintSampler, Sampler, estimate};
-pub use setting::{SamplerSetting, stored_parts};
+pub use setting::{SamplerKind, SamplerOptions, SamplerSetting, stored_parts};

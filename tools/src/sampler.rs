@@ -1,9 +1,9 @@
 //! The sampler flags the data programs share (`tools/bench loader`, `tools/store batches`): one
 //! vocabulary, read into the loader's [`SamplerSetting`], which checks and resolves it.
-//! (`tools/train` spells the same settings with its own `--batching` so that a run's
-//! `config.toml` keeps its keys; it too resolves through [`SamplerSetting`].)
+//! (`tools/train` takes the same kinds as `--batching` and lays its flags over a recipe's or a
+//! resumed run's setting with the same [`SamplerOptions`].)
 
-use mille_loader::SamplerSetting;
+use mille_loader::{SamplerKind, SamplerOptions, SamplerSetting};
 
 /// Sampler flags.
 #[derive(clap::Args, Debug, Clone)]
@@ -14,8 +14,8 @@ pub struct SamplerArgs {
     /// graph), neighbor (--fanouts, --batch-size, --replace from the training nodes), saint or
     /// saint-walk (GraphSAINT's walks: --roots, --walk-length, --coverage), saint-node
     /// (GraphSAINT's node sampler: --budget, --coverage).
-    #[arg(long, default_value = "cluster", value_parser = ["cluster", "metis", "store-parts", "full", "neighbor", "saint", "saint-walk", "saint-node"])]
-    pub sampler: String,
+    #[arg(long, default_value = "cluster")]
+    pub sampler: SamplerKind,
     /// Batches per epoch (cluster, metis, store-parts).
     #[arg(long, default_value_t = 10)]
     pub parts: u32,
@@ -48,28 +48,25 @@ pub struct SamplerArgs {
 impl SamplerArgs {
     /// The setting the flags name, checked.
     pub fn setting(&self) -> anyhow::Result<SamplerSetting> {
-        let parts = self.parts;
-        let s = match self.sampler.as_str() {
-            "cluster" => SamplerSetting::Cluster { parts },
-            "metis" => SamplerSetting::Metis { parts, clusters: self.metis_parts },
-            "store-parts" => SamplerSetting::StoreParts { parts },
-            "full" => SamplerSetting::Full,
-            "neighbor" => SamplerSetting::Neighbor {
-                fanouts: self.fanouts.clone(),
-                batch_size: self.batch_size,
-                replace: self.replace,
-            },
-            "saint" | "saint-walk" => {
-                SamplerSetting::SaintWalk { roots: self.roots, walk_length: self.walk_length, coverage: self.coverage }
-            }
-            "saint-node" => SamplerSetting::SaintNode { budget: self.budget, coverage: self.coverage },
-            other => anyhow::bail!("--sampler {other}: not a sampler"),
-        };
         anyhow::ensure!(
-            self.metis_parts.is_none() || matches!(s, SamplerSetting::Metis { .. }),
+            self.metis_parts.is_none() || self.sampler == SamplerKind::Metis,
             "--metis-parts belongs to --sampler metis, not {}",
-            s.kind()
+            self.sampler
         );
+        // Every value has a default here, so each kind takes its own and leaves the rest.
+        let options = SamplerOptions {
+            kind: Some(self.sampler),
+            parts: Some(self.parts),
+            metis_parts: self.metis_parts,
+            fanouts: Some(self.fanouts.clone()),
+            batch_size: Some(self.batch_size),
+            replace: Some(self.replace),
+            roots: Some(self.roots),
+            walk_length: Some(self.walk_length),
+            coverage: Some(self.coverage),
+            budget: Some(self.budget),
+        };
+        let s = SamplerSetting::defaults(self.sampler).with(&options, false).map_err(|e| anyhow::anyhow!("{e}"))?;
         s.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(s)
     }

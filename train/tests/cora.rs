@@ -8,6 +8,7 @@ use cora_setup::cora_config;
 #[path = "common/cora_setup.rs"]
 mod cora_setup;
 
+use mille_train::run::SamplerSetting::{Neighbor, SaintNode, SaintWalk};
 use mille_train::run::Trainer;
 
 /// libtorch's RNG is process-wide: the seeded runs of this file take turns, or their dropout
@@ -48,12 +49,11 @@ fn revgnn_reaches_78_percent_on_cora() {
 #[test]
 fn sage_blocks_on_neighbour_sampled_batches_reach_78_percent_on_cora() {
     use mille_train::conv::ConvKind;
-    use mille_train::run::Batching;
     // GraphSAGE's sampling: one SAGE block per hop (RevGNN's, 2 groups), fan-outs 25 then 10,
     // 32 seeds a batch. (ResGNN's blocks reach 0.776-0.779 here, PyG's plain SAGEConv 0.808:
     // python/examples/pyg_sage.py on the same sampler.)
     let tests = three_seeds("neighbor", |c| {
-        (c.conv, c.batching, c.fanouts, c.batch_size) = (ConvKind::Sage, Batching::Neighbor, vec![25, 10], 32);
+        (c.conv, c.sampler) = (ConvKind::Sage, Neighbor { fanouts: vec![25, 10], batch_size: 32, replace: false });
     });
     let mean = tests.iter().sum::<f64>() / 3.0;
     eprintln!("Cora RevGNN/SAGE on fan-outs 25,10, seeds 0-2: test {tests:?}, mean {mean:.4}");
@@ -84,9 +84,8 @@ fn three_seeds(batching: &str, setup: impl Fn(&mut mille_train::run::RunConfig))
 #[test]
 fn gat_blocks_on_neighbour_sampled_batches_reach_78_percent_on_cora() {
     use mille_train::conv::ConvKind;
-    use mille_train::run::Batching;
     let tests = three_seeds("neighbor", |c| {
-        (c.conv, c.batching, c.fanouts, c.batch_size) = (ConvKind::Gat(4), Batching::Neighbor, vec![25, 10], 32);
+        (c.conv, c.sampler) = (ConvKind::Gat(4), Neighbor { fanouts: vec![25, 10], batch_size: 32, replace: false });
         c.epochs = 100;
     });
     let mean = tests.iter().sum::<f64>() / 3.0;
@@ -96,11 +95,8 @@ fn gat_blocks_on_neighbour_sampled_batches_reach_78_percent_on_cora() {
 
 #[test]
 fn gcn_blocks_on_graphsaint_subgraphs_reach_78_percent_on_cora() {
-    use mille_train::run::Batching;
     // 20 walks of 2 steps from Cora's 140 training nodes: 3 subgraphs an epoch.
-    let tests = three_seeds("saint", |c| {
-        (c.batching, c.roots, c.walk_length, c.coverage) = (Batching::Saint, 20, 2, 50);
-    });
+    let tests = three_seeds("saint-walk", |c| c.sampler = SaintWalk { roots: 20, walk_length: 2, coverage: 50 });
     let mean = tests.iter().sum::<f64>() / 3.0;
     eprintln!("Cora RevGNN/GCN on GraphSAINT walks (20 roots x 2 steps), seeds 0-2: test {tests:?}, mean {mean:.4}");
     assert!(mean >= 0.78, "mean test accuracy {mean} ({tests:?})");
@@ -108,14 +104,11 @@ fn gcn_blocks_on_graphsaint_subgraphs_reach_78_percent_on_cora() {
 
 #[test]
 fn gcn_blocks_on_graphsaint_node_samples_reach_72_percent_on_cora() {
-    use mille_train::run::Batching;
     // 60 training nodes drawn by in-degree per subgraph: 3 subgraphs an epoch. The loader draws
     // them among the training nodes only, so a subgraph holds few of Cora's edges and training
     // is close to a per-node one; evaluation runs on whole views. Measured: 0.744 / 0.756 /
     // 0.741 (mean 0.747), against 0.793 on the walks above, whose subgraphs reach neighbours.
-    let tests = three_seeds("saint-node", |c| {
-        (c.batching, c.budget, c.coverage) = (Batching::SaintNode, 60, 50);
-    });
+    let tests = three_seeds("saint-node", |c| c.sampler = SaintNode { budget: 60, coverage: 50 });
     let mean = tests.iter().sum::<f64>() / 3.0;
     eprintln!("Cora RevGNN/GCN on GraphSAINT node samples (budget 60), seeds 0-2: test {tests:?}, mean {mean:.4}");
     assert!(mean >= 0.72, "mean test accuracy {mean} ({tests:?})");

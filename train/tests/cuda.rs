@@ -130,7 +130,7 @@ fn common_cfg(store: &std::path::Path) -> mille_train::run::RunConfig {
     c.layers = 3;
     c.hidden = 32;
     c.epochs = 2;
-    c.parts = 2;
+    c.sampler = mille_train::run::SamplerSetting::Cluster { parts: 2 };
     c.views = 1;
     c.eval_parts = 1;
     c

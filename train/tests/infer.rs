@@ -69,7 +69,7 @@ fn multi_label_training_with_edge_features_scores_rocauc() {
     cfg.dropout = 0.1;
     cfg.lr = 0.01;
     cfg.epochs = 5;
-    cfg.parts = 2;
+    cfg.sampler = mille_train::run::SamplerSetting::Cluster { parts: 2 };
     cfg.eval_parts = 2;
     cfg.views = 2;
     cfg.device = "cpu".into();

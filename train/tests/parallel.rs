@@ -20,7 +20,8 @@ use std::time::Duration;
 /// every step of a 2-way split has a short last step (5 = 2 + 2 + 1).
 fn config(store: &Path) -> RunConfig {
     let mut c = cora_setup::cora_config(store);
-    (c.conv, c.layers, c.hidden, c.parts, c.epochs, c.eval_every) = (ConvKind::Sage, 3, 32, 5, 4, 2);
+    (c.conv, c.layers, c.hidden, c.epochs, c.eval_every) = (ConvKind::Sage, 3, 32, 4, 2);
+    c.sampler = mille_train::run::SamplerSetting::Cluster { parts: 5 };
     c
 }
 

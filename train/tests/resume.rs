@@ -17,7 +17,7 @@ fn a_killed_run_resumes_to_the_same_result() {
     let mut cfg = cora_config(&store);
     cfg.conv = ConvKind::Sage;
     cfg.layers = 3;
-    cfg.parts = 3;
+    cfg.sampler = mille_train::run::SamplerSetting::Cluster { parts: 3 };
     cfg.eval_parts = 2;
     cfg.views = 2;
     cfg.epochs = 6;

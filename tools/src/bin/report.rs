@@ -53,7 +53,7 @@ fn main() {
                 "{:<22} {:>6} {:>6} {:>9} {:>8.2} {:>10} | {:>6.4} {:>6.4} {:>6.4} | {:>6.4} {:>6.4} {:>6.4}",
                 match (s.layers, s.batching.as_str()) {
                     (0, _) => "mlp".to_string(),
-                    (_, "" | "random") => s.model.clone(),
+                    (_, "" | "random" | "cluster") => s.model.clone(),
                     (_, b) => format!("{} ({b})", s.model),
                 },
                 s.layers,

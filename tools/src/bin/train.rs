@@ -2,6 +2,7 @@
 //! prepared store, evaluate it with multi-view inference, and leave a run folder to look at.
 
 use clap::Parser;
+use mille_loader::{SamplerKind, SamplerOptions};
 use mille_train::conv::ConvKind;
 use mille_train::graph::FeatureNorm;
 use mille_train::loss::{KdReduction, LossKind};
@@ -9,7 +10,7 @@ use mille_train::model::{DropoutMask, EdgeEncoder, GroupInit, ModelKind};
 use mille_train::optim::Rule;
 use mille_train::revgat::{BlockNorm, GatNorm};
 use mille_train::run::recipe::Recipe;
-use mille_train::run::{Batching, NodeFeatures, RunConfig, Select, Start, TeacherConfig, Trainer};
+use mille_train::run::{NodeFeatures, RunConfig, Select, Start, TeacherConfig, Trainer};
 use std::path::PathBuf;
 
 // Kept out of the mille-tools library: code there that names the trainer's types ends up in
@@ -211,19 +212,21 @@ struct Settings {
     /// Epochs.
     #[arg(long)]
     epochs: Option<u64>,
-    /// Training batches (parts) per epoch.
+    /// Training batches (parts) per epoch: cluster, metis and store-parts batching (default 10).
     #[arg(long)]
     parts: Option<u32>,
-    /// random (clustering every epoch), metis (METIS clusters, Cluster-GCN), store-parts (the
-    /// parts of a store relabelled by `tools/partition --relabel`, read part by part: for stores
-    /// whose features do not fit in memory; evaluation then uses the same parts), or neighbor
+    /// cluster or random (random clusters redrawn every epoch, --parts), metis (METIS clusters,
+    /// Cluster-GCN: --parts, --metis-parts), store-parts (the parts of a store relabelled by
+    /// `tools/partition --relabel`, read part by part: for stores whose features do not fit in
+    /// memory; evaluation then uses the same parts), full (the whole graph), neighbor
     /// (GraphSAGE's neighbour sampling from the training nodes, with --fanouts and --batch-size;
-    /// evaluation stays multi-view), saint (GraphSAINT's random-walk subgraphs with its loss
-    /// and aggregator normalisation, with --roots, --walk-length and --coverage; sage or gcn
-    /// convolutions), or saint-node (GraphSAINT's node sampler, with --budget and --coverage).
-    /// `--sampler neighbor` / `--sampler saint` say the same.
+    /// evaluation stays multi-view), saint-walk or saint (GraphSAINT's random-walk subgraphs
+    /// with its loss and aggregator normalisation, with --roots, --walk-length and --coverage;
+    /// sage or gcn convolutions), or saint-node (GraphSAINT's node sampler, with --budget and
+    /// --coverage). Another sampler than the base's (a recipe's, a resumed run's) starts from
+    /// its defaults; a flag of another sampler is an error. `--sampler` says the same.
     #[arg(long, alias = "sampler")]
-    batching: Option<Batching>,
+    batching: Option<SamplerKind>,
     /// Neighbour sampling: in-neighbours drawn per node, hop by hop (default 25,10).
     #[arg(long, value_delimiter = ',')]
     fanouts: Option<Vec<u32>>,
@@ -243,7 +246,7 @@ struct Settings {
     /// GraphSAINT's node sampler: training nodes drawn (by in-degree) per batch (default 8000).
     #[arg(long)]
     budget: Option<usize>,
-    /// METIS clusters (default 10 x --parts).
+    /// METIS clusters, with --batching metis (default 10 x --parts).
     #[arg(long)]
     metis_parts: Option<u32>,
     /// Views of the final multi-view inference.
@@ -359,9 +362,8 @@ impl Settings {
         macro_rules! set {
             ($($f:ident),*) => { $(if let Some(v) = &a.$f { c.$f = v.clone(); })* };
         }
-        set!(model, conv, layers, hidden, groups, dropout, lr, weight_decay, clip, epochs, parts, views);
-        set!(eval_parts, eval_every, seed, device, workers, deq_max_iter, deq_tol, batching, feature_norm);
-        set!(fanouts, batch_size, roots, walk_length, coverage, budget, accumulate);
+        set!(model, conv, layers, hidden, groups, dropout, lr, weight_decay, clip, epochs, views);
+        set!(eval_parts, eval_every, seed, device, workers, deq_max_iter, deq_tol, feature_norm, accumulate);
         set!(pretrain_epochs, pretrain_steps, self_loops, dropout_mask, node_categorical, edge_encoder, group_init);
         set!(node_features, input_dropout, optimizer, warmup, loss, select, mask_rate, label_reuse);
         set!(heads, edge_drop, gat_norm, attn_dst, gat_residual, use_labels);
@@ -369,7 +371,20 @@ impl Settings {
         macro_rules! set_some {
             ($($f:ident),*) => { $(if a.$f.is_some() { c.$f = a.$f.clone(); })* };
         }
-        set_some!(conv_weight_decay, metis_parts, train_eval_parts, split, norm);
+        set_some!(conv_weight_decay, train_eval_parts, split, norm);
+        let sampler = SamplerOptions {
+            kind: a.batching,
+            parts: a.parts,
+            metis_parts: a.metis_parts,
+            fanouts: a.fanouts.clone(),
+            batch_size: a.batch_size,
+            replace: None,
+            roots: a.roots,
+            walk_length: a.walk_length,
+            coverage: a.coverage,
+            budget: a.budget,
+        };
+        c.sampler = c.sampler.clone().with(&sampler, true).map_err(|e| anyhow::anyhow!("{e}"))?;
         // `--node-categorical ''` clears a recipe's list.
         c.node_categorical.retain(|n| !n.is_empty());
         if let Some(run) = a.teacher.clone() {

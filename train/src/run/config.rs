@@ -7,48 +7,9 @@ use crate::loss::{KdReduction, LossKind};
 use crate::model::{DropoutMask, EdgeEncoder, GroupInit, ModelKind};
 use crate::optim::Rule;
 use crate::revgat::{BlockNorm, GatNorm};
-use mille_loader::SamplerSetting;
+use mille_loader::{SamplerKind, SamplerOptions, SamplerSetting};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-
-/// How training epochs are cut into batches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Batching {
-    /// A fresh random partition into `parts` parts every epoch (the paper's protocol).
-    Random,
-    /// A METIS partition into `metis_parts` clusters, regrouped at random into `parts` batches
-    /// every epoch (Cluster-GCN).
-    Metis,
-    /// The parts of a store relabelled by `tools/partition --relabel`, regrouped at random into
-    /// `parts` batches every epoch (Cluster-GCN without computing a partition). Each part is a
-    /// contiguous range of rows, so a batch reads its features sequentially: the way to train
-    /// on a store whose features do not fit in memory. Evaluation views group the same parts
-    /// (`eval_parts` batches per view) instead of drawing random ones.
-    StoreParts,
-    /// Node-wise neighbour sampling (GraphSAGE): the training nodes shuffled every epoch,
-    /// `batch_size` seeds to a batch, `fanouts[h]` in-neighbours drawn per node at hop `h`; the
-    /// loss is on the seeds and every layer runs over the union of the sampled edges (PyG's
-    /// `NeighborLoader` without trimming).
-    Neighbor,
-    /// GraphSAINT's random-walk subgraphs: `roots` walks of `walk_length` steps from training
-    /// nodes each batch, the subgraph their nodes induce; the loss weighs each training node by
-    /// GraphSAINT's `1 / λ_v` and the SAGE / GCN aggregators each edge by `1 / α_{u,v}` over
-    /// full-graph degrees, coefficients counted over `coverage` x nodes of pre-sampled subgraphs.
-    Saint,
-    /// GraphSAINT's node sampler: each batch the subgraph induced by `budget` training nodes
-    /// drawn by in-degree, normalised as [`Batching::Saint`].
-    SaintNode,
-}
-
-mille_pipeline::choices!(Batching {
-    Random => "random",
-    Metis => "metis",
-    StoreParts => "store-parts",
-    Neighbor => "neighbor",
-    Saint => "saint",
-    SaintNode => "saint-node"
-});
 
 /// Which evaluated epoch's weights a run keeps as its best.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -135,30 +96,6 @@ pub enum NodeFeatures {
 
 mille_pipeline::choices!(NodeFeatures { Stored => "stored", BatchEdgeMean => "batch-edge-mean" });
 
-fn default_fanouts() -> Vec<u32> {
-    vec![25, 10]
-}
-
-fn default_batch_size() -> usize {
-    1024
-}
-
-fn default_roots() -> usize {
-    3000
-}
-
-fn default_walk_length() -> usize {
-    2
-}
-
-fn default_coverage() -> u32 {
-    50
-}
-
-fn default_budget() -> usize {
-    8000
-}
-
 fn one() -> usize {
     1
 }
@@ -193,10 +130,75 @@ fn pretrain_steps_default() -> usize {
 pub const MAX_LAYERS: usize = 10_000;
 
 /// The `config.toml` format this build writes. 1: files without a `version` key (before
-/// GraphSAINT's node sampler); 2: `version` and `budget` added. Older files load and are upgraded
-/// (a key added since takes its default, which is what the older build did); a newer one is
-/// refused by name.
-pub const CONFIG_VERSION: u32 = 2;
+/// GraphSAINT's node sampler); 2: `version` and `budget` added; 3: the sampler in one
+/// `[sampler]` table (the loader's [`SamplerSetting`]) instead of nine flat keys. Older files
+/// load and are upgraded (a key added since takes its default, which is what the older build
+/// did; flat sampler keys fold into the table, those of another sampler dropped as the older
+/// build ignored them); a newer one is refused by name.
+pub const CONFIG_VERSION: u32 = 3;
+
+/// The keys versions 1 and 2 held the sampler in, beside the other settings, with the option
+/// each sets (`batching` the kind).
+const FLAT_SAMPLER_KEYS: [&str; 9] =
+    ["batching", "parts", "metis_parts", "fanouts", "batch_size", "roots", "walk_length", "coverage", "budget"];
+
+/// Folds flat sampler keys (version 1 and 2 files; a recipe or settings file written by hand
+/// may still use them) into `table`'s `[sampler]`, laid over the one there or `base`. A key of
+/// another sampler than the one named is dropped: old files held every key, and the builds
+/// that wrote them ignored those.
+pub fn fold_flat_sampler(table: &mut toml::Table, base: &SamplerSetting) -> anyhow::Result<()> {
+    use anyhow::Context;
+    if !FLAT_SAMPLER_KEYS.iter().any(|k| table.contains_key(*k)) {
+        return Ok(());
+    }
+    let mut flat = toml::Table::new();
+    for k in FLAT_SAMPLER_KEYS {
+        if let Some(v) = table.remove(k) {
+            flat.insert(k.to_string(), v);
+        }
+    }
+    fn get<T: serde::de::DeserializeOwned>(flat: &toml::Table, key: &str) -> anyhow::Result<Option<T>> {
+        flat.get(key).map(|v| v.clone().try_into::<T>().with_context(|| format!("{key} = {v}"))).transpose()
+    }
+    let kind = match get::<String>(&flat, "batching")? {
+        Some(name) => Some(name.parse::<SamplerKind>().map_err(|e| anyhow::anyhow!("batching = {e}"))?),
+        None => None,
+    };
+    let options = SamplerOptions {
+        kind,
+        parts: get(&flat, "parts")?,
+        metis_parts: get(&flat, "metis_parts")?,
+        fanouts: get(&flat, "fanouts")?,
+        batch_size: get(&flat, "batch_size")?,
+        replace: None,
+        roots: get(&flat, "roots")?,
+        walk_length: get(&flat, "walk_length")?,
+        coverage: get(&flat, "coverage")?,
+        budget: get(&flat, "budget")?,
+    };
+    let under: SamplerSetting = match table.remove("sampler") {
+        Some(v) => v.try_into().context("[sampler]")?,
+        None => base.clone(),
+    };
+    let folded = under.with(&options, false).map_err(|e| anyhow::anyhow!("{e}"))?;
+    table.insert("sampler".into(), toml::Value::try_from(&folded)?);
+    Ok(())
+}
+
+/// The flag and the two values that name how two `[sampler]` tables differ: the kind, else the
+/// first option that differs.
+fn sampler_difference(a: &toml::Table, b: &toml::Table) -> (String, Option<toml::Value>, Option<toml::Value>) {
+    let pick = |key: &str| (a.get(key).cloned(), b.get(key).cloned());
+    if a.get("kind") != b.get("kind") {
+        let (x, y) = pick("kind");
+        return ("batching".into(), x, y);
+    }
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    let key = keys.into_iter().find(|k| a.get(k.as_str()) != b.get(k.as_str())).map_or("sampler", |k| k.as_str());
+    let flag = if key == "clusters" { "metis-parts".to_string() } else { key.replace('_', "-") };
+    let (x, y) = pick(key);
+    (flag, x, y)
+}
 
 fn unversioned() -> u32 {
     1
@@ -239,30 +241,6 @@ pub struct RunConfig {
     pub clip: f64,
     /// Training epochs.
     pub epochs: u64,
-    /// Training batches per epoch.
-    pub parts: u32,
-    /// Random clustering or METIS clusters.
-    pub batching: Batching,
-    /// METIS clusters (Cluster-GCN); default `10 * parts`.
-    pub metis_parts: Option<u32>,
-    /// Neighbour sampling: in-neighbours drawn per node, hop by hop.
-    #[serde(default = "default_fanouts")]
-    pub fanouts: Vec<u32>,
-    /// Neighbour sampling: seed nodes per batch.
-    #[serde(default = "default_batch_size")]
-    pub batch_size: usize,
-    /// GraphSAINT: walks (roots) per batch.
-    #[serde(default = "default_roots")]
-    pub roots: usize,
-    /// GraphSAINT: steps per walk.
-    #[serde(default = "default_walk_length")]
-    pub walk_length: usize,
-    /// GraphSAINT: pre-sampled subgraphs for the coefficients, in multiples of the node count.
-    #[serde(default = "default_coverage")]
-    pub coverage: u32,
-    /// GraphSAINT's node sampler: nodes drawn per batch.
-    #[serde(default = "default_budget")]
-    pub budget: usize,
     /// Batches whose gradients are averaged per optimiser step, per rank.
     #[serde(default = "one")]
     pub accumulate: usize,
@@ -390,27 +368,12 @@ pub struct RunConfig {
     /// The recipe these settings started from (`recipes/NAME.toml`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipe: Option<String>,
+    /// How training batches are drawn: the loader's one sampler setting, `config.toml`'s
+    /// `[sampler]` table (`kind = "cluster"`, `parts = 10`, ...).
+    pub sampler: SamplerSetting,
 }
 
 impl RunConfig {
-    /// The sampler these settings name: the one form the loader, the benches and the Python
-    /// package share (`config.toml` keeps the flat keys, so every earlier run still loads).
-    pub fn sampler(&self) -> SamplerSetting {
-        let parts = self.parts;
-        match self.batching {
-            Batching::Random => SamplerSetting::Cluster { parts },
-            Batching::Metis => SamplerSetting::Metis { parts, clusters: self.metis_parts },
-            Batching::StoreParts => SamplerSetting::StoreParts { parts },
-            Batching::Neighbor => {
-                SamplerSetting::Neighbor { fanouts: self.fanouts.clone(), batch_size: self.batch_size, replace: false }
-            }
-            Batching::Saint => {
-                SamplerSetting::SaintWalk { roots: self.roots, walk_length: self.walk_length, coverage: self.coverage }
-            }
-            Batching::SaintNode => SamplerSetting::SaintNode { budget: self.budget, coverage: self.coverage },
-        }
-    }
-
     /// The paper's products setup at a small size: RevGNN, SAGE, 2 groups, dropout 0.5, lr 0.003,
     /// 10 random parts.
     pub fn new(store: impl Into<PathBuf>) -> RunConfig {
@@ -430,15 +393,6 @@ impl RunConfig {
             input_dropout: 0.0,
             clip: 1.0,
             epochs: 20,
-            parts: 10,
-            batching: Batching::Random,
-            metis_parts: None,
-            fanouts: default_fanouts(),
-            batch_size: default_batch_size(),
-            roots: default_roots(),
-            walk_length: default_walk_length(),
-            coverage: default_coverage(),
-            budget: default_budget(),
             accumulate: 1,
             sharded: false,
             nproc: 1,
@@ -476,6 +430,7 @@ impl RunConfig {
             label_reuse: 0,
             teacher: None,
             recipe: None,
+            sampler: SamplerSetting::Cluster { parts: 10 },
         }
     }
 
@@ -483,14 +438,19 @@ impl RunConfig {
     pub fn load(path: &Path) -> anyhow::Result<RunConfig> {
         use anyhow::Context;
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let mut c: RunConfig =
-            toml::from_str(&text).with_context(|| format!("{}: not a run config", path.display()))?;
+        let not_one = || format!("{}: not a run config", path.display());
+        let mut table: toml::Table = toml::from_str(&text).with_context(not_one)?;
+        let version = table.get("version").and_then(toml::Value::as_integer).unwrap_or(1);
         anyhow::ensure!(
-            c.version <= CONFIG_VERSION,
-            "{}: a version {} run config, written by a newer mille (this one reads up to version {CONFIG_VERSION})",
+            version <= CONFIG_VERSION as i64,
+            "{}: a version {version} run config, written by a newer mille (this one reads up to version \
+             {CONFIG_VERSION})",
             path.display(),
-            c.version
         );
+        if version < 3 {
+            fold_flat_sampler(&mut table, &SamplerSetting::default()).with_context(not_one)?;
+        }
+        let mut c: RunConfig = toml::Value::Table(table).try_into().with_context(not_one)?;
         if c.version < CONFIG_VERSION {
             tracing::debug!("{}: version {} run config upgraded to {CONFIG_VERSION}", path.display(), c.version);
             c.version = CONFIG_VERSION;
@@ -526,12 +486,18 @@ impl RunConfig {
         for key in keys {
             let (a, b) = (old.get(key.as_str()), new.get(key.as_str()));
             if a != b && !MAY_CHANGE.contains(&key.as_str()) {
-                let show = |v: Option<&toml::Value>| v.map_or("unset".to_string(), |v| v.to_string());
+                let (flag, a, b) = match (a, b) {
+                    (Some(toml::Value::Table(x)), Some(toml::Value::Table(y))) if key == "sampler" => {
+                        sampler_difference(x, y)
+                    }
+                    _ => (key.replace('_', "-"), a.cloned(), b.cloned()),
+                };
+                let show = |v: Option<toml::Value>| v.map_or("unset".to_string(), |v| v.to_string());
                 anyhow::bail!(
                     "--resume: --{} {} differs from the run's {} ({}): a resumed run keeps the settings that \
                      decide its result (only --epochs, --device, --workers and the STORE's location may change); \
                      start a new run (another --out) to change it",
-                    key.replace('_', "-"),
+                    flag,
                     show(b),
                     show(a),
                     saved.display()
@@ -641,10 +607,7 @@ impl RunConfig {
             self.layers,
             self.layers
         );
-        ensure!(
-            self.parts >= 1 && self.eval_parts >= 1 && self.views >= 1,
-            "--parts, --eval-parts, --views must be >= 1"
-        );
+        ensure!(self.eval_parts >= 1 && self.views >= 1, "--eval-parts and --views must be >= 1");
         ensure!(self.eval_every >= 1, "--eval-every must be >= 1");
         ensure!(self.train_eval_parts != Some(0), "--train-eval-parts must be >= 1");
         ensure!(self.epochs >= 1, "--epochs must be >= 1 (a run trains at least one epoch)");
@@ -655,24 +618,24 @@ impl RunConfig {
     /// The sampler's settings and what it asks of the model and the store.
     fn check_sampling(&self) -> anyhow::Result<()> {
         use anyhow::ensure;
-        if let Err(e) = self.sampler().validate() {
-            anyhow::bail!("--batching {}: {e}", self.batching);
+        let kind = self.sampler.kind();
+        if let Err(e) = self.sampler.validate() {
+            anyhow::bail!("--batching {kind}: {e}");
         }
-        if self.sampler().is_saint() {
+        if self.sampler.is_saint() {
             ensure!(
                 matches!(self.conv, ConvKind::Sage | ConvKind::Gcn),
-                "--batching {} normalises the SAGE and GCN aggregators; --conv {} has no GraphSAINT \
+                "--batching {kind} normalises the SAGE and GCN aggregators; --conv {} has no GraphSAINT \
                  normalisation here (use sage or gcn)",
-                self.batching,
                 self.conv
             );
         }
         ensure!(
-            !(self.sharded && self.batching == Batching::StoreParts),
-            "--shards: a shard has no stored parts (--batching store-parts); use random, metis, neighbor or saint"
+            !(self.sharded && matches!(self.sampler, SamplerSetting::StoreParts { .. })),
+            "--shards: a shard has no stored parts (--batching store-parts); use cluster, metis, neighbor or saint"
         );
-        if let Some(m) = self.metis_parts {
-            ensure!(m >= self.parts, "--metis-parts {m} must be at least --parts {}", self.parts);
+        if let SamplerSetting::Metis { parts, clusters: Some(m) } = self.sampler {
+            ensure!(m >= parts, "--metis-parts {m} must be at least --parts {parts}");
         }
         Ok(())
     }
@@ -738,10 +701,14 @@ mod tests {
         given.feature_norm = FeatureNorm::Row;
         let e = saved.clone().resumed_with(&given, Path::new("c.toml")).unwrap_err().to_string();
         assert!(e.starts_with("--resume: --feature-norm \"row\" differs from the run's \"none\""), "{e}");
+        let saved = RunConfig { sampler: SamplerSetting::Metis { parts: 10, clusters: None }, ..saved };
         let mut given = saved.clone();
-        given.metis_parts = Some(40);
-        let e = saved.resumed_with(&given, Path::new("c.toml")).unwrap_err().to_string();
+        given.sampler = SamplerSetting::Metis { parts: 10, clusters: Some(40) };
+        let e = saved.clone().resumed_with(&given, Path::new("c.toml")).unwrap_err().to_string();
         assert!(e.starts_with("--resume: --metis-parts 40 differs from the run's unset"), "{e}");
+        given.sampler = SamplerSetting::Cluster { parts: 10 };
+        let e = saved.resumed_with(&given, Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("--resume: --batching \"cluster\" differs from the run's \"metis\""), "{e}");
     }
 
     #[test]
@@ -758,6 +725,19 @@ mod tests {
         let path = dir.path().join("config.toml");
         std::fs::write(&path, old).unwrap();
         assert_eq!(RunConfig::load(&path).unwrap(), now, "upgraded to the current version, defaults filled");
+        // A version 2 file: the sampler in flat keys, every one written whatever the batching.
+        let flat = "batching = \"neighbor\"\nparts = 7\nfanouts = [5, 3]\nbatch_size = 64\nroots = 3000\n\
+                    walk_length = 2\ncoverage = 50\nbudget = 8000\n";
+        let v2: String = now
+            .to_toml()
+            .replace(&format!("version = {CONFIG_VERSION}"), &format!("version = 2\n{flat}"))
+            .split("[sampler]")
+            .next()
+            .unwrap()
+            .into();
+        std::fs::write(&path, v2).unwrap();
+        let want = SamplerSetting::Neighbor { fanouts: vec![5, 3], batch_size: 64, replace: false };
+        assert_eq!(RunConfig::load(&path).unwrap(), RunConfig { sampler: want, ..now.clone() });
         let newer = now.to_toml().replace(&format!("version = {CONFIG_VERSION}"), "version = 99");
         std::fs::write(&path, newer).unwrap();
         let err = RunConfig::load(&path).unwrap_err().to_string();

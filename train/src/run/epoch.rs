@@ -9,7 +9,7 @@ impl Trainer {
     pub(super) fn train_loader(&mut self) -> anyhow::Result<&Loader> {
         if self.train_loader.is_none() {
             let (cfg, store) = (&self.cfg, &self.store);
-            let plan = cfg.sampler().resolve_with(store, |k| {
+            let plan = cfg.sampler.resolve_with(store, |k| {
                 let method = mille_partition::Method::Metis(Default::default());
                 let get = || mille_partition::cached_or_compute_or_keep(store, &method, k, cfg.seed);
                 // One rank partitions and caches; the others wait, then read the cache

@@ -14,8 +14,8 @@ impl Trainer {
     pub fn evaluate_with(&mut self, views: u32, parts: u32) -> anyhow::Result<(Scores, Vec<f32>)> {
         anyhow::ensure!(views >= 1 && parts >= 1, "views and parts must be at least 1");
         if self.eval.loader.as_ref().is_none_or(|(key, _)| *key != (views, parts)) {
-            let plan = match self.cfg.batching {
-                Batching::StoreParts => {
+            let plan = match self.cfg.sampler {
+                mille_loader::SamplerSetting::StoreParts { .. } => {
                     let p = mille_loader::stored_parts(&self.store)?;
                     PlanSpec::ClusterViews { views, per_batch: p.k().div_ceil(parts), partition: p }
                 }

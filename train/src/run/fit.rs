@@ -133,7 +133,7 @@ impl Trainer {
                 crate::model::ModelKind::Revgat => format!("revgat/gat:{}", self.cfg.heads),
                 m => format!("{m}/{}", self.cfg.conv),
             },
-            batching: self.cfg.batching.to_string(),
+            batching: self.cfg.sampler.kind().to_string(),
             layers: self.cfg.layers,
             hidden: self.cfg.hidden,
             world_size: self.world.size(),

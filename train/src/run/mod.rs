@@ -29,9 +29,11 @@ pub mod recipe;
 mod teacher;
 
 pub use checkpoint::LoopState;
-pub use config::{Batching, CONFIG_VERSION, NodeFeatures, RunConfig, Select, TeacherConfig};
+pub use config::{CONFIG_VERSION, NodeFeatures, RunConfig, Select, TeacherConfig};
 pub use memory::peak_rss_bytes;
 pub use metrics::EpochMetrics;
+/// The sampler setting a run config holds (the loader's, re-exported for its users).
+pub use mille_loader::{SamplerKind, SamplerSetting};
 pub use progress::{EpochReport, Progress, Silent};
 
 use crate::feed::{Fed, Feed};
@@ -93,7 +95,8 @@ pub struct Summary {
     pub device: String,
     /// Model and convolution.
     pub model: String,
-    /// How training batches were drawn (`random`, `metis`, `store-parts`); empty in summaries
+    /// How training batches were drawn: the sampler's kind (`cluster`, `metis`, `neighbor`, ...;
+    /// `random` and `saint` in summaries written before config version 3); empty in summaries
     /// written before it was recorded.
     #[serde(default)]
     pub batching: String,

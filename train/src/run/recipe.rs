@@ -96,6 +96,11 @@ impl Recipe {
     pub fn parse(text: &str, origin: &str) -> anyhow::Result<Recipe> {
         let mut settings: toml::Table = toml::from_str(text).with_context(|| format!("{origin}: not TOML"))?;
         let info = match settings.remove("recipe") {
+            // A run's config.toml records the recipe it started from by name: a setting.
+            Some(name @ toml::Value::String(_)) => {
+                settings.insert("recipe".into(), name);
+                RecipeInfo::default()
+            }
             Some(v) => v.try_into().with_context(|| format!("{origin}: its [recipe] table"))?,
             None => RecipeInfo::default(),
         };
@@ -132,6 +137,20 @@ impl Recipe {
         if !self.info.name.is_empty() {
             merged.insert("recipe".into(), toml::Value::String(self.info.name.clone()));
         }
+        // A run config of version 1 or 2 (`--config OLD_RUN/config.toml`), or a file written
+        // by hand before version 3, names the sampler in flat keys (`batching = "metis"`,
+        // `parts = 4`): laid over the [sampler] table, a key of another sampler dropped as the
+        // builds that wrote them ignored it.
+        super::config::fold_flat_sampler(&mut merged, &base.sampler).with_context(|| origin.to_string())?;
+        // The settings are this build's version now (an older run's config.toml, upgraded).
+        if let Some(v) = self.settings.get("version").and_then(toml::Value::as_integer) {
+            ensure!(
+                v <= super::CONFIG_VERSION as i64,
+                "{origin}: a version {v} run config, written by a newer mille (this one reads up to version {})",
+                super::CONFIG_VERSION
+            );
+        }
+        merged.insert("version".into(), toml::Value::Integer(super::CONFIG_VERSION as i64));
         toml::Value::Table(merged).try_into().with_context(|| format!("{origin}: not a run configuration"))
     }
 
@@ -192,4 +211,25 @@ impl Recipe {
 /// The built-in recipes' names.
 pub fn names() -> Vec<&'static str> {
     BUILT_IN.iter().map(|(n, _)| *n).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mille_loader::SamplerSetting;
+
+    #[test]
+    fn a_run_config_read_as_settings_repeats_the_run_and_old_flat_sampler_keys_fold() {
+        // `--config RUN/config.toml` of a run made from a recipe (`recipe = "NAME"`, a string).
+        let mut run = Recipe::find("cora-revgat").unwrap().apply(RunConfig::new("a/cora"), "recipe").unwrap();
+        run.seed = 4;
+        let again = Recipe::parse(&run.to_toml(), "RUN/config.toml").unwrap().apply(RunConfig::new("b"), "c").unwrap();
+        assert_eq!(again, run);
+        // A version 2 run's flat keys: every one written, those of another sampler dropped.
+        let v2 = "batching = \"metis\"\nparts = 4\nmetis_parts = 40\nfanouts = [25, 10]\nbudget = 8000\n";
+        let c = Recipe::parse(v2, "old.toml").unwrap().apply(RunConfig::new("b"), "old.toml").unwrap();
+        assert_eq!(c.sampler, SamplerSetting::Metis { parts: 4, clusters: Some(40) });
+        let bad = Recipe::parse("batching = \"walk\"\n", "bad.toml").unwrap().apply(RunConfig::new("b"), "bad.toml");
+        assert!(format!("{:#}", bad.unwrap_err()).contains("batching = \"walk\": expected cluster"));
+    }
 }

@@ -17,7 +17,7 @@ pub fn cora_config(store: &Path) -> RunConfig {
     c.dropout = 0.5;
     c.lr = 0.005;
     c.weight_decay = 5e-4;
-    c.parts = 1;
+    c.sampler = mille_train::run::SamplerSetting::Cluster { parts: 1 };
     c.eval_parts = 1;
     c.epochs = 150;
     c.device = "cpu".into();
