@@ -600,7 +600,8 @@ fn train_rejects_bad_settings_with_clear_messages() {
         ),
         (
             vec!["fixtures/products_like", "--batching", "x", "--out", o],
-            "\"x\": expected random, metis, store-parts, neighbor, saint or saint-node",
+            "\"x\": expected cluster, metis, store-parts, full, neighbor, saint-walk, saint-node (random reads as \
+             cluster, saint as saint-walk)",
         ),
     ] {
         let out = run("train", &args);
@@ -630,7 +631,11 @@ fn train_rejects_bad_settings_with_clear_messages() {
         (vec![p, "--sampler", "saint", "--conv", "gat", "--out", o], "--conv gat:4 has no GraphSAINT normalisation"),
         (
             vec![p, "--sampler", "saint", "--roots", "0", "--out", o],
-            "--batching saint: sampler saint-walk: roots must be at least 1",
+            "--batching saint-walk: sampler saint-walk: roots must be at least 1",
+        ),
+        (
+            vec![p, "--fanouts", "5,5", "--budget", "9", "--out", o],
+            "--fanouts, --budget are not a setting of the cluster sampler",
         ),
     ] {
         let out = run("train", &args);
