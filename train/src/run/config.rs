@@ -142,11 +142,30 @@ pub const CONFIG_VERSION: u32 = 3;
 const FLAT_SAMPLER_KEYS: [&str; 9] =
     ["batching", "parts", "metis_parts", "fanouts", "batch_size", "roots", "walk_length", "coverage", "budget"];
 
+/// Brings a run config's table (a `config.toml` read whole, or settings laid over one) to
+/// [`CONFIG_VERSION`]: a newer one refused by name, flat sampler keys folded into `[sampler]`
+/// over `base` (a version 3 table has none), `version` set.
+pub(super) fn upgrade(table: &mut toml::Table, base: &SamplerSetting, origin: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let version = table.get("version").and_then(toml::Value::as_integer).unwrap_or(1);
+    anyhow::ensure!(
+        version <= CONFIG_VERSION as i64,
+        "{origin}: a version {version} run config, written by a newer mille (this one reads up to version \
+         {CONFIG_VERSION})"
+    );
+    if version < CONFIG_VERSION as i64 {
+        tracing::debug!("{origin}: version {version} run config upgraded to {CONFIG_VERSION}");
+    }
+    fold_flat_sampler(table, base).with_context(|| format!("{origin}: not a run config"))?;
+    table.insert("version".into(), toml::Value::Integer(CONFIG_VERSION as i64));
+    Ok(())
+}
+
 /// Folds flat sampler keys (version 1 and 2 files; a recipe or settings file written by hand
 /// may still use them) into `table`'s `[sampler]`, laid over the one there or `base`. A key of
 /// another sampler than the one named is dropped: old files held every key, and the builds
 /// that wrote them ignored those.
-pub fn fold_flat_sampler(table: &mut toml::Table, base: &SamplerSetting) -> anyhow::Result<()> {
+fn fold_flat_sampler(table: &mut toml::Table, base: &SamplerSetting) -> anyhow::Result<()> {
     use anyhow::Context;
     if !FLAT_SAMPLER_KEYS.iter().any(|k| table.contains_key(*k)) {
         return Ok(());
@@ -440,22 +459,8 @@ impl RunConfig {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let not_one = || format!("{}: not a run config", path.display());
         let mut table: toml::Table = toml::from_str(&text).with_context(not_one)?;
-        let version = table.get("version").and_then(toml::Value::as_integer).unwrap_or(1);
-        anyhow::ensure!(
-            version <= CONFIG_VERSION as i64,
-            "{}: a version {version} run config, written by a newer mille (this one reads up to version \
-             {CONFIG_VERSION})",
-            path.display(),
-        );
-        if version < 3 {
-            fold_flat_sampler(&mut table, &SamplerSetting::default()).with_context(not_one)?;
-        }
-        let mut c: RunConfig = toml::Value::Table(table).try_into().with_context(not_one)?;
-        if c.version < CONFIG_VERSION {
-            tracing::debug!("{}: version {} run config upgraded to {CONFIG_VERSION}", path.display(), c.version);
-            c.version = CONFIG_VERSION;
-        }
-        Ok(c)
+        upgrade(&mut table, &SamplerSetting::default(), &path.display().to_string())?;
+        toml::Value::Table(table).try_into().with_context(not_one)
     }
 
     /// The TOML text.

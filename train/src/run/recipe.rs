@@ -139,18 +139,8 @@ impl Recipe {
         }
         // A run config of version 1 or 2 (`--config OLD_RUN/config.toml`), or a file written
         // by hand before version 3, names the sampler in flat keys (`batching = "metis"`,
-        // `parts = 4`): laid over the [sampler] table, a key of another sampler dropped as the
-        // builds that wrote them ignored it.
-        super::config::fold_flat_sampler(&mut merged, &base.sampler).with_context(|| origin.to_string())?;
-        // The settings are this build's version now (an older run's config.toml, upgraded).
-        if let Some(v) = self.settings.get("version").and_then(toml::Value::as_integer) {
-            ensure!(
-                v <= super::CONFIG_VERSION as i64,
-                "{origin}: a version {v} run config, written by a newer mille (this one reads up to version {})",
-                super::CONFIG_VERSION
-            );
-        }
-        merged.insert("version".into(), toml::Value::Integer(super::CONFIG_VERSION as i64));
+        // `parts = 4`): folded into the [sampler] table as `RunConfig::load` does.
+        super::config::upgrade(&mut merged, &base.sampler, origin)?;
         toml::Value::Table(merged).try_into().with_context(|| format!("{origin}: not a run configuration"))
     }
 
