@@ -212,7 +212,7 @@ pub struct Model {
     head_bias: Option<Tensor>,
     solves: Cell<Option<(SolveStats, SolveStats)>>,
     /// The variable-name prefix of each block whose gradients [`Model::backward_with`]
-    /// reports complete one by one (RevGNN's; empty for the other models).
+    /// reports complete one by one (RevGNN's and RevGAT's; empty for the other models).
     block_prefixes: Vec<String>,
     /// DEQ: the block is unrolled `Some(steps)` times under plain autograd instead of solved.
     unrolled: Cell<Option<usize>>,
@@ -236,12 +236,15 @@ impl Model {
             false => Stem::Linear(linear(path / "enc", input, h, true)),
         };
         let edge = network_edges.then(|| linear(path / "edge_enc", cfg.edge_dim, h, true));
-        // The data-parallel overlap (run/parallel.rs) was built and measured for RevGNN; RevGAT's
-        // blocks complete alike but reduce with the rest, as they always have.
-        let block_prefixes = match cfg.kind {
-            ModelKind::Revgnn => (0..cfg.layers).map(|i| (path / format!("block{i}")).path("")).collect(),
-            _ => Vec::new(),
+        // The reversible backward completes one block's gradients at a time (RevGNN's and
+        // RevGAT's), so the data-parallel step (run/parallel.rs) reduces them while the blocks
+        // before them run backward.
+        let reversible = match cfg.kind {
+            ModelKind::Revgnn => cfg.layers,
+            ModelKind::Revgat => cfg.layers.saturating_sub(2),
+            _ => 0,
         };
+        let block_prefixes = (0..reversible).map(|i| (path / format!("block{i}")).path("")).collect();
         let blocks = make_blocks(path, &cfg, e);
         let (norm, head, head_bias) = match revgat {
             true => (

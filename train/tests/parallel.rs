@@ -106,6 +106,68 @@ fn two_ranks_take_the_steps_of_one_process_accumulating_two_batches() {
     assert_bit_identical(&acc, &best, "one process's final weights against its best.safetensors");
 }
 
+/// RevGAT (4 layers: 2 reversible blocks of 2 groups, BatchNorm, edge drop, labels as input
+/// with one reuse pass) on the same clusters, evaluated once, after its last epoch.
+fn revgat_config(store: &Path) -> RunConfig {
+    use mille_train::model::{GroupInit, ModelKind};
+    let mut c = config(store);
+    (c.model, c.layers, c.hidden, c.heads, c.group_init) = (ModelKind::Revgat, 4, 24, 2, GroupInit::Copy);
+    c.norm = Some(mille_train::revgat::BlockNorm::Batch);
+    (c.edge_drop, c.input_dropout, c.use_labels, c.label_reuse) = (0.3, 0.25, true, 1);
+    c.eval_every = c.epochs;
+    c
+}
+
+/// The run's tensors that take gradients (`train`) or the others (BatchNorm's statistics).
+fn split_trainable(all: &[(String, tch::Tensor)], train: bool) -> Vec<(String, tch::Tensor)> {
+    all.iter().filter(|(n, _)| n.contains("running_") != train).map(|(n, t)| (n.clone(), t.shallow_clone())).collect()
+}
+
+#[test]
+fn two_revgat_ranks_overlap_their_block_gradients_and_share_batchnorm_statistics() {
+    tch::set_num_threads(1);
+    if mille_dist::launched_ranks().is_some() {
+        let (store, dir) = (std::env::var("MILLE_TEST_STORE").unwrap(), std::env::var("MILLE_TEST_DIR").unwrap());
+        // One float a bucket: every block's gradients go on the wire as its backward ends.
+        let world = World::from_env(Duration::from_secs(120)).unwrap().with_bucket(1);
+        let rank = world.rank();
+        let mut t =
+            Trainer::new_in(revgat_config(Path::new(&store)), &Path::new(&dir).join("run"), false, world).unwrap();
+        // RevGAT's blocks reduce in groups of their own, last block first.
+        let names: Vec<String> =
+            t.var_store().variables().into_iter().filter(|(_, v)| v.requires_grad()).map(|(n, _)| n).collect();
+        let groups = t.model().gradient_groups(&names);
+        assert_eq!(groups.len(), 3, "2 blocks, then the rest");
+        assert!(groups.iter().all(|g| !g.is_empty()), "{groups:?}");
+        t.fit().unwrap();
+        t.var_store().save(Path::new(&dir).join(format!("rank-{rank}.safetensors"))).unwrap();
+        return;
+    }
+    let (store, _tmp) = common::store(&common::dataset("cora"), false);
+    let dir = tempfile::tempdir().unwrap();
+    ranks(
+        "two_revgat_ranks_overlap_their_block_gradients_and_share_batchnorm_statistics",
+        &[("MILLE_TEST_STORE", store.as_os_str()), ("MILLE_TEST_DIR", dir.path().as_os_str())],
+    );
+    let (r0, r1) = (weights(&dir.path().join("rank-0.safetensors")), weights(&dir.path().join("rank-1.safetensors")));
+    assert!(r0.iter().any(|(n, _)| n.contains("running_mean")), "a BatchNorm run");
+    // Statistics included: without their mean over the ranks each rank would keep its own.
+    assert_bit_identical(&r0, &r1, "rank 1 against rank 0");
+
+    let one = tempfile::tempdir().unwrap();
+    let mut c = revgat_config(&store);
+    c.accumulate = 2;
+    let mut t = Trainer::new(c, one.path(), false).unwrap();
+    t.fit().unwrap();
+    let mut acc: Vec<(String, tch::Tensor)> = t.var_store().variables().into_iter().collect();
+    acc.sort_by(|a, b| a.0.cmp(&b.0));
+    // The weights bit for bit (the blocks' gradients reduced in groups during the backward);
+    // the statistics, moved once by the mean of two batches' instead of twice in a row, not.
+    assert_bit_identical(&split_trainable(&acc, true), &split_trainable(&r0, true), "2 ranks against --accumulate 2");
+    let (ra, aa) = (split_trainable(&r0, false), split_trainable(&acc, false));
+    assert!(ra.iter().zip(&aa).any(|((_, a), (_, b))| !a.equal(b)), "the statistics move differently");
+}
+
 /// Deterministic logits of node `g` (a row of the source store), the same in every process.
 fn fake_logits(g: usize, dim: usize) -> impl Iterator<Item = f32> {
     // Few distinct values, so ROC-AUC meets ties too.

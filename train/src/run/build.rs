@@ -33,10 +33,9 @@ impl Trainer {
         training: bool,
         world: World,
     ) -> anyhow::Result<Trainer> {
-        let resume = start == Start::Resume;
         // Only rank 0 writes; the others read what it wrote before (a resumed run's checkpoint).
         let writes = training && world.is_root();
-        let mut cfg = resolve_config(cfg, out, resume)?;
+        let mut cfg = resolve_config(cfg, out, start == Start::Resume)?;
         let device = pick_device(&cfg, &world)?;
         let (store, shards) = open_store(&cfg, &world)?;
         // How the run will be scored, checked now rather than after training.
@@ -51,10 +50,7 @@ impl Trainer {
         }
         // A student's teacher is read and checked before the run folder is made; evaluating a
         // finished student needs no teacher.
-        let teacher = match training {
-            true => open_teacher(&mut cfg, &store, mc.out_dim, device)?,
-            false => None,
-        };
+        let teacher = if training { open_teacher(&mut cfg, &store, mc.out_dim, device)? } else { None };
         let (mut vs, model, mut opt) = make_model(&cfg, device, mc);
         // The writing rank holds the folder from here to the end of the run; a folder this call
         // made is removed again if the start fails (a refused run leaves nothing behind).

@@ -79,6 +79,7 @@ impl Trainer {
             parallel::scale_gradients(self.opt.params(), used);
             self.opt.clip_grad_norm(self.cfg.clip);
             self.opt.step();
+            parallel::average_buffers(&self.world, &self.vs);
             loss_sum += sums[0];
             counted += used;
             self.progress.step(Some(sums[0] / used as f64));

@@ -100,18 +100,38 @@ impl Trainer {
         crate::device::reset_gpu_peak(self.device);
         let (multi, logits) = self.evaluate(self.cfg.views)?;
         self.usage.gpu_peak = self.usage.gpu_peak.max(crate::device::gpu_memory(self.device).map(|m| m.peak_allocated));
+        self.write_predictions(&logits)?;
+        let summary = self.summary(single, best_epoch, multi);
+        if self.writes {
+            let path = self.out.join("summary.json");
+            mille_pipeline::durable::write_atomic(&path, &serde_json::to_vec_pretty(&summary)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(summary)
+    }
+}
+
+impl Trainer {
+    /// The final logits as `predictions.npy` (rank 0), or each rank's shard's.
+    fn write_predictions(&self, logits: &[f32]) -> anyhow::Result<()> {
         let dim = self.model.config().out_dim as usize;
         if self.shards.is_some() {
             // Each rank holds only its shard's logits; rows follow the shard's `shard/global_id`.
             std::fs::create_dir_all(&self.out)?;
-            infer::write_npy(&self.out.join(format!("predictions-shard-{}.npy", self.world.rank())), &logits, dim)?;
+            infer::write_npy(&self.out.join(format!("predictions-shard-{}.npy", self.world.rank())), logits, dim)?;
         } else if self.writes {
-            infer::write_npy(&self.out.join("predictions.npy"), &logits, dim)?;
+            infer::write_npy(&self.out.join("predictions.npy"), logits, dim)?;
         }
+        Ok(())
+    }
+
+    /// The run's summary: `single` (the chosen epoch's scores) and `multi` (the final
+    /// multi-view inference's) beside what the run was and what it used.
+    fn summary(&self, single: Scores, best_epoch: u64, multi: Scores) -> Summary {
         let mut sorted = self.state.epoch_seconds.clone();
         sorted.sort_by(f64::total_cmp);
         let selection = self.selection(&single);
-        let summary = Summary {
+        Summary {
             metric: self.eval.metric.name().into(),
             train: single.train,
             valid: single.valid,
@@ -144,17 +164,9 @@ impl Trainer {
                 lost_edges: m.lost_edges,
                 lost_fraction: m.lost_fraction(),
             }),
-        };
-        if self.writes {
-            let path = self.out.join("summary.json");
-            mille_pipeline::durable::write_atomic(&path, &serde_json::to_vec_pretty(&summary)?)
-                .with_context(|| format!("writing {}", path.display()))?;
         }
-        Ok(summary)
     }
-}
 
-impl Trainer {
     /// How the summary's weights were chosen, in words.
     fn selection(&self, single: &Scores) -> String {
         match self.cfg.select {

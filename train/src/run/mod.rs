@@ -156,9 +156,10 @@ pub struct Trainer {
     inputs: crate::graph::NodeInputs,
     /// Where progress goes (nothing by default; `tools/train` draws bars and prints lines).
     pub progress: Box<dyn Progress>,
-    /// Whether a data-parallel step reduces RevGNN's block gradients while the backward goes on
-    /// (the default) or all at once after it (`tools/train --no-overlap`, to measure what the
-    /// overlap gains; the sums are the same either way).
+    /// Whether a data-parallel step reduces the reversible blocks' gradients (RevGNN's and
+    /// RevGAT's) while the backward goes on (the default) or all at once after it
+    /// (`tools/train --no-overlap`, to measure what the overlap gains; the sums are the same
+    /// either way).
     pub overlap: bool,
     /// The data-parallel ranks this one trains with (one process unless launched by MPI).
     world: World,

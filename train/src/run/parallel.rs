@@ -185,6 +185,29 @@ pub(crate) fn broadcast_weights(world: &World, vs: &nn::VarStore) {
     tch::no_grad(|| unflatten(&Tensor::from_slice(&flat), named.into_iter().map(|(_, t)| t)));
 }
 
+/// Every rank's `vs` tensors that take no gradient (RevGAT's BatchNorm running statistics)
+/// set to their mean over the ranks, after a step. Each rank moved them by its own batches;
+/// evaluation, which the ranks split, must then normalise alike on every rank, or they would
+/// score one model each. One process accumulating W batches moves them W times in a row
+/// instead, so with BatchNorm these statistics, and only they, differ from `--accumulate W`'s.
+/// (PyTorch's DistributedDataParallel copies rank 0's at each forward instead; the mean uses
+/// every rank's batches.)
+pub(crate) fn average_buffers(world: &World, vs: &nn::VarStore) {
+    if world.size() == 1 {
+        return;
+    }
+    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| !t.requires_grad()).collect();
+    if named.is_empty() {
+        return;
+    }
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut flat = flatten(named.iter().map(|(_, t)| t.shallow_clone()));
+    world.all_reduce_sum(&mut flat);
+    let ranks = world.size() as f32;
+    flat.iter_mut().for_each(|v| *v /= ranks);
+    tch::no_grad(|| unflatten(&Tensor::from_slice(&flat), named.into_iter().map(|(_, t)| t)));
+}
+
 /// The tensors' values, one after another, as f32 on the host.
 fn flatten(ts: impl Iterator<Item = Tensor>) -> Vec<f32> {
     let mut out = Vec::new();
