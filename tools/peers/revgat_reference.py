@@ -196,6 +196,50 @@ class RevGat(nn.Module):
         return self.head(h, edge_index, perms[-1], self.edge_drop) + self.bias
 
 
+def read_safetensors(path: str) -> dict:
+    """The float32 tensors of a safetensors file (what tools/train writes), by name."""
+    import struct
+
+    with open(path, "rb") as f:
+        (size,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(size))
+        data = f.read()
+    out = {}
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        assert t["dtype"] == "F32", f"{path}: {name} is {t['dtype']}, want F32"
+        lo, hi = t["data_offsets"]
+        out[name] = torch.from_numpy(np.frombuffer(data[lo:hi], dtype=np.float32).copy()).view(t["shape"])
+    return out
+
+
+def mille_name(name: str) -> str:
+    """This model's parameter name as tools/train's RevGAT names it (`blocks.2.fns.1.conv.fc.weight`
+    -> `block2.f1.conv.fc`, `bias` -> `head_bias`)."""
+    parts = name.split(".")
+    if parts[0] == "blocks":
+        parts = [f"block{parts[1]}", f"f{parts[3]}"] + parts[4:]
+    if parts[-1] == "weight" and len(parts) >= 2 and parts[-2] in ("fc", "res_fc"):
+        parts = parts[:-1]
+    return "head_bias" if parts == ["bias"] else ".".join(parts)
+
+
+def load_mille_weights(model: nn.Module, path: str):
+    """Sets every parameter and BatchNorm statistic of `model` from tools/train's weights
+    (`--save-init FILE`, a checkpoint's model.safetensors, best.safetensors)."""
+    saved = read_safetensors(path)
+    state = model.state_dict()
+    for name, t in state.items():
+        if name.endswith("num_batches_tracked"):
+            continue
+        key = mille_name(name)
+        assert key in saved, f"{path}: no {key} (for {name})"
+        assert saved[key].shape == t.shape, f"{path}: {key} is {tuple(saved[key].shape)}, want {tuple(t.shape)}"
+        state[name] = saved[key]
+    model.load_state_dict(state)
+
+
 def logce(logits, y):
     return (torch.log(EPS + F.cross_entropy(logits, y, reduction="none")) - math.log(EPS)).mean()
 
@@ -227,6 +271,16 @@ def main():
         help="multiply the raw features as a sparse matrix (the same model; a different random stream for input dropout)",
     )
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument(
+        "--init-weights",
+        help="start from tools/train's weights (safetensors: its --save-init FILE) instead of drawing them; "
+        "with --dropout 0 --input-drop 0 --edge-drop 0 both sides then train deterministically, step for step",
+    )
+    p.add_argument(
+        "--curve",
+        help="write one JSON line per epoch here (epoch, loss, valid_loss, train / valid / test accuracy): "
+        "the fields of tools/train's metrics.jsonl, to lay the two sides' curves side by side",
+    )
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -239,6 +293,8 @@ def main():
         teacher = torch.from_numpy(np.load(a.teacher_logits)).float()
         assert teacher.shape == (n, classes), f"{a.teacher_logits}: {tuple(teacher.shape)}, want {(n, classes)}"
     model = RevGat(x.size(1) + classes, classes, a.hidden, a.heads, a.layers, a.dropout, a.input_drop, a.edge_drop)
+    if a.init_weights:
+        load_mille_weights(model, a.init_weights)
     opt = torch.optim.RMSprop(model.parameters(), lr=a.lr, weight_decay=0)
 
     xs = x.to_sparse_csr() if a.sparse_features else None
@@ -255,6 +311,7 @@ def main():
             feat[rows, -classes:] = values
 
     best = (float("inf"), 0, {}, None)
+    curve = open(a.curve, "w") if a.curve else None
     start = time.time()
     for epoch in range(1, a.epochs + 1):
         if epoch <= a.warmup:
@@ -291,8 +348,12 @@ def main():
                 pred = model(feat, edge_index)
             valid_loss = logce(pred[ids["valid"]], y[ids["valid"]]).item()
             acc = {k: (pred[m].argmax(-1) == y[m]).float().mean().item() for k, m in ids.items()}
+        if curve is not None:
+            curve.write(json.dumps(dict(epoch=epoch, loss=loss.item(), valid_loss=valid_loss, **acc)) + "\n")
         if valid_loss < best[0]:
             best = (valid_loss, epoch, acc, pred.clone())
+    if curve is not None:
+        curve.close()
     if a.save_logits:
         np.save(a.save_logits, best[3].numpy().astype(np.float32))
     print(json.dumps(dict(vars(a), best_epoch=best[1], valid_loss=best[0], seconds=round(time.time() - start, 1), **best[2])))

@@ -12,9 +12,10 @@
 # torch and torch_geometric (default: python3). SIDES (environment) runs one side only,
 # "mille" or "reference", so the two can go as two one-thread streams side by side
 # (OMP_NUM_THREADS=1 each): half the wall time on two cores. REF_ARGS (environment) goes to
-# every reference run (CiteSeer's ran with --sparse-features).
+# every reference run (CiteSeer's ran with --sparse-features). Per-epoch curves: mille's in
+# OUT/mille-*-SEED/metrics.jsonl, the reference's in OUT/ref-*-SEED.curve.jsonl.
 set -euo pipefail
-[[ $# -ge 5 ]] || { sed -n '2,15p' "$0"; exit 2; }
+[[ $# -ge 5 ]] || { sed -n '2,16p' "$0"; exit 2; }
 store=$1 data=$2 out=$3 epochs=$4
 shift 4
 py=${PYTHON:-python3}
@@ -33,9 +34,9 @@ for seed in "$@"; do
   fi
   [[ " $sides " == *" reference "* ]] || continue
   "$py" tools/peers/revgat_reference.py --root "$data" --epochs "$epochs" --seed "$seed" ${REF_ARGS:-} \
-    --save-logits "$out/ref-teacher-$seed.npy" > "$out/ref-teacher-$seed.json"
+    --save-logits "$out/ref-teacher-$seed.npy" --curve "$out/ref-teacher-$seed.curve.jsonl" > "$out/ref-teacher-$seed.json"
   echo "reference teacher seed $seed: $(score "$out/ref-teacher-$seed.json")"
   "$py" tools/peers/revgat_reference.py --root "$data" --epochs "$epochs" --seed "$seed" ${REF_ARGS:-} --mode student \
-    --teacher-logits "$out/ref-teacher-$seed.npy" > "$out/ref-student-$seed.json"
+    --teacher-logits "$out/ref-teacher-$seed.npy" --curve "$out/ref-student-$seed.curve.jsonl" > "$out/ref-student-$seed.json"
   echo "reference student seed $seed: $(score "$out/ref-student-$seed.json")"
 done

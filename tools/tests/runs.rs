@@ -2,7 +2,7 @@
 //! is never silently replaced, evaluation refuses weights that are missing or do not fit, a
 //! signal or a failed write before the first checkpoint leaves nothing, and checkpoint and
 //! prediction files are never left truncated. Bad settings are refused by name, and a signal
-//! during METIS ends the program as that signal.
+//! during METIS ends the program as that signal. `--save-init` writes the drawn weights whole.
 
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -361,4 +361,38 @@ fn an_imported_partition_is_recorded_as_imported_in_a_shard_set() {
     assert_eq!(report["method"], "import");
     let manifest = std::fs::read_to_string(shards.join("shards.json")).unwrap();
     assert!(manifest.contains("\"import\"") && !manifest.contains("\"metis\""), "{manifest}");
+}
+
+#[test]
+fn save_init_writes_the_weights_the_run_starts_from_or_fails_leaving_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = cora(tmp.path());
+    let (out, init) = (tmp.path().join("run"), tmp.path().join("init.safetensors"));
+    let mut args = quick(&store, out.to_str().unwrap(), "1");
+    args.extend(["--save-init", init.to_str().unwrap()]);
+    let o = run("train", &args);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // The weights the library draws for the run's settings, before any step.
+    let cfg = mille_train::run::RunConfig::load(&out.join("config.toml")).unwrap();
+    let fresh = tempfile::tempdir().unwrap();
+    let drawn = mille_train::run::Trainer::new(cfg, fresh.path(), false).unwrap().var_store().variables();
+    let saved = tch::Tensor::read_safetensors(&init).unwrap();
+    assert_eq!(saved.len(), drawn.len());
+    for (name, t) in &saved {
+        assert!(t.equal(&drawn[name]), "{name} is not the drawn initial value");
+    }
+    // The run trained from them: its weights moved.
+    let best = tch::Tensor::read_safetensors(out.join("best.safetensors")).unwrap();
+    assert!(best.iter().any(|(n, t)| !t.equal(&drawn[n])), "one epoch moved no weight");
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(!left.iter().any(|n| n.to_string_lossy().contains("partial")), "{left:?}");
+
+    // A FILE that cannot be written: the error names it, and the new run leaves no folder.
+    let (out2, bad) = (tmp.path().join("run2"), tmp.path().join("missing/init.safetensors"));
+    let mut args = quick(&store, out2.to_str().unwrap(), "1");
+    args.extend(["--save-init", bad.to_str().unwrap()]);
+    let o = run("train", &args);
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("--save-init: writing") && text(&o.stderr).contains("missing/init.safetensors"));
+    assert!(!out2.exists(), "a failed start left {}", out2.display());
 }

@@ -1,6 +1,7 @@
 //! `tools/train`: train a RevGNN (or WT-RevGNN, DEQ-GNN, ResGNN, MLP with `--layers 0`) on a
 //! prepared store, evaluate it with multi-view inference, and leave a run folder to look at.
 
+use anyhow::Context;
 use clap::Parser;
 use mille_loader::{SamplerKind, SamplerOptions};
 use mille_train::conv::ConvKind;
@@ -88,10 +89,17 @@ struct Args {
     /// local rank l the GPU l). The weights' broadcast and evaluation's sums use MPI either way.
     #[arg(long, value_enum, default_value_t = DistBackend::Mpi)]
     dist_backend: DistBackend,
-    /// Reduce the gradients after the backward instead of overlapping the reduction of RevGNN's
-    /// blocks with it (the same sums; for measuring what the overlap gains).
+    /// Reduce the gradients after the backward instead of overlapping the reduction of the
+    /// reversible blocks' (RevGNN's, RevGAT's) with it (the same sums; for measuring what the
+    /// overlap gains).
     #[arg(long)]
     no_overlap: bool,
+    /// Write the weights the run starts from (drawn from --seed, after --group-init; a resumed
+    /// run's are its checkpoint's) to FILE (safetensors, the names of RUN/best.safetensors)
+    /// before training: to start another implementation from the same weights
+    /// (tools/peers/revgat_reference.py --init-weights).
+    #[arg(long, value_name = "FILE")]
+    save_init: Option<std::path::PathBuf>,
 }
 
 /// The flags that set run settings (`RunConfig`'s fields, same names): each given one replaces
@@ -550,6 +558,16 @@ fn run(a: &Args, c: RunConfig, world: mille_dist::World) -> anyhow::Result<()> {
     fit_and_report(t, a, &asked, fresh)
 }
 
+/// The trainer's current weights into `file` as safetensors, whole or not at all (written
+/// beside it, then renamed; tch picks the format by the extension, so the partial file keeps
+/// `.safetensors`).
+fn save_weights(t: &Trainer, file: &std::path::Path) -> anyhow::Result<()> {
+    let name = file.file_name().with_context(|| format!("--save-init {}: not a file name", file.display()))?;
+    let partial = file.with_file_name(format!(".{}.partial.safetensors", name.to_string_lossy()));
+    t.var_store().save(&partial).with_context(|| format!("--save-init: writing {}", file.display()))?;
+    std::fs::rename(&partial, file).with_context(|| format!("--save-init: writing {}", file.display()))
+}
+
 /// Rank 0's part: says which device trains, trains, and prints the summary and plots; a run
 /// that failed before its first checkpoint is removed.
 fn fit_and_report(mut t: Trainer, a: &Args, asked: &str, fresh: bool) -> anyhow::Result<()> {
@@ -560,7 +578,8 @@ fn fit_and_report(mut t: Trainer, a: &Args, asked: &str, fresh: bool) -> anyhow:
     } else {
         eprintln!("device: {}", t.device_name());
     }
-    let s = match t.fit() {
+    let saved = a.save_init.as_deref().map_or(Ok(()), |file| save_weights(&t, file));
+    let s = match saved.and_then(|()| t.fit()) {
         Ok(s) => s,
         Err(e) => {
             // A run that failed before its first checkpoint leaves nothing behind: the
