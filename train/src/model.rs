@@ -8,7 +8,8 @@ use crate::deq::{DeqBlock, SolveStats, SolverOptions};
 use crate::graph::Adjacency;
 use crate::layers::linear;
 use crate::rev::{
-    BlockInit, BlockMasks, EdgeWindows, RevBlock, StackPass, dropout_mask, mask_shifts, reversible_backward_init,
+    BlockInit, BlockMasks, EdgeDraw, EdgeWindows, RevBlock, StackPass, dropout_mask, mask_shifts,
+    reversible_backward_init,
 };
 use crate::revgat::{BlockNorm, GatLayer, GatNorm, GatOptions, Norm, NormMode};
 use serde::{Deserialize, Serialize};
@@ -133,6 +134,8 @@ pub struct ModelConfig {
     /// RevGAT: the share of edges each GAT layer drops in a training pass (the authors' 0.3 on
     /// ogbn-arxiv).
     pub edge_drop: f64,
+    /// RevGAT: how the reversible blocks draw the edges they drop.
+    pub edge_draw: EdgeDraw,
 }
 
 impl ModelConfig {
@@ -158,6 +161,7 @@ impl ModelConfig {
             gat: GatOptions { heads: 3, attn_dst: false, norm: GatNorm::Symmetric, residual: true },
             block_norm: BlockNorm::Batch,
             edge_drop: 0.0,
+            edge_draw: EdgeDraw::Windows,
         }
     }
 
@@ -430,7 +434,7 @@ impl Model {
             _ => {
                 let blocks = self.rev_blocks();
                 let (mask, shifts) = self.draw_masks(n, blocks.len(), h0.device());
-                let edges = EdgeWindows::draw(adj.num_entries(), self.cfg.edge_drop, blocks.len(), h0.device());
+                let edges = self.draw_edges(adj, blocks.len(), h0.device());
                 let pass = StackPass { masks: block_masks(&mask, shifts), initial: self.initial(), edges };
                 blocks.iter().enumerate().fold(h0.shallow_clone(), |h, (k, b)| {
                     let view = pass.dropping(adj, k);
@@ -438,6 +442,11 @@ impl Model {
                 })
             }
         }
+    }
+
+    /// A training pass's dropped edges for `blocks` reversible blocks (none without edge drop).
+    fn draw_edges(&self, adj: &Adjacency, blocks: usize, device: Device) -> Option<EdgeWindows> {
+        EdgeWindows::draw_as(self.cfg.edge_draw, adj.num_entries(), self.cfg.edge_drop, blocks, device)
     }
 
     /// A training forward's dropout for `blocks` reversible blocks: the mask (none at p = 0)
@@ -541,7 +550,7 @@ impl Model {
             _ => {
                 let blocks = self.rev_blocks();
                 let (mask, shifts) = self.draw_masks(n, blocks.len(), h0.device());
-                let edges = EdgeWindows::draw(adj.num_entries(), self.cfg.edge_drop, blocks.len(), h0.device());
+                let edges = self.draw_edges(adj, blocks.len(), h0.device());
                 let pass = StackPass { masks: block_masks(&mask, shifts), initial: self.initial(), edges };
                 let top = |h: &Tensor| loss_of(&self.top(adj, h, true));
                 let (loss, g) = match &self.blocks {

@@ -324,37 +324,75 @@ impl StackPass<'_> {
     }
 }
 
-/// Edge drop in a reversible stack: one random permutation of the `E` entries per forward, and
-/// block `k` drops the `bound = floor(rate E)` entries whose permuted position, rotated by the
-/// block's own shift, falls below `bound`: a different random subset of exactly that size per
-/// block (the authors draw a permutation per layer and drop its first `bound` entries), which
-/// the backward rebuilds from one integer per block instead of keeping a permutation per block.
+/// How the blocks of a reversible stack draw the edges they drop (RevGAT's edge drop).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EdgeDraw {
+    /// One random permutation of the `E` entries per pass, and block `k` drops the
+    /// `floor(rate E)` entries whose permuted position, rotated by the block's own random
+    /// shift, falls below that bound: a uniformly random subset of exactly that size per block,
+    /// each entry dropped by two blocks independently (the shifts are), which the backward
+    /// rebuilds from one integer per block. Two blocks' subsets are windows of one cyclic
+    /// order, though, not independent draws: a departure from the authors, for memory flat in
+    /// depth.
+    #[default]
+    Windows,
+    /// A permutation of its own per block, as the authors (`model_rev.py` draws one per layer):
+    /// each block's kept entries are held for the backward, `E` bytes a block.
+    PerBlock,
+}
+
+mille_pipeline::choices!(EdgeDraw { Windows => "windows", PerBlock => "per-block" });
+
+/// Edge drop in a reversible stack, drawn as [`EdgeDraw`] says: block `k` drops `floor(rate E)`
+/// of the `E` entries (the authors draw a permutation per layer and drop its first that many).
 /// Both groups of a block drop the same entries, as the authors' stacked permutation does.
 #[derive(Debug)]
-pub struct EdgeWindows {
-    perm: Tensor,
-    shifts: Vec<i64>,
-    bound: i64,
+pub struct EdgeWindows(Drawn);
+
+#[derive(Debug)]
+enum Drawn {
+    /// [`EdgeDraw::Windows`]: one permutation, one shift per block.
+    Rotated { perm: Tensor, shifts: Vec<i64>, bound: i64 },
+    /// [`EdgeDraw::PerBlock`]: each block's kept entries (bool `[E]`).
+    Kept(Vec<Tensor>),
 }
 
 impl EdgeWindows {
     /// A draw for `blocks` blocks over `entries` entries at `rate` (none when `rate` is 0 or
     /// the graph has no entries), from libtorch's generator.
     pub fn draw(entries: i64, rate: f64, blocks: usize, device: tch::Device) -> Option<EdgeWindows> {
+        EdgeWindows::draw_as(EdgeDraw::Windows, entries, rate, blocks, device)
+    }
+
+    /// [`EdgeWindows::draw`] the way `how` says.
+    pub fn draw_as(how: EdgeDraw, entries: i64, rate: f64, blocks: usize, device: tch::Device) -> Option<EdgeWindows> {
         let bound = (entries as f64 * rate) as i64;
         if rate <= 0.0 || entries == 0 {
             return None;
         }
-        let perm = Tensor::randperm(entries, (Kind::Int64, device));
-        let s = Tensor::randint(entries, [blocks as i64], (Kind::Int64, tch::Device::Cpu));
-        let shifts = (0..blocks as i64).map(|k| s.int64_value(&[k])).collect();
-        Some(EdgeWindows { perm, shifts, bound })
+        Some(EdgeWindows(match how {
+            EdgeDraw::Windows => {
+                let perm = Tensor::randperm(entries, (Kind::Int64, device));
+                let s = Tensor::randint(entries, [blocks as i64], (Kind::Int64, tch::Device::Cpu));
+                let shifts = (0..blocks as i64).map(|k| s.int64_value(&[k])).collect();
+                Drawn::Rotated { perm, shifts, bound }
+            }
+            EdgeDraw::PerBlock => {
+                Drawn::Kept((0..blocks).map(|_| Tensor::randperm(entries, (Kind::Int64, device)).ge(bound)).collect())
+            }
+        }))
     }
 
     /// Block `k`'s kept entries (bool `[E]`).
     pub fn keep(&self, k: usize) -> Tensor {
-        let e = self.perm.size()[0];
-        (&self.perm + self.shifts[k]).remainder(e).ge(self.bound)
+        match &self.0 {
+            Drawn::Rotated { perm, shifts, bound } => {
+                let e = perm.size()[0];
+                (perm + shifts[k]).remainder(e).ge(*bound)
+            }
+            Drawn::Kept(keeps) => keeps[k].shallow_clone(),
+        }
     }
 }
 

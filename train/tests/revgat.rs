@@ -5,7 +5,9 @@
 mod common;
 
 use mille_train::graph::Adjacency;
-use mille_train::rev::{BlockMasks, EdgeWindows, RevBlock, StackPass, dropout_mask, reversible_backward_init};
+use mille_train::rev::{
+    BlockMasks, EdgeDraw, EdgeWindows, RevBlock, StackPass, dropout_mask, reversible_backward_init,
+};
 use mille_train::revgat::{BlockNorm, GatLayer, GatNorm, GatOptions, NormMode};
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
@@ -124,16 +126,45 @@ fn the_gat_layer_is_the_authors_formula_with_and_without_dropped_edges() {
 
 #[test]
 fn edge_windows_drop_exactly_the_authors_share_differently_per_block() {
-    let _g = seeded(2);
-    let w = EdgeWindows::draw(1000, 0.3, 4, Device::Cpu).unwrap();
-    let keeps: Vec<Vec<bool>> = (0..4).map(|k| Vec::<bool>::try_from(w.keep(k)).unwrap()).collect();
-    for k in &keeps {
-        assert_eq!(k.iter().filter(|&&x| !x).count(), 300, "floor(0.3 x 1000) dropped");
+    for how in [EdgeDraw::Windows, EdgeDraw::PerBlock] {
+        let _g = seeded(2);
+        let w = EdgeWindows::draw_as(how, 1000, 0.3, 4, Device::Cpu).unwrap();
+        let keeps: Vec<Vec<bool>> = (0..4).map(|k| Vec::<bool>::try_from(w.keep(k)).unwrap()).collect();
+        for k in &keeps {
+            assert_eq!(k.iter().filter(|&&x| !x).count(), 300, "{how}: floor(0.3 x 1000) dropped");
+        }
+        assert!(keeps.windows(2).any(|p| p[0] != p[1]), "{how}: blocks drop different entries");
+        // The same block's mask again (the backward's) is the forward's.
+        assert_eq!(Vec::<bool>::try_from(w.keep(2)).unwrap(), keeps[2]);
+        assert!(EdgeWindows::draw_as(how, 1000, 0.0, 4, Device::Cpu).is_none());
     }
-    assert!(keeps.windows(2).any(|p| p[0] != p[1]), "blocks drop different entries");
-    // The same block's mask again (the backward's) is the forward's.
-    assert_eq!(Vec::<bool>::try_from(w.keep(2)).unwrap(), keeps[2]);
-    assert!(EdgeWindows::draw(1000, 0.0, 4, Device::Cpu).is_none());
+}
+
+/// Windows of one cyclic order: two blocks' dropped sets overlap by `max(0, bound - d)` for
+/// shifts `d` apart, so over many draws the overlap spreads from none to all (mean 0.09 E, the
+/// independent draws' too); per-block permutations overlap close to 0.09 E every time.
+#[test]
+fn per_block_edge_draws_are_independent_and_windows_are_not() {
+    let _g = seeded(4);
+    let (e, draws) = (1000i64, 200);
+    let overlaps = |how: EdgeDraw| -> Vec<f64> {
+        (0..draws)
+            .map(|_| {
+                let w = EdgeWindows::draw_as(how, e, 0.3, 2, Device::Cpu).unwrap();
+                let both = w.keep(0).logical_not().logical_and(&w.keep(1).logical_not());
+                both.sum(Kind::Int64).int64_value(&[]) as f64 / e as f64
+            })
+            .collect()
+    };
+    let spread = |v: &[f64]| {
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        (m, (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len() as f64).sqrt())
+    };
+    let (wm, ws) = spread(&overlaps(EdgeDraw::Windows));
+    let (pm, ps) = spread(&overlaps(EdgeDraw::PerBlock));
+    assert!((wm - 0.09).abs() < 0.02 && (pm - 0.09).abs() < 0.01, "mean overlaps {wm:.3}, {pm:.3}");
+    // Hypergeometric: sd ~ 0.009 at E = 1000; the windows' ~0.09.
+    assert!(ps < 0.02 && ws > 0.05, "overlap sd: per-block {ps:.4}, windows {ws:.4}");
 }
 
 /// RevGAT blocks' parameter gradients and input gradient through the reversible backward, with
@@ -141,16 +172,22 @@ fn edge_windows_drop_exactly_the_authors_share_differently_per_block() {
 /// the same blocks; and the BatchNorm statistics after the step equal the plain forward's.
 #[test]
 fn revgat_blocks_backward_equals_autograd_and_moves_batchnorm_statistics_once() {
-    blocks_backward_against_autograd(BlockNorm::Batch, 3);
+    blocks_backward_against_autograd(BlockNorm::Batch, EdgeDraw::Windows, 3);
 }
 
 /// `--norm layer`: the same with LayerNorm in the group functions (no statistics kept).
 #[test]
 fn revgat_blocks_with_layernorm_backward_equals_autograd() {
-    blocks_backward_against_autograd(BlockNorm::Layer, 5);
+    blocks_backward_against_autograd(BlockNorm::Layer, EdgeDraw::Windows, 5);
 }
 
-fn blocks_backward_against_autograd(norm: BlockNorm, seed: i64) {
+/// `--edge-drop-draw per-block`: the same with a permutation of its own per block.
+#[test]
+fn revgat_blocks_with_per_block_edge_draws_backward_equals_autograd() {
+    blocks_backward_against_autograd(BlockNorm::Batch, EdgeDraw::PerBlock, 6);
+}
+
+fn blocks_backward_against_autograd(norm: BlockNorm, draw: EdgeDraw, seed: i64) {
     let _g = seeded(seed);
     let (g, _tmp) = common::fixture_batch();
     let adj = g.adj.to_kind(Kind::Double);
@@ -165,7 +202,7 @@ fn blocks_backward_against_autograd(norm: BlockNorm, seed: i64) {
     let refs: Vec<&RevBlock> = blocks.iter().collect();
     vs.double();
     let mask = dropout_mask(g.n, dim, 0.4, Device::Cpu).map(|m| m.to_kind(Kind::Double));
-    let edges = EdgeWindows::draw(adj.num_entries(), 0.3, 3, Device::Cpu);
+    let edges = EdgeWindows::draw_as(draw, adj.num_entries(), 0.3, 3, Device::Cpu);
     let pass = StackPass { masks: BlockMasks::Same(mask.as_ref()), initial: false, edges };
     let y = Tensor::arange(g.n, (Kind::Int64, Device::Cpu)).remainder(4);
     let loss_of = |h: &Tensor| head.forward(h).cross_entropy_for_logits(&y);

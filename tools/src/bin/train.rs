@@ -9,6 +9,7 @@ use mille_train::graph::FeatureNorm;
 use mille_train::loss::{KdReduction, LossKind};
 use mille_train::model::{DropoutMask, EdgeEncoder, GroupInit, ModelKind};
 use mille_train::optim::Rule;
+use mille_train::rev::EdgeDraw;
 use mille_train::revgat::{BlockNorm, GatNorm};
 use mille_train::run::recipe::Recipe;
 use mille_train::run::{NodeFeatures, RunConfig, Select, Start, TeacherConfig, Trainer};
@@ -154,6 +155,12 @@ struct Settings {
     /// default 0).
     #[arg(long, value_name = "RATE", allow_negative_numbers = true)]
     edge_drop: Option<f64>,
+    /// RevGAT: how its reversible blocks draw the edges they drop: windows (one permutation a
+    /// pass, each block a rotated window of it: memory flat in depth; the default, a departure)
+    /// or per-block (a permutation per block, the authors'; the kept entries of every block
+    /// held for the backward, one byte an edge a block).
+    #[arg(long, value_name = "HOW")]
+    edge_drop_draw: Option<EdgeDraw>,
     /// RevGAT: the norm of its group functions and before its head: batch (BatchNorm, the
     /// authors'; the default) or layer (LayerNorm, a departure for ablations).
     #[arg(long)]
@@ -374,7 +381,7 @@ impl Settings {
         set!(eval_parts, eval_every, seed, device, workers, deq_max_iter, deq_tol, feature_norm, accumulate);
         set!(pretrain_epochs, pretrain_steps, self_loops, dropout_mask, node_categorical, edge_encoder, group_init);
         set!(node_features, input_dropout, optimizer, warmup, loss, select, mask_rate, label_reuse);
-        set!(heads, edge_drop, gat_norm, attn_dst, gat_residual, use_labels);
+        set!(heads, edge_drop, edge_drop_draw, gat_norm, attn_dst, gat_residual, use_labels);
         // The settings that are themselves optional are replaced only when given.
         macro_rules! set_some {
             ($($f:ident),*) => { $(if a.$f.is_some() { c.$f = a.$f.clone(); })* };

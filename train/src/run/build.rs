@@ -261,6 +261,7 @@ fn model_inputs(cfg: &RunConfig, store: &Arc<Store>) -> anyhow::Result<(crate::g
     };
     mc.block_norm = cfg.norm.unwrap_or_default();
     mc.edge_drop = cfg.edge_drop;
+    mc.edge_draw = cfg.edge_drop_draw;
     Ok((inputs, mc))
 }
 

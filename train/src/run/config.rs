@@ -6,6 +6,7 @@ use crate::graph::FeatureNorm;
 use crate::loss::{KdReduction, LossKind};
 use crate::model::{DropoutMask, EdgeEncoder, GroupInit, ModelKind};
 use crate::optim::Rule;
+use crate::rev::EdgeDraw;
 use crate::revgat::{BlockNorm, GatNorm};
 use mille_loader::{SamplerKind, SamplerOptions, SamplerSetting};
 use serde::{Deserialize, Serialize};
@@ -351,6 +352,11 @@ pub struct RunConfig {
     /// RevGAT: the share of edges every GAT layer drops in a training pass (0: none).
     #[serde(default)]
     pub edge_drop: f64,
+    /// RevGAT: how its reversible blocks draw the edges they drop: `windows` (one permutation
+    /// per pass, a rotated window per block: memory flat in depth, a departure) or `per-block`
+    /// (a permutation per block, the authors'; `E` bytes a block kept for the backward).
+    #[serde(default)]
+    pub edge_drop_draw: EdgeDraw,
     /// RevGAT: the norm of its group functions and before its head, `batch` (the authors'
     /// BatchNorm; unset means that) or `layer` (LayerNorm, a departure for the ablation).
     /// Refused for the other models, whose norm is LayerNorm.
@@ -440,6 +446,7 @@ impl RunConfig {
             select: Select::ValidMetric,
             heads: three(),
             edge_drop: 0.0,
+            edge_drop_draw: EdgeDraw::Windows,
             norm: None,
             gat_norm: GatNorm::Symmetric,
             attn_dst: false,
@@ -554,6 +561,14 @@ impl RunConfig {
             self.model
         );
         ensure!((0.0..1.0).contains(&self.edge_drop), "--edge-drop must be in [0, 1), got {}", self.edge_drop);
+        ensure!(
+            self.edge_drop_draw == EdgeDraw::Windows || (self.edge_drop > 0.0 && self.model == ModelKind::Revgat),
+            "--edge-drop-draw {} says how RevGAT's blocks draw the edges they drop: it needs --model revgat and \
+             --edge-drop above 0 (this run is {}, --edge-drop {})",
+            self.edge_drop_draw,
+            self.model,
+            self.edge_drop
+        );
         ensure!(
             self.edge_drop == 0.0 || self.model == ModelKind::Revgat,
             "--edge-drop {} drops attention entries of RevGAT's GAT layers: it needs --model revgat (this run is {})",
