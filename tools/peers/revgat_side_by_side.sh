@@ -12,10 +12,12 @@
 # torch and torch_geometric (default: python3). SIDES (environment) runs one side only,
 # "mille" or "reference", so the two can go as two one-thread streams side by side
 # (OMP_NUM_THREADS=1 each): half the wall time on two cores. REF_ARGS (environment) goes to
-# every reference run (CiteSeer's ran with --sparse-features). Per-epoch curves: mille's in
+# every reference run (CiteSeer's ran with --sparse-features), TRAIN_ARGS to every tools/train run
+# (the tables of docs/RESULTS.md ran before the recipes drew edges per block: "--edge-drop-draw
+# windows" repeats them). Per-epoch curves: mille's in
 # OUT/mille-*-SEED/metrics.jsonl, the reference's in OUT/ref-*-SEED.curve.jsonl.
 set -euo pipefail
-[[ $# -ge 5 ]] || { sed -n '2,16p' "$0"; exit 2; }
+[[ $# -ge 5 ]] || { sed -n '2,18p' "$0"; exit 2; }
 store=$1 data=$2 out=$3 epochs=$4
 shift 4
 py=${PYTHON:-python3}
@@ -25,11 +27,11 @@ score() { python3 -c "import json,sys; d=json.loads(open(sys.argv[1]).read().str
 sides=${SIDES:-mille reference}
 for seed in "$@"; do
   if [[ " $sides " == *" mille "* ]]; then
-  "$train" "$store" --recipe ogbn-arxiv-revgat-teacher --epochs "$epochs" --seed "$seed" \
+  "$train" "$store" --recipe ogbn-arxiv-revgat-teacher --epochs "$epochs" --seed "$seed" ${TRAIN_ARGS:-} \
     --out "$out/mille-teacher-$seed" --overwrite --json > "$out/mille-teacher-$seed.json"
   echo "mille teacher seed $seed: $(score "$out/mille-teacher-$seed.json")"
   "$train" "$store" --recipe ogbn-arxiv-revgat-selfkd --teacher "$out/mille-teacher-$seed" --epochs "$epochs" \
-    --seed "$seed" --out "$out/mille-student-$seed" --overwrite --json > "$out/mille-student-$seed.json"
+    --seed "$seed" ${TRAIN_ARGS:-} --out "$out/mille-student-$seed" --overwrite --json > "$out/mille-student-$seed.json"
   echo "mille student seed $seed: $(score "$out/mille-student-$seed.json")"
   fi
   [[ " $sides " == *" reference "* ]] || continue
