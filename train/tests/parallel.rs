@@ -13,7 +13,7 @@ mod cora_setup;
 
 use mille_train::conv::ConvKind;
 use mille_train::run::{RunConfig, Trainer, World};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// RevGNN (SAGE, 3 blocks of 32, dropout 0.5) on Cora's random clusters, 5 batches an epoch:
@@ -35,6 +35,25 @@ fn ranks(name: &str, env: &[(&str, &std::ffi::OsStr)]) {
     }
     let out = c.output().expect("mpirun runs");
     assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+/// Two ranks' run, seen from the test process: the store (and the folder holding it), the
+/// ranks' folder, and rank 0's and rank 1's final weights.
+struct TwoRanks {
+    store: PathBuf,
+    _store_dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    r0: Vec<(String, tch::Tensor)>,
+    r1: Vec<(String, tch::Tensor)>,
+}
+
+/// Cora prepared, then test `name` run as two ranks writing into a fresh folder.
+fn two_ranks(name: &str) -> TwoRanks {
+    let (store, store_dir) = common::store(&common::dataset("cora"), false);
+    let dir = tempfile::tempdir().unwrap();
+    ranks(name, &[("MILLE_TEST_STORE", store.as_os_str()), ("MILLE_TEST_DIR", dir.path().as_os_str())]);
+    let (r0, r1) = (weights(&dir.path().join("rank-0.safetensors")), weights(&dir.path().join("rank-1.safetensors")));
+    TwoRanks { store, _store_dir: store_dir, dir, r0, r1 }
 }
 
 fn weights(path: &Path) -> Vec<(String, tch::Tensor)> {
@@ -67,13 +86,8 @@ fn two_ranks_take_the_steps_of_one_process_accumulating_two_batches() {
         t.var_store().save(Path::new(&dir).join(format!("rank-{rank}.safetensors"))).unwrap();
         return;
     }
-    let (store, _tmp) = common::store(&common::dataset("cora"), false);
-    let dir = tempfile::tempdir().unwrap();
-    ranks(
-        "two_ranks_take_the_steps_of_one_process_accumulating_two_batches",
-        &[("MILLE_TEST_STORE", store.as_os_str()), ("MILLE_TEST_DIR", dir.path().as_os_str())],
-    );
-    let (r0, r1) = (weights(&dir.path().join("rank-0.safetensors")), weights(&dir.path().join("rank-1.safetensors")));
+    let TwoRanks { store, _store_dir, dir, r0, r1 } =
+        two_ranks("two_ranks_take_the_steps_of_one_process_accumulating_two_batches");
     assert_bit_identical(&r0, &r1, "rank 1 against rank 0");
     // Only rank 0 wrote the run folder, and it says how many ranks trained.
     let summary = std::fs::read_to_string(dir.path().join("run/summary.json")).unwrap();
@@ -143,13 +157,8 @@ fn two_revgat_ranks_overlap_their_block_gradients_and_share_batchnorm_statistics
         t.var_store().save(Path::new(&dir).join(format!("rank-{rank}.safetensors"))).unwrap();
         return;
     }
-    let (store, _tmp) = common::store(&common::dataset("cora"), false);
-    let dir = tempfile::tempdir().unwrap();
-    ranks(
-        "two_revgat_ranks_overlap_their_block_gradients_and_share_batchnorm_statistics",
-        &[("MILLE_TEST_STORE", store.as_os_str()), ("MILLE_TEST_DIR", dir.path().as_os_str())],
-    );
-    let (r0, r1) = (weights(&dir.path().join("rank-0.safetensors")), weights(&dir.path().join("rank-1.safetensors")));
+    let TwoRanks { store, _store_dir, dir: _, r0, r1 } =
+        two_ranks("two_revgat_ranks_overlap_their_block_gradients_and_share_batchnorm_statistics");
     assert!(r0.iter().any(|(n, _)| n.contains("running_mean")), "a BatchNorm run");
     // Statistics included: without their mean over the ranks each rank would keep its own.
     assert_bit_identical(&r0, &r1, "rank 1 against rank 0");

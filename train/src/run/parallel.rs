@@ -178,8 +178,7 @@ pub(crate) fn broadcast_weights(world: &World, vs: &nn::VarStore) {
     if world.size() == 1 {
         return;
     }
-    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let named = sorted_variables(vs, |_| true);
     let mut flat = flatten(named.iter().map(|(_, t)| t.shallow_clone()));
     world.broadcast(&mut flat, 0);
     tch::no_grad(|| unflatten(&Tensor::from_slice(&flat), named.into_iter().map(|(_, t)| t)));
@@ -196,16 +195,22 @@ pub(crate) fn average_buffers(world: &World, vs: &nn::VarStore) {
     if world.size() == 1 {
         return;
     }
-    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| !t.requires_grad()).collect();
+    let named = sorted_variables(vs, |t| !t.requires_grad());
     if named.is_empty() {
         return;
     }
-    named.sort_by(|a, b| a.0.cmp(&b.0));
     let mut flat = flatten(named.iter().map(|(_, t)| t.shallow_clone()));
     world.all_reduce_sum(&mut flat);
     let ranks = world.size() as f32;
     flat.iter_mut().for_each(|v| *v /= ranks);
     tch::no_grad(|| unflatten(&Tensor::from_slice(&flat), named.into_iter().map(|(_, t)| t)));
+}
+
+/// `vs`'s variables that `keep` accepts, in name order (the same on every rank).
+fn sorted_variables(vs: &nn::VarStore, keep: impl Fn(&Tensor) -> bool) -> Vec<(String, Tensor)> {
+    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| keep(t)).collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named
 }
 
 /// The tensors' values, one after another, as f32 on the host.
